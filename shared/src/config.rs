@@ -1,0 +1,390 @@
+//! Typed configuration, read once at start-up from environment variables (CONTRACT C4).
+//!
+//! Every reader takes an [`Env`] so tests can pass a plain map instead of mutating the process
+//! environment. A missing or malformed required variable is a [`ConfigError`] whose message
+//! names the variable and never repeats its value (it may be a secret).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::secret::Secret;
+
+/// Where configuration values come from.
+pub trait Env {
+    fn var(&self, name: &str) -> Option<String>;
+}
+
+/// The process environment.
+pub struct ProcessEnv;
+
+impl Env for ProcessEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+}
+
+impl Env for HashMap<String, String> {
+    fn var(&self, name: &str) -> Option<String> {
+        self.get(name).cloned()
+    }
+}
+
+impl Env for HashMap<&str, &str> {
+    fn var(&self, name: &str) -> Option<String> {
+        self.get(name).map(|v| v.to_string())
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("configuration error: {0} is required but not set")]
+    Missing(&'static str),
+    #[error("configuration error: {name} is malformed: {reason}")]
+    Malformed { name: &'static str, reason: String },
+}
+
+/// What the webhook and rebot functions need to talk to Engage Digital.
+#[derive(Debug, Clone)]
+pub struct EngageSettings {
+    /// API root including the version, without a trailing slash.
+    pub api_url: String,
+    pub access_token: Secret,
+    pub verify_token: Secret,
+    pub webhook_secret: Option<Secret>,
+    pub bot_category_id: String,
+    pub agent_category_id: String,
+    /// `None`: every source is bot-managed.
+    pub bot_source_ids: Option<Vec<String>>,
+    pub async_source_ids: Vec<String>,
+}
+
+impl EngageSettings {
+    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+        let api_url = required(env, "ENGAGE_API_URL")?;
+        if !(api_url.starts_with("http://") || api_url.starts_with("https://")) {
+            return Err(ConfigError::Malformed {
+                name: "ENGAGE_API_URL",
+                reason: "must start with https:// (or http:// for a local sandbox)".into(),
+            });
+        }
+        Ok(Self {
+            api_url: api_url.trim_end_matches('/').to_string(),
+            access_token: Secret::new(required(env, "ENGAGE_ACCESS_TOKEN")?),
+            verify_token: Secret::new(required(env, "ENGAGE_VERIFY_TOKEN")?),
+            webhook_secret: optional(env, "ENGAGE_WEBHOOK_SECRET").map(Secret::new),
+            bot_category_id: required(env, "BOT_CATEGORY_ID")?,
+            agent_category_id: required(env, "AGENT_CATEGORY_ID")?,
+            bot_source_ids: optional(env, "ENGAGE_SOURCE_IDS").map(|v| comma_list(&v)),
+            async_source_ids: optional(env, "ENGAGE_ASYNC_SOURCE_IDS")
+                .map(|v| comma_list(&v))
+                .unwrap_or_default(),
+        })
+    }
+
+    pub fn is_bot_source(&self, source_id: &str) -> bool {
+        match &self.bot_source_ids {
+            None => true,
+            Some(ids) => ids.iter().any(|id| id == source_id),
+        }
+    }
+
+    pub fn is_async_source(&self, source_id: &str) -> bool {
+        self.async_source_ids.iter().any(|id| id == source_id)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReopenPolicy {
+    /// On `intervention.closed`, give the thread back to the bot.
+    Bot,
+    /// Leave the thread with the agents.
+    Agent,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoAgentPolicy {
+    /// No agent available: the bot keeps the thread and tells the customer.
+    Stay,
+    /// Recategorize anyway.
+    Handover,
+}
+
+/// The rules of the conversation flows.
+#[derive(Debug, Clone)]
+pub struct FlowSettings {
+    pub open_interventions: bool,
+    pub close_thread_on_resolve: bool,
+    pub reopen_policy: ReopenPolicy,
+    pub no_agent_policy: NoAgentPolicy,
+    /// Empty: send nothing.
+    pub no_agent_message: String,
+    /// Empty: send nothing.
+    pub handover_message: String,
+    pub availability_cache: Duration,
+    pub max_bot_failures: u32,
+}
+
+pub const DEFAULT_NO_AGENT_MESSAGE: &str = "All our agents are busy right now. I am still here: tell me more, or try again a little later.";
+pub const DEFAULT_HANDOVER_MESSAGE: &str =
+    "I am passing you to one of our agents. They will answer you here shortly.";
+
+impl FlowSettings {
+    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            open_interventions: boolean(env, "OPEN_INTERVENTIONS", true)?,
+            close_thread_on_resolve: boolean(env, "CLOSE_THREAD_ON_RESOLVE", false)?,
+            reopen_policy: match optional(env, "REOPEN_POLICY").as_deref() {
+                None | Some("bot") => ReopenPolicy::Bot,
+                Some("agent") => ReopenPolicy::Agent,
+                Some(_) => return Err(malformed("REOPEN_POLICY", "expected `bot` or `agent`")),
+            },
+            no_agent_policy: match optional(env, "NO_AGENT_POLICY").as_deref() {
+                None | Some("stay") => NoAgentPolicy::Stay,
+                Some("handover") => NoAgentPolicy::Handover,
+                Some(_) => {
+                    return Err(malformed(
+                        "NO_AGENT_POLICY",
+                        "expected `stay` or `handover`",
+                    ));
+                }
+            },
+            // An empty value is meaningful (send nothing), so only an unset variable defaults.
+            no_agent_message: env
+                .var("NO_AGENT_MESSAGE")
+                .unwrap_or_else(|| DEFAULT_NO_AGENT_MESSAGE.into()),
+            handover_message: env
+                .var("HANDOVER_MESSAGE")
+                .unwrap_or_else(|| DEFAULT_HANDOVER_MESSAGE.into()),
+            availability_cache: Duration::from_secs(number(env, "AVAILABILITY_CACHE_SECONDS", 30)?),
+            max_bot_failures: number(env, "MAX_BOT_FAILURES", 2)? as u32,
+        })
+    }
+}
+
+/// Which bot answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BotSettings {
+    /// Keyword rules; `None` uses the rules shipped in the binary.
+    Builtin {
+        rules_file: Option<PathBuf>,
+    },
+    Http {
+        url: String,
+        timeout: Duration,
+    },
+}
+
+impl BotSettings {
+    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+        match optional(env, "BOT_BACKEND").as_deref() {
+            None | Some("builtin") => Ok(Self::Builtin {
+                rules_file: optional(env, "BOT_RULES_FILE").map(PathBuf::from),
+            }),
+            Some("http") => {
+                let url = required(env, "BOT_URL")?;
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(malformed("BOT_URL", "must be an http(s) URL"));
+                }
+                Ok(Self::Http {
+                    url,
+                    timeout: Duration::from_millis(number(env, "BOT_TIMEOUT_MS", 8000)?),
+                })
+            }
+            Some(_) => Err(malformed("BOT_BACKEND", "expected `builtin` or `http`")),
+        }
+    }
+}
+
+/// Where state is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DynamoSettings {
+    pub table_name: String,
+    /// DynamoDB Local or another endpoint instead of AWS.
+    pub endpoint: Option<String>,
+}
+
+impl DynamoSettings {
+    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            table_name: required(env, "TABLE_NAME")?,
+            endpoint: optional(env, "DYNAMODB_ENDPOINT"),
+        })
+    }
+}
+
+/// Everything the Engage webhook function needs.
+#[derive(Debug, Clone)]
+pub struct WebhookSettings {
+    pub engage: EngageSettings,
+    pub flow: FlowSettings,
+    pub bot: BotSettings,
+}
+
+impl WebhookSettings {
+    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            engage: EngageSettings::from_env(env)?,
+            flow: FlowSettings::from_env(env)?,
+            bot: BotSettings::from_env(env)?,
+        })
+    }
+}
+
+fn optional(env: &dyn Env, name: &str) -> Option<String> {
+    env.var(name)
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+fn required(env: &dyn Env, name: &'static str) -> Result<String, ConfigError> {
+    optional(env, name).ok_or(ConfigError::Missing(name))
+}
+
+fn malformed(name: &'static str, reason: &str) -> ConfigError {
+    ConfigError::Malformed {
+        name,
+        reason: reason.into(),
+    }
+}
+
+fn boolean(env: &dyn Env, name: &'static str, default: bool) -> Result<bool, ConfigError> {
+    match optional(env, name)
+        .map(|v| v.to_ascii_lowercase())
+        .as_deref()
+    {
+        None => Ok(default),
+        Some("true" | "1" | "yes") => Ok(true),
+        Some("false" | "0" | "no") => Ok(false),
+        Some(_) => Err(malformed(name, "expected `true` or `false`")),
+    }
+}
+
+fn number(env: &dyn Env, name: &'static str, default: u64) -> Result<u64, ConfigError> {
+    match optional(env, name) {
+        None => Ok(default),
+        Some(v) => v
+            .parse()
+            .map_err(|_| malformed(name, "expected a whole number")),
+    }
+}
+
+fn comma_list(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn engage_env() -> HashMap<&'static str, &'static str> {
+        HashMap::from([
+            (
+                "ENGAGE_API_URL",
+                "https://acme.api.engagement.dimelo.com/1.0/",
+            ),
+            ("ENGAGE_ACCESS_TOKEN", "token-value"),
+            ("ENGAGE_VERIFY_TOKEN", "verify-value"),
+            ("BOT_CATEGORY_ID", "bot-cat"),
+            ("AGENT_CATEGORY_ID", "agent-cat"),
+        ])
+    }
+
+    #[test]
+    fn reads_engage_settings_with_defaults() {
+        let settings = WebhookSettings::from_env(&engage_env()).unwrap();
+        assert_eq!(
+            settings.engage.api_url,
+            "https://acme.api.engagement.dimelo.com/1.0"
+        );
+        assert!(settings.engage.is_bot_source("any"));
+        assert!(!settings.engage.is_async_source("any"));
+        assert!(settings.flow.open_interventions);
+        assert!(!settings.flow.close_thread_on_resolve);
+        assert_eq!(settings.flow.reopen_policy, ReopenPolicy::Bot);
+        assert_eq!(settings.flow.no_agent_policy, NoAgentPolicy::Stay);
+        assert_eq!(settings.flow.max_bot_failures, 2);
+        assert_eq!(settings.flow.availability_cache, Duration::from_secs(30));
+        assert_eq!(settings.bot, BotSettings::Builtin { rules_file: None });
+    }
+
+    #[test]
+    fn each_missing_required_variable_is_named() {
+        for name in [
+            "ENGAGE_API_URL",
+            "ENGAGE_ACCESS_TOKEN",
+            "ENGAGE_VERIFY_TOKEN",
+            "BOT_CATEGORY_ID",
+            "AGENT_CATEGORY_ID",
+        ] {
+            let mut env = engage_env();
+            env.remove(name);
+            let err = WebhookSettings::from_env(&env).unwrap_err();
+            assert_eq!(err, ConfigError::Missing(name));
+            assert_eq!(
+                err.to_string(),
+                format!("configuration error: {name} is required but not set")
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_values_are_named_without_echoing_them() {
+        let cases = [
+            ("MAX_BOT_FAILURES", "two"),
+            ("OPEN_INTERVENTIONS", "maybe"),
+            ("REOPEN_POLICY", "sometimes"),
+            ("NO_AGENT_POLICY", "panic"),
+            ("BOT_BACKEND", "gpt"),
+            ("ENGAGE_API_URL", "ftp://x"),
+        ];
+        for (name, value) in cases {
+            let mut env = engage_env();
+            env.insert(name, value);
+            let err = WebhookSettings::from_env(&env).unwrap_err();
+            let message = err.to_string();
+            assert!(message.contains(name), "{message}");
+            assert!(!message.contains(value), "{message} repeats the value");
+        }
+    }
+
+    #[test]
+    fn http_bot_needs_its_url() {
+        let mut env = engage_env();
+        env.insert("BOT_BACKEND", "http");
+        assert_eq!(
+            WebhookSettings::from_env(&env).unwrap_err(),
+            ConfigError::Missing("BOT_URL")
+        );
+        env.insert("BOT_URL", "http://127.0.0.1:9/bot");
+        env.insert("BOT_TIMEOUT_MS", "250");
+        let settings = WebhookSettings::from_env(&env).unwrap();
+        assert_eq!(
+            settings.bot,
+            BotSettings::Http {
+                url: "http://127.0.0.1:9/bot".into(),
+                timeout: Duration::from_millis(250)
+            }
+        );
+    }
+
+    #[test]
+    fn source_lists_and_empty_messages() {
+        let mut env = engage_env();
+        env.insert("ENGAGE_SOURCE_IDS", " s1, s2 ,,");
+        env.insert("ENGAGE_ASYNC_SOURCE_IDS", "s2");
+        env.insert("NO_AGENT_MESSAGE", "");
+        let settings = WebhookSettings::from_env(&env).unwrap();
+        assert!(settings.engage.is_bot_source("s1"));
+        assert!(settings.engage.is_bot_source("s2"));
+        assert!(!settings.engage.is_bot_source("s3"));
+        assert!(settings.engage.is_async_source("s2"));
+        assert_eq!(settings.flow.no_agent_message, "");
+        assert_eq!(settings.flow.handover_message, DEFAULT_HANDOVER_MESSAGE);
+    }
+}

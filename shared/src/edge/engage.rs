@@ -1,0 +1,134 @@
+//! Engage Digital webhook routes: the verification GET (CONTRACT C5) and the event POST (C6).
+
+use http::{Method, Response, StatusCode, header};
+
+use super::{
+    ApiRequest, ApiResponse, MAX_BODY_BYTES, body_too_large, error_response, header_value,
+    json_response, query_pairs, query_value,
+};
+use crate::config::EngageSettings;
+use crate::engage::Envelope;
+use crate::flow::{EngageFlow, ProcessError};
+
+/// The header carrying the webhook's secret on every request, when one is configured.
+pub const SECRET_HEADER: &str = "x-dimelo-secret";
+
+/// Why a verification request is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// `400`: missing parameter or wrong mode.
+    BadRequest(&'static str),
+    /// `403`: wrong verify token or secret.
+    Forbidden(&'static str),
+}
+
+/// Checks the `X-Dimelo-Secret` header when a secret is configured (constant time).
+pub fn check_secret(request: &ApiRequest, settings: &EngageSettings) -> Result<(), Refusal> {
+    match &settings.webhook_secret {
+        None => Ok(()),
+        Some(secret) => match header_value(request, SECRET_HEADER) {
+            Some(presented) if secret.matches(presented) => Ok(()),
+            Some(_) => Err(Refusal::Forbidden("the webhook secret is wrong")),
+            None => Err(Refusal::Forbidden("the webhook secret is missing")),
+        },
+    }
+}
+
+/// The subscription check: the challenge to echo, or why not. A pure function of the request.
+pub fn verify_subscription(
+    request: &ApiRequest,
+    settings: &EngageSettings,
+) -> Result<String, Refusal> {
+    check_secret(request, settings)?;
+    let query = query_pairs(request);
+    let mode = query_value(&query, "hub.mode").ok_or(Refusal::BadRequest("hub.mode is missing"))?;
+    let challenge = query_value(&query, "hub.challenge")
+        .ok_or(Refusal::BadRequest("hub.challenge is missing"))?;
+    let token = query_value(&query, "hub.verify_token")
+        .ok_or(Refusal::BadRequest("hub.verify_token is missing"))?;
+    if mode != "subscribe" {
+        return Err(Refusal::BadRequest("hub.mode must be subscribe"));
+    }
+    if !settings.verify_token.matches(token) {
+        return Err(Refusal::Forbidden("hub.verify_token is wrong"));
+    }
+    Ok(challenge.to_string())
+}
+
+fn refusal_response(refusal: Refusal) -> ApiResponse {
+    match refusal {
+        Refusal::BadRequest(message) => {
+            error_response(StatusCode::BAD_REQUEST, "bad_request", message)
+        }
+        Refusal::Forbidden(message) => error_response(StatusCode::FORBIDDEN, "forbidden", message),
+    }
+}
+
+/// `GET` and `POST` of an Engage Digital webhook URL.
+pub async fn handle_webhook(flow: &EngageFlow, request: ApiRequest) -> ApiResponse {
+    let settings = &flow.settings.engage;
+    match *request.method() {
+        Method::GET => match verify_subscription(&request, settings) {
+            Ok(challenge) => {
+                tracing::info!("webhook subscription verified");
+                Response::builder()
+                    .status(StatusCode::OK)
+                    .header(header::CONTENT_TYPE, "text/html")
+                    .body(challenge)
+                    .expect("static parts are valid")
+            }
+            Err(refusal) => {
+                tracing::warn!(?refusal, "webhook verification refused");
+                refusal_response(refusal)
+            }
+        },
+        Method::POST => receive_events(flow, request).await,
+        _ => error_response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "use GET or POST",
+        ),
+    }
+}
+
+async fn receive_events(flow: &EngageFlow, request: ApiRequest) -> ApiResponse {
+    if let Err(refusal) = check_secret(&request, &flow.settings.engage) {
+        tracing::warn!(?refusal, "webhook POST refused");
+        return refusal_response(refusal);
+    }
+    if request.body().len() > MAX_BODY_BYTES {
+        return body_too_large();
+    }
+    let envelope = match Envelope::parse(request.body()) {
+        Ok(envelope) => envelope,
+        Err(err) => {
+            tracing::warn!(error = %err, "webhook body rejected");
+            return error_response(StatusCode::BAD_REQUEST, "bad_request", &err.to_string());
+        }
+    };
+    // Every event is attempted even when one fails: each is deduplicated on its own, so the
+    // platform's retry of the whole body only redoes what did not finish.
+    let mut unfinished = Vec::new();
+    for event in &envelope.events {
+        if let Err(err) = flow.process(event).await {
+            unfinished.push((event.id().to_string(), err));
+        }
+    }
+    if unfinished.is_empty() {
+        return json_response(
+            StatusCode::OK,
+            serde_json::json!({ "processed": envelope.events.len() }),
+        );
+    }
+    let busy = unfinished
+        .iter()
+        .all(|(_, e)| matches!(e, ProcessError::Busy(_)));
+    let message = unfinished
+        .iter()
+        .map(|(id, err)| format!("{id}: {err}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    // 503 for both: Engage Digital retries anything but 200, and the work resumes where it stopped.
+    let code = if busy { "in_progress" } else { "retry_later" };
+    error_response(StatusCode::SERVICE_UNAVAILABLE, code, &message)
+}

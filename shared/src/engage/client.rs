@@ -1,0 +1,445 @@
+//! The Engage Digital REST API calls the product makes.
+//!
+//! The token travels only in the `Authorization: Bearer` header, never in a URL, so it cannot
+//! show up in access logs or in an error (reqwest errors carry the URL; ours never has it).
+//! Parameters go form-encoded in the body, arrays as `name[]`, as the platform accepts.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use crate::secret::Secret;
+
+/// A failed Engage Digital call, by what failed. The platform's own `error` and `message`
+/// travel with it.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum EngageError {
+    #[error("Engage Digital refused (403 {error}): {message}")]
+    Forbidden { error: String, message: String },
+    #[error("Engage Digital found nothing or no read access (404 {error}): {message}")]
+    NotFound { error: String, message: String },
+    #[error("Engage Digital is busy with this resource (409 {error}): {message}")]
+    Conflict { error: String, message: String },
+    #[error("Engage Digital could not do it (422 {error}): {message}")]
+    Unprocessable { error: String, message: String },
+    #[error("Engage Digital rate limit exceeded (429 {error}): {message}")]
+    RateLimited { error: String, message: String },
+    #[error("Engage Digital failed ({status} {error}): {message}")]
+    Server {
+        status: u16,
+        error: String,
+        message: String,
+    },
+    #[error("Engage Digital answered {status} unexpectedly: {message}")]
+    Unexpected { status: u16, message: String },
+    #[error("Engage Digital could not be reached: {0}")]
+    Transport(String),
+    #[error("Engage Digital's answer could not be read: {0}")]
+    Decode(String),
+}
+
+impl EngageError {
+    /// Whether the same call may succeed later (the platform's webhook retry, or ours).
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Self::Conflict { .. }
+                | Self::RateLimited { .. }
+                | Self::Server { .. }
+                | Self::Transport(_)
+        )
+    }
+
+    /// The platform's error code (`rate_limit_exceeded`, ...) or the HTTP status, for logs.
+    pub fn code(&self) -> String {
+        match self {
+            Self::Forbidden { error, .. }
+            | Self::NotFound { error, .. }
+            | Self::Conflict { error, .. }
+            | Self::Unprocessable { error, .. }
+            | Self::RateLimited { error, .. }
+            | Self::Server { error, .. } => error.clone(),
+            Self::Unexpected { status, .. } => status.to_string(),
+            Self::Transport(_) => "transport".into(),
+            Self::Decode(_) => "decode".into(),
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct PlatformError {
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    message: Option<String>,
+}
+
+/// An intervention as the API renders it (the fields the product reads).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct Intervention {
+    pub id: String,
+    #[serde(default)]
+    pub thread_id: Option<String>,
+    #[serde(default)]
+    pub closed: bool,
+}
+
+/// A content as the API renders it.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct Content {
+    pub id: String,
+    #[serde(default)]
+    pub thread_id: Option<String>,
+}
+
+/// A thread as the API renders it.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct ContentThread {
+    pub id: String,
+    #[serde(default)]
+    pub source_id: Option<String>,
+    #[serde(default)]
+    pub thread_category_ids: Vec<String>,
+    #[serde(default)]
+    pub closed: bool,
+}
+
+/// One connected agent's status (`GET /status`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct AgentStatus {
+    pub agent_id: String,
+    #[serde(default)]
+    pub channels: Vec<AgentChannelStatus>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct AgentChannelStatus {
+    pub id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    /// `available`, `away`, or null when not connected on this channel.
+    #[serde(default)]
+    pub status: Option<String>,
+    /// `unoccupied`, `ok`, `busy` or `full`.
+    #[serde(default)]
+    pub busyness: Option<String>,
+}
+
+/// A channel (`GET /channels`): which sources it groups.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct Channel {
+    pub id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub source_ids: Vec<String>,
+}
+
+/// The filters of `GET /status`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StatusQuery {
+    pub source_ids: Vec<String>,
+    pub category_ids: Vec<String>,
+    pub spoken_languages: Vec<String>,
+}
+
+/// How transient refusals (409 being categorized, 429 rate limit) are retried inside one call.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub attempts: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            attempts: 4,
+            base_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(2),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Exponential backoff with full jitter, capped.
+    fn delay(&self, attempt: u32) -> Duration {
+        let exp = self.base_delay.saturating_mul(1 << attempt.min(16));
+        let cap = exp.min(self.max_delay);
+        let jitter = rand::random_range(0.5..=1.0);
+        cap.mul_f64(jitter)
+    }
+}
+
+/// The REST client; built once per process and shared.
+#[derive(Clone)]
+pub struct EngageClient {
+    http: reqwest::Client,
+    api_url: String,
+    token: Secret,
+    retry: RetryPolicy,
+}
+
+impl EngageClient {
+    pub fn new(http: reqwest::Client, api_url: &str, token: Secret) -> Self {
+        Self {
+            http,
+            api_url: api_url.trim_end_matches('/').to_string(),
+            token,
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// `POST /interventions?content_id=` (seed 000).
+    pub async fn create_intervention(&self, content_id: &str) -> Result<Intervention, EngageError> {
+        let path = format!("/interventions?content_id={}", encode(content_id));
+        self.call(Method::POST, &path, &[]).await
+    }
+
+    /// `PUT /interventions/{id}/close`.
+    pub async fn close_intervention(
+        &self,
+        intervention_id: &str,
+    ) -> Result<Intervention, EngageError> {
+        self.call(
+            Method::PUT,
+            &format!("/interventions/{}/close", encode(intervention_id)),
+            &[],
+        )
+        .await
+    }
+
+    /// `POST /contents` replying to a content; the text goes in the form body.
+    pub async fn create_reply(
+        &self,
+        in_reply_to_id: &str,
+        body: &str,
+    ) -> Result<Content, EngageError> {
+        self.call(
+            Method::POST,
+            "/contents",
+            &[("in_reply_to_id", in_reply_to_id), ("body", body)],
+        )
+        .await
+    }
+
+    /// `GET /content_threads/{id}`.
+    pub async fn get_thread(&self, thread_id: &str) -> Result<ContentThread, EngageError> {
+        self.call(
+            Method::GET,
+            &format!("/content_threads/{}", encode(thread_id)),
+            &[],
+        )
+        .await
+    }
+
+    /// `PUT /content_threads/{id}/update_categories` with the whole new list. A `409` (being
+    /// categorized) or `429` is retried with backoff; setting the same list twice is harmless.
+    pub async fn update_thread_categories(
+        &self,
+        thread_id: &str,
+        category_ids: &[String],
+    ) -> Result<ContentThread, EngageError> {
+        let path = format!("/content_threads/{}/update_categories", encode(thread_id));
+        let form: Vec<(&str, &str)> = category_ids
+            .iter()
+            .map(|id| ("thread_category_ids[]", id.as_str()))
+            .collect();
+        self.call_with_retry(Method::PUT, &path, &form).await
+    }
+
+    /// `PUT /content_threads/{id}/close` (asynchronous on the platform's side).
+    pub async fn close_thread(&self, thread_id: &str) -> Result<ContentThread, EngageError> {
+        self.call(
+            Method::PUT,
+            &format!("/content_threads/{}/close", encode(thread_id)),
+            &[],
+        )
+        .await
+    }
+
+    /// `GET /status`: connected agents and their status per channel.
+    pub async fn agent_statuses(
+        &self,
+        query: &StatusQuery,
+    ) -> Result<Vec<AgentStatus>, EngageError> {
+        let mut params = Vec::new();
+        params.extend(
+            query
+                .source_ids
+                .iter()
+                .map(|v| format!("source_ids[]={}", encode(v))),
+        );
+        params.extend(
+            query
+                .category_ids
+                .iter()
+                .map(|v| format!("category_ids[]={}", encode(v))),
+        );
+        params.extend(
+            query
+                .spoken_languages
+                .iter()
+                .map(|v| format!("spoken_languages[]={}", encode(v))),
+        );
+        let path = if params.is_empty() {
+            "/status".to_string()
+        } else {
+            format!("/status?{}", params.join("&"))
+        };
+        self.call_with_retry(Method::GET, &path, &[]).await
+    }
+
+    /// `GET /channels` (one page of up to 150: channels are few).
+    pub async fn channels(&self) -> Result<Vec<Channel>, EngageError> {
+        #[derive(Deserialize)]
+        struct Page {
+            records: Vec<Channel>,
+        }
+        let page: Page = self
+            .call_with_retry(Method::GET, "/channels?limit=150", &[])
+            .await?;
+        Ok(page.records)
+    }
+
+    async fn call_with_retry<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> Result<T, EngageError> {
+        let mut attempt = 0;
+        loop {
+            match self.call(method.clone(), path, form).await {
+                Err(e @ (EngageError::Conflict { .. } | EngageError::RateLimited { .. }))
+                    if attempt + 1 < self.retry.attempts =>
+                {
+                    let delay = self.retry.delay(attempt);
+                    tracing::warn!(code = %e.code(), attempt, delay_ms = delay.as_millis() as u64, "Engage Digital asked to retry later");
+                    tokio::time::sleep(delay).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> Result<T, EngageError> {
+        let url = format!("{}{}", self.api_url, path);
+        let mut request = self
+            .http
+            .request(method, &url)
+            .bearer_auth(self.token.expose());
+        if !form.is_empty() {
+            request = request.form(form);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| EngageError::Transport(e.without_url().to_string()))?;
+        let status = response.status();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| EngageError::Transport(e.without_url().to_string()))?;
+        if status.is_success() {
+            return serde_json::from_slice(&bytes).map_err(|e| EngageError::Decode(e.to_string()));
+        }
+        Err(error_from(status, &bytes))
+    }
+}
+
+fn error_from(status: StatusCode, body: &[u8]) -> EngageError {
+    let platform: PlatformError = serde_json::from_slice(body).unwrap_or_default();
+    let error = platform
+        .error
+        .unwrap_or_else(|| status.as_str().to_string());
+    let message = platform
+        .message
+        .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned());
+    match status.as_u16() {
+        403 => EngageError::Forbidden { error, message },
+        404 => EngageError::NotFound { error, message },
+        409 => EngageError::Conflict { error, message },
+        422 => EngageError::Unprocessable { error, message },
+        429 => EngageError::RateLimited { error, message },
+        s @ 500..=599 => EngageError::Server {
+            status: s,
+            error,
+            message,
+        },
+        s => EngageError::Unexpected { status: s, message },
+    }
+}
+
+/// Percent-encodes one path segment or query value.
+fn encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(byte as char)
+            }
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_carry_the_platform_code_and_message() {
+        let body = br#"{"error":"rate_limit_exceeded","message":"Too many requests","status":429}"#;
+        let err = error_from(StatusCode::TOO_MANY_REQUESTS, body);
+        assert_eq!(
+            err,
+            EngageError::RateLimited {
+                error: "rate_limit_exceeded".into(),
+                message: "Too many requests".into()
+            }
+        );
+        assert!(err.is_transient());
+        assert!(!error_from(StatusCode::FORBIDDEN, b"{}").is_transient());
+        assert!(error_from(StatusCode::BAD_GATEWAY, b"<html>").is_transient());
+        assert!(!error_from(StatusCode::UNPROCESSABLE_ENTITY, b"").is_transient());
+    }
+
+    #[test]
+    fn encodes_ids_safely() {
+        assert_eq!(
+            encode("5be5ae57d6cb009bde8e5674"),
+            "5be5ae57d6cb009bde8e5674"
+        );
+        assert_eq!(encode("a/b?c&d"), "a%2Fb%3Fc%26d");
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let policy = RetryPolicy {
+            attempts: 5,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_millis(300),
+        };
+        for attempt in 0..6 {
+            let d = policy.delay(attempt);
+            let cap = (100u64 << attempt).min(300);
+            assert!(d <= Duration::from_millis(cap), "{d:?} > {cap}");
+            assert!(d >= Duration::from_millis(cap / 2), "{d:?} < {cap}/2");
+        }
+    }
+}

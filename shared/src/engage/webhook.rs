@@ -1,0 +1,343 @@
+//! Parsing of Engage Digital webhook bodies: `{id, domain_id, events: [...]}`.
+//!
+//! Parsing is tolerant where the platform varies (`domain_id` string or number, unknown fields,
+//! unknown event types) and strict where processing needs a value (an event without an `id`
+//! cannot be deduplicated, a content without a thread cannot be answered). The whole body is
+//! parsed before anything is done, so a malformed body changes nothing.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+/// A webhook POST body.
+#[derive(Debug, Clone)]
+pub struct Envelope {
+    pub id: Option<String>,
+    pub domain_id: Option<String>,
+    pub events: Vec<WebhookEvent>,
+}
+
+/// One event of a body, typed by what the product does with it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WebhookEvent {
+    ContentImported(ContentEvent),
+    InterventionClosed(InterventionEvent),
+    InterventionReopened(InterventionEvent),
+    /// Acknowledged and logged, nothing else.
+    Unknown {
+        id: String,
+        event_type: String,
+    },
+}
+
+impl WebhookEvent {
+    pub fn id(&self) -> &str {
+        match self {
+            Self::ContentImported(e) => &e.event_id,
+            Self::InterventionClosed(e) | Self::InterventionReopened(e) => &e.event_id,
+            Self::Unknown { id, .. } => id,
+        }
+    }
+
+    pub fn event_type(&self) -> &str {
+        match self {
+            Self::ContentImported(_) => "content.imported",
+            Self::InterventionClosed(_) => "intervention.closed",
+            Self::InterventionReopened(_) => "intervention.reopened",
+            Self::Unknown { event_type, .. } => event_type,
+        }
+    }
+}
+
+/// A `content.imported` event: a message arrived on a source.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ContentEvent {
+    pub event_id: String,
+    pub issued_at: Option<String>,
+    /// The content's id (`resource.id`).
+    pub content_id: String,
+    pub thread_id: String,
+    pub source_id: String,
+    pub author_id: Option<String>,
+    /// Set when the content was created through the API or by an agent.
+    pub creator_id: Option<String>,
+    pub body: String,
+    pub body_input_format: Option<String>,
+    pub category_ids: Vec<String>,
+    pub first_in_thread: bool,
+    pub intervention_id: Option<String>,
+    pub language: Option<String>,
+    pub status: Option<String>,
+    /// `resource.type`, e.g. `chat/message`.
+    pub resource_type: Option<String>,
+}
+
+/// An `intervention.closed` or `intervention.reopened` event.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct InterventionEvent {
+    pub event_id: String,
+    pub issued_at: Option<String>,
+    pub intervention_id: String,
+    pub thread_id: Option<String>,
+    pub source_id: Option<String>,
+    pub user_id: Option<String>,
+    pub category_ids: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum EnvelopeError {
+    #[error("the body is not valid JSON: {0}")]
+    Json(String),
+    #[error("the body has no `events` array")]
+    NoEvents,
+    #[error("event {index}: {problem}")]
+    Event { index: usize, problem: String },
+}
+
+#[derive(Deserialize)]
+struct RawEnvelope {
+    #[serde(default)]
+    id: Option<Value>,
+    #[serde(default)]
+    domain_id: Option<Value>,
+    events: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct RawEvent {
+    #[serde(default)]
+    id: Option<Value>,
+    #[serde(default, rename = "type")]
+    event_type: Option<String>,
+    #[serde(default)]
+    issued_at: Option<String>,
+    #[serde(default)]
+    resource: Option<RawResource>,
+}
+
+#[derive(Deserialize, Default)]
+struct RawResource {
+    #[serde(default)]
+    id: Option<Value>,
+    #[serde(default, rename = "type")]
+    resource_type: Option<String>,
+    #[serde(default)]
+    metadata: RawMetadata,
+}
+
+/// The metadata fields the product reads; the platform sends many more.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RawMetadata {
+    author_id: Option<Value>,
+    creator_id: Option<Value>,
+    body: Option<String>,
+    body_input_format: Option<String>,
+    category_ids: Option<Vec<Value>>,
+    first_in_thread: Option<bool>,
+    intervention_id: Option<Value>,
+    language: Option<String>,
+    source_id: Option<Value>,
+    status: Option<String>,
+    thread_id: Option<Value>,
+    user_id: Option<Value>,
+}
+
+/// Ids come as hex strings; older payloads had numbers. Both become strings.
+fn id_string(value: &Option<Value>) -> Option<String> {
+    match value {
+        Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn id_list(values: &Option<Vec<Value>>) -> Vec<String> {
+    values
+        .iter()
+        .flatten()
+        .filter_map(|v| id_string(&Some(v.clone())))
+        .collect()
+}
+
+impl Envelope {
+    /// Parses a whole body; any problem rejects the whole body, so nothing is half-processed.
+    pub fn parse(body: &[u8]) -> Result<Self, EnvelopeError> {
+        let raw: RawEnvelope =
+            serde_json::from_slice(body).map_err(|e| EnvelopeError::Json(e.to_string()))?;
+        let Some(Value::Array(events)) = raw.events else {
+            return Err(EnvelopeError::NoEvents);
+        };
+        let events = events
+            .into_iter()
+            .enumerate()
+            .map(|(index, value)| {
+                parse_event(value).map_err(|problem| EnvelopeError::Event { index, problem })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            id: id_string(&raw.id),
+            domain_id: id_string(&raw.domain_id),
+            events,
+        })
+    }
+}
+
+fn parse_event(value: Value) -> Result<WebhookEvent, String> {
+    let raw: RawEvent = serde_json::from_value(value).map_err(|e| e.to_string())?;
+    let id = id_string(&raw.id).ok_or("missing `id`")?;
+    let event_type = raw.event_type.ok_or("missing `type`")?;
+    match event_type.as_str() {
+        "content.imported" => {
+            let resource = raw.resource.ok_or("missing `resource`")?;
+            let m = resource.metadata;
+            Ok(WebhookEvent::ContentImported(ContentEvent {
+                event_id: id,
+                issued_at: raw.issued_at,
+                content_id: id_string(&resource.id).ok_or("missing `resource.id`")?,
+                thread_id: id_string(&m.thread_id)
+                    .ok_or("missing `resource.metadata.thread_id`")?,
+                source_id: id_string(&m.source_id)
+                    .ok_or("missing `resource.metadata.source_id`")?,
+                author_id: id_string(&m.author_id),
+                creator_id: id_string(&m.creator_id),
+                body: m.body.unwrap_or_default(),
+                body_input_format: m.body_input_format,
+                category_ids: id_list(&m.category_ids),
+                first_in_thread: m.first_in_thread.unwrap_or(false),
+                intervention_id: id_string(&m.intervention_id),
+                language: m.language.filter(|l| !l.is_empty()),
+                status: m.status,
+                resource_type: resource.resource_type,
+            }))
+        }
+        "intervention.closed" | "intervention.reopened" => {
+            let resource = raw.resource.ok_or("missing `resource`")?;
+            let m = resource.metadata;
+            let event = InterventionEvent {
+                event_id: id,
+                issued_at: raw.issued_at,
+                intervention_id: id_string(&resource.id).ok_or("missing `resource.id`")?,
+                thread_id: id_string(&m.thread_id),
+                source_id: id_string(&m.source_id),
+                user_id: id_string(&m.user_id),
+                category_ids: id_list(&m.category_ids),
+            };
+            Ok(if event_type == "intervention.closed" {
+                WebhookEvent::InterventionClosed(event)
+            } else {
+                WebhookEvent::InterventionReopened(event)
+            })
+        }
+        _ => Ok(WebhookEvent::Unknown { id, event_type }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn content_body(domain_id: Value) -> Vec<u8> {
+        json!({
+            "id": "50df05692c64ac7799f09a98",
+            "domain_id": domain_id,
+            "unknown_top_level": {"ignored": true},
+            "events": [{
+                "type": "content.imported",
+                "id": "ev1",
+                "issued_at": "2018-11-09T15:59:59.770Z",
+                "resource": {
+                    "type": "chat/message",
+                    "id": "c1",
+                    "metadata": {
+                        "author_id": "a1", "body": "hello", "creator_id": null,
+                        "first_in_thread": true, "category_ids": ["other", "bot"],
+                        "intervention_id": null, "language": "fr", "source_id": "s1",
+                        "status": "assigned", "thread_id": "t1", "extra": [1, 2]
+                    }
+                }
+            }]
+        })
+        .to_string()
+        .into_bytes()
+    }
+
+    #[test]
+    fn parses_a_content_event_with_string_or_number_domain() {
+        for domain in [json!("48cc6703bdae1462ce06a555"), json!(42)] {
+            let envelope = Envelope::parse(&content_body(domain.clone())).unwrap();
+            assert_eq!(
+                envelope.domain_id.as_deref(),
+                Some(domain.to_string().trim_matches('"'))
+            );
+            let WebhookEvent::ContentImported(c) = &envelope.events[0] else {
+                panic!()
+            };
+            assert_eq!(c.content_id, "c1");
+            assert_eq!(c.thread_id, "t1");
+            assert_eq!(c.category_ids, vec!["other", "bot"]);
+            assert!(c.first_in_thread);
+            assert_eq!(c.creator_id, None);
+            assert_eq!(c.intervention_id, None);
+            assert_eq!(c.language.as_deref(), Some("fr"));
+        }
+    }
+
+    #[test]
+    fn unknown_event_types_are_kept_as_unknown() {
+        let body = json!({"events": [{"type": "content.updated", "id": "e9", "resource": {}}]});
+        let envelope = Envelope::parse(body.to_string().as_bytes()).unwrap();
+        assert_eq!(
+            envelope.events,
+            vec![WebhookEvent::Unknown {
+                id: "e9".into(),
+                event_type: "content.updated".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn rejects_bodies_that_cannot_be_processed() {
+        assert!(matches!(
+            Envelope::parse(b"{not json"),
+            Err(EnvelopeError::Json(_))
+        ));
+        assert_eq!(Envelope::parse(b"{}").unwrap_err(), EnvelopeError::NoEvents);
+        assert_eq!(
+            Envelope::parse(br#"{"events": {}}"#).unwrap_err(),
+            EnvelopeError::NoEvents
+        );
+        let no_id = br#"{"events": [{"type": "content.imported"}]}"#;
+        assert_eq!(
+            Envelope::parse(no_id).unwrap_err(),
+            EnvelopeError::Event {
+                index: 0,
+                problem: "missing `id`".into()
+            }
+        );
+        let no_thread = br#"{"events": [{"type": "content.imported", "id": "e", "resource": {"id": "c", "metadata": {"source_id": "s"}}}]}"#;
+        assert_eq!(
+            Envelope::parse(no_thread).unwrap_err(),
+            EnvelopeError::Event {
+                index: 0,
+                problem: "missing `resource.metadata.thread_id`".into()
+            }
+        );
+    }
+
+    #[test]
+    fn parses_intervention_events() {
+        let body = json!({"events": [{
+            "type": "intervention.closed", "id": "e2", "issued_at": "2024-01-01T00:00:00Z",
+            "resource": {"type": "intervention", "id": "i1",
+                "metadata": {"thread_id": "t1", "category_ids": ["agent"], "source_id": "s1", "user_id": "u1"}}
+        }]});
+        let envelope = Envelope::parse(body.to_string().as_bytes()).unwrap();
+        let WebhookEvent::InterventionClosed(i) = &envelope.events[0] else {
+            panic!()
+        };
+        assert_eq!(i.intervention_id, "i1");
+        assert_eq!(i.thread_id.as_deref(), Some("t1"));
+        assert_eq!(i.user_id.as_deref(), Some("u1"));
+    }
+}

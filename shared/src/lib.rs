@@ -1,0 +1,28 @@
+//! Core of handover: everything the Lambda functions and the local dev server share.
+//!
+//! - [`engage`]: Engage Digital webhook payloads and its REST client.
+//! - [`bot`]: the bot protocol and its backends (builtin rules, HTTP).
+//! - [`store`]: thread state and exactly-once event records (DynamoDB, in memory).
+//! - [`flow`]: the decisions (pure functions over plain data) and the executor that carries them out.
+//! - [`edge`]: HTTP handlers, independent of Lambda, plus the Lambda adapter.
+//! - [`config`]: typed configuration read once at start-up.
+
+pub mod bot;
+pub mod config;
+pub mod edge;
+pub mod engage;
+pub mod flow;
+pub mod secret;
+pub mod store;
+pub mod telemetry;
+pub mod text;
+pub mod wiring;
+
+/// Milliseconds since the Unix epoch, the one clock the flows read.
+pub fn now_millis() -> i64 {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

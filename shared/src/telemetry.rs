@@ -1,0 +1,26 @@
+//! Logging set-up: JSON lines in Lambda (CloudWatch queries), readable lines for a person locally.
+
+use tracing_subscriber::EnvFilter;
+
+/// Installs the global subscriber once. `RUST_LOG` filters (default `info`). Inside Lambda
+/// (`AWS_LAMBDA_FUNCTION_NAME` is set) lines are JSON; elsewhere they are compact text.
+pub fn init() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let in_lambda = std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some();
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
+    let result = if in_lambda {
+        // CloudWatch adds its own timestamp.
+        builder
+            .json()
+            .flatten_event(true)
+            .without_time()
+            .with_current_span(true)
+            .try_init()
+    } else {
+        builder.compact().try_init()
+    };
+    // A second init (tests) keeps the first subscriber.
+    let _ = result;
+}

@@ -1,0 +1,69 @@
+//! Building the clients once, at start-up, from the configuration.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::bot::{Bot, BuiltinBot, HttpBot, RulesError};
+use crate::config::{BotSettings, ConfigError, DynamoSettings, Env, WebhookSettings};
+use crate::engage::EngageClient;
+use crate::flow::EngageFlow;
+use crate::store::{DynamoStore, Store};
+
+/// A start-up failure: one line, naming what is wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Rules(#[from] RulesError),
+}
+
+/// The one HTTP client of a process: rustls, bounded connect and request times.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .timeout(Duration::from_secs(15))
+        .pool_idle_timeout(Duration::from_secs(50))
+        .build()
+        .expect("the TLS backend initializes")
+}
+
+pub fn bot(settings: &BotSettings, http: &reqwest::Client) -> Result<Arc<dyn Bot>, RulesError> {
+    Ok(match settings {
+        BotSettings::Builtin { rules_file: None } => Arc::new(BuiltinBot::default_rules()),
+        BotSettings::Builtin {
+            rules_file: Some(path),
+        } => Arc::new(BuiltinBot::from_file(path)?),
+        BotSettings::Http { url, timeout } => {
+            Arc::new(HttpBot::new(http.clone(), url.clone(), *timeout))
+        }
+    })
+}
+
+/// The DynamoDB store named by `TABLE_NAME` (and `DYNAMODB_ENDPOINT`).
+pub async fn dynamo_store(env: &dyn Env) -> Result<Arc<dyn Store>, ConfigError> {
+    let settings = DynamoSettings::from_env(env)?;
+    let client = DynamoStore::client_for(settings.endpoint.as_deref()).await;
+    Ok(Arc::new(DynamoStore::new(client, settings.table_name)))
+}
+
+/// The webhook's flow with the given store.
+pub fn engage_flow(
+    env: &dyn Env,
+    store: Arc<dyn Store>,
+    http: &reqwest::Client,
+) -> Result<EngageFlow, StartupError> {
+    let settings = WebhookSettings::from_env(env)?;
+    let bot = bot(&settings.bot, http)?;
+    let engage = EngageClient::new(
+        http.clone(),
+        &settings.engage.api_url,
+        settings.engage.access_token.clone(),
+    );
+    Ok(EngageFlow {
+        settings: Arc::new(settings),
+        store,
+        bot,
+        engage,
+    })
+}
