@@ -1,0 +1,50 @@
+//! The local dev server: every function's routes on one HTTP server, through the very same
+//! handlers as the Lambda functions (CONTRACT C13).
+
+pub mod replay;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::Response;
+use axum::routing::any;
+use handover_core::edge::{self, ApiRequest, ApiResponse, MAX_BODY_BYTES};
+use handover_core::flow::EngageFlow;
+
+/// The functions the server runs, each built once.
+#[derive(Clone)]
+pub struct Functions {
+    pub webhook: Arc<EngageFlow>,
+}
+
+/// The routes of CONTRACT C3 that exist so far.
+pub fn router(functions: Functions) -> Router {
+    Router::new()
+        .route("/engage/webhook", any(engage_webhook))
+        .with_state(functions)
+}
+
+async fn engage_webhook(State(functions): State<Functions>, request: Request) -> Response {
+    match into_api_request(request).await {
+        Ok(request) => {
+            from_api_response(edge::engage::handle_webhook(&functions.webhook, request).await)
+        }
+        Err(response) => from_api_response(response),
+    }
+}
+
+/// Reads the body (at most one byte over the limit, so the handler can refuse it) and keeps the
+/// method, URI and headers as API Gateway would pass them.
+async fn into_api_request(request: Request) -> Result<ApiRequest, ApiResponse> {
+    let (parts, body) = request.into_parts();
+    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES + 1)
+        .await
+        .map_err(|_| edge::body_too_large())?;
+    Ok(http::Request::from_parts(parts, bytes))
+}
+
+fn from_api_response(response: ApiResponse) -> Response {
+    response.map(Body::from)
+}

@@ -1,0 +1,29 @@
+//! Running a sample API Gateway event (`events/*.json`) through a function's handler, the way
+//! `cargo lambda invoke --data-file` would, without the runtime emulator.
+
+use handover_core::edge::{self, ApiResponse};
+
+use crate::Functions;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error("the event is not an API Gateway HTTP API event: {0}")]
+    NotAnEvent(String),
+    #[error("unknown function `{0}` (known: webhook)")]
+    UnknownFunction(String),
+}
+
+/// Runs `event_json` through the function named `function`.
+pub async fn replay(
+    functions: &Functions,
+    function: &str,
+    event_json: &str,
+) -> Result<ApiResponse, ReplayError> {
+    let request = lambda_http::request::from_str(event_json)
+        .map_err(|e| ReplayError::NotAnEvent(e.to_string()))?;
+    let request = edge::lambda::from_lambda(request);
+    match function {
+        "webhook" => Ok(edge::engage::handle_webhook(&functions.webhook, request).await),
+        other => Err(ReplayError::UnknownFunction(other.to_string())),
+    }
+}

@@ -1,0 +1,271 @@
+//! `TestApp`: one dev server per test on a random loopback port, with its own fake Engage
+//! Digital and fake bot (wiremock, real HTTP) and its own store (memory or a fresh DynamoDB
+//! Local table).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use handover::Functions;
+use handover_core::store::{DynamoStore, MemoryStore, Store, ThreadState};
+use handover_core::wiring;
+use serde_json::{Value, json};
+use wiremock::matchers::{method, path, path_regex};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+pub const ACCESS_TOKEN: &str = "sample-access-token-7f3a";
+pub const VERIFY_TOKEN: &str = "sample-verify-token";
+pub const BOT_CATEGORY: &str = "5be59e0a13047d01f46caa62";
+pub const AGENT_CATEGORY: &str = "5be59e0a13047d01f46caa63";
+pub const OTHER_CATEGORY: &str = "5bdcb766799fc227748f4453";
+pub const SOURCE: &str = "5b3b6562d6cb00f93fe59c9f";
+pub const THREAD: &str = "5be5ae57d6cb009bde8e5674";
+pub const AUTHOR: &str = "5b8eaf1813047d298f940265";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreKind {
+    Memory,
+    Dynamo,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BotKind {
+    /// The fake bot over HTTP (requests counted).
+    Http,
+    /// The shipped keyword rules.
+    Builtin,
+}
+
+pub struct TestApp {
+    pub engage: MockServer,
+    pub bot: MockServer,
+    pub store: Arc<dyn Store>,
+    pub functions: Functions,
+    pub address: String,
+    pub http: reqwest::Client,
+}
+
+pub struct Options {
+    pub store: StoreKind,
+    pub bot: BotKind,
+    pub env: Vec<(&'static str, String)>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            store: StoreKind::Memory,
+            bot: BotKind::Http,
+            env: vec![],
+        }
+    }
+}
+
+impl Options {
+    pub fn store(mut self, store: StoreKind) -> Self {
+        self.store = store;
+        self
+    }
+    pub fn bot(mut self, bot: BotKind) -> Self {
+        self.bot = bot;
+        self
+    }
+    pub fn env(mut self, name: &'static str, value: &str) -> Self {
+        self.env.push((name, value.to_string()));
+        self
+    }
+}
+
+pub async fn new_store(kind: StoreKind) -> Arc<dyn Store> {
+    match kind {
+        StoreKind::Memory => Arc::new(MemoryStore::new()),
+        StoreKind::Dynamo => {
+            let (client, table) = crate::dynamodb_local::fresh_table().await;
+            Arc::new(DynamoStore::new(client, table))
+        }
+    }
+}
+
+impl TestApp {
+    pub async fn spawn(options: Options) -> Self {
+        let engage = MockServer::start().await;
+        let bot = MockServer::start().await;
+        let mut env: HashMap<String, String> = HashMap::from([
+            ("ENGAGE_API_URL".into(), format!("{}/1.0", engage.uri())),
+            ("ENGAGE_ACCESS_TOKEN".into(), ACCESS_TOKEN.into()),
+            ("ENGAGE_VERIFY_TOKEN".into(), VERIFY_TOKEN.into()),
+            ("BOT_CATEGORY_ID".into(), BOT_CATEGORY.into()),
+            ("AGENT_CATEGORY_ID".into(), AGENT_CATEGORY.into()),
+            ("BOT_TIMEOUT_MS".into(), "1000".into()),
+        ]);
+        if options.bot == BotKind::Http {
+            env.insert("BOT_BACKEND".into(), "http".into());
+            env.insert("BOT_URL".into(), format!("{}/bot", bot.uri()));
+        }
+        for (name, value) in options.env {
+            env.insert(name.into(), value);
+        }
+        let store = new_store(options.store).await;
+        let flow = wiring::engage_flow(&env, store.clone(), &wiring::http_client())
+            .expect("test configuration is valid");
+        let functions = Functions {
+            webhook: Arc::new(flow),
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = format!("http://{}", listener.local_addr().unwrap());
+        let router = handover::router(functions.clone());
+        // The server task ends with the test's runtime.
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        Self {
+            engage,
+            bot,
+            store,
+            functions,
+            address,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub async fn post_webhook(&self, body: impl Into<String>) -> reqwest::Response {
+        self.http
+            .post(format!("{}/engage/webhook", self.address))
+            .header("content-type", "application/json")
+            .body(body.into())
+            .send()
+            .await
+            .expect("the dev server answers")
+    }
+
+    pub async fn get(&self, path_and_query: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{}", self.address, path_and_query))
+            .send()
+            .await
+            .expect("the dev server answers")
+    }
+
+    pub async fn thread(&self) -> Option<ThreadState> {
+        self.store.get_thread(THREAD).await.unwrap()
+    }
+
+    /// The fake platform answering every call the product makes with a success.
+    pub async fn engage_accepts_everything(&self) {
+        Mock::given(method("POST"))
+            .and(path("/1.0/interventions"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({"id": "int-1", "closed": false, "thread_id": THREAD})),
+            )
+            .mount(&self.engage)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/1.0/contents"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({"id": "reply-1", "thread_id": THREAD})),
+            )
+            .mount(&self.engage)
+            .await;
+        Mock::given(method("PUT"))
+            .and(path_regex(r"^/1\.0/interventions/[^/]+/close$"))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(json!({"id": "int-1", "closed": true})),
+            )
+            .mount(&self.engage)
+            .await;
+        Mock::given(method("PUT"))
+            .and(path_regex(r"^/1\.0/content_threads/[^/]+/close$"))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(json!({"id": THREAD, "closed": false})),
+            )
+            .mount(&self.engage)
+            .await;
+    }
+
+    /// The fake bot answering every message with `answer`.
+    pub async fn bot_answers(&self, answer: Value) {
+        Mock::given(method("POST"))
+            .and(path("/bot"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(answer))
+            .mount(&self.bot)
+            .await;
+    }
+
+    /// Every call Engage Digital received, as `METHOD /path?query {form}` lines, in order.
+    /// Also checks that each carried the token in the header and never in the URL.
+    pub async fn engage_calls(&self) -> Vec<String> {
+        let requests = self.engage.received_requests().await.unwrap_or_default();
+        requests.iter().map(describe_engage_call).collect()
+    }
+
+    pub async fn bot_requests(&self) -> Vec<Value> {
+        let requests = self.bot.received_requests().await.unwrap_or_default();
+        requests
+            .iter()
+            .map(|r| serde_json::from_slice(&r.body).expect("the bot gets JSON"))
+            .collect()
+    }
+}
+
+fn describe_engage_call(request: &Request) -> String {
+    let auth = request
+        .headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok());
+    assert_eq!(
+        auth,
+        Some(format!("Bearer {ACCESS_TOKEN}").as_str()),
+        "every Engage call carries the bearer token"
+    );
+    assert!(
+        !request.url.as_str().contains(ACCESS_TOKEN),
+        "the token never appears in a URL"
+    );
+    let mut line = format!("{} {}", request.method, request.url.path());
+    if let Some(query) = request.url.query() {
+        line.push('?');
+        line.push_str(
+            &form_urlencoded::parse(query.as_bytes())
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("&"),
+        );
+    }
+    if !request.body.is_empty() {
+        let form: Vec<String> = form_urlencoded::parse(&request.body)
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        line.push_str(&format!(" {{{}}}", form.join(", ")));
+    }
+    line
+}
+
+/// A `content.imported` webhook body for the sample thread.
+pub fn content_body(event_id: &str, content_id: &str, text: &str, first: bool) -> String {
+    content_body_with(event_id, content_id, text, first, |_| {})
+}
+
+/// The same, with the event's metadata adjusted by `edit`.
+pub fn content_body_with(
+    event_id: &str,
+    content_id: &str,
+    text: &str,
+    first: bool,
+    edit: impl FnOnce(&mut Value),
+) -> String {
+    let mut metadata = json!({
+        "approval_required": false, "author_id": AUTHOR, "body": text, "body_input_format": "text",
+        "creator_id": null, "first_in_thread": first, "foreign_categories": [],
+        "category_ids": [OTHER_CATEGORY, BOT_CATEGORY], "intervention_id": null, "language": "en",
+        "source_id": SOURCE, "status": "assigned", "thread_id": THREAD, "private": true
+    });
+    edit(&mut metadata);
+    json!({
+        "id": "50df05692c64ac7799f09a98",
+        "domain_id": "582af25a799fc247acfcde38",
+        "events": [{
+            "type": "content.imported", "id": event_id, "issued_at": "2026-11-22T10:00:00.000Z",
+            "resource": {"type": "chat/message", "id": content_id, "metadata": metadata}
+        }]
+    })
+    .to_string()
+}

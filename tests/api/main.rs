@@ -1,0 +1,11 @@
+//! Integration tests: one binary, real HTTP everywhere (wiremock fakes for Engage Digital and
+//! the bot), and Amazon's DynamoDB Local for the DynamoDB store.
+
+mod dynamodb_local;
+mod helpers;
+
+mod dedup;
+mod ingest;
+mod replay_events;
+mod store_suite;
+mod verification;

@@ -1,0 +1,92 @@
+//! The sample events in `events/` go through the Lambda adapter (`lambda_http`'s own parsing
+//! of API Gateway HTTP API events) and the same handlers: one file, two uses.
+
+use serde_json::json;
+
+use crate::helpers::*;
+
+fn sample(name: &str) -> String {
+    std::fs::read_to_string(format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR")))
+        .expect("sample event exists")
+}
+
+async fn replay(app: &TestApp, name: &str) -> handover_core::edge::ApiResponse {
+    handover::replay::replay(&app.functions, "webhook", &sample(name))
+        .await
+        .expect("the sample is a valid event")
+}
+
+#[tokio::test]
+async fn verification_samples() {
+    let app = TestApp::spawn(Options::default()).await;
+    let ok = replay(&app, "engage-verify-ok.json").await;
+    assert_eq!(ok.status(), 200);
+    assert_eq!(ok.headers()["content-type"], "text/html");
+    assert_eq!(ok.body(), "jfkjdsvfqgbqsvbfqkv");
+    assert_eq!(
+        replay(&app, "engage-verify-bad-token.json").await.status(),
+        403
+    );
+    assert!(app.engage_calls().await.is_empty());
+}
+
+#[tokio::test]
+async fn message_samples() {
+    let app = TestApp::spawn(Options::default()).await;
+    app.engage_accepts_everything().await;
+    app.bot_answers(json!({"replies": ["Sure."]})).await;
+
+    assert_eq!(
+        replay(&app, "engage-first-message.json").await.status(),
+        200
+    );
+    assert_eq!(replay(&app, "engage-follow-up.json").await.status(), 200);
+    assert_eq!(
+        replay(&app, "engage-agent-category.json").await.status(),
+        200
+    );
+    assert_eq!(replay(&app, "engage-malformed.json").await.status(), 400);
+    // A replayed sample is a redelivery: nothing more happens.
+    assert_eq!(
+        replay(&app, "engage-first-message.json").await.status(),
+        200
+    );
+
+    assert_eq!(
+        app.engage_calls().await,
+        vec![
+            "POST /1.0/interventions?content_id=5be5aeffd6cb009bde8e56e2".to_string(),
+            "POST /1.0/contents {in_reply_to_id=5be5aeffd6cb009bde8e56e2, body=Sure.}".to_string(),
+            "POST /1.0/contents {in_reply_to_id=5be5aeffd6cb009bde8e56e3, body=Sure.}".to_string(),
+        ]
+    );
+    assert_eq!(app.bot_requests().await.len(), 2);
+}
+
+#[tokio::test]
+async fn every_sample_replays_through_its_function() {
+    let app = TestApp::spawn(Options::default()).await;
+    app.engage_accepts_everything().await;
+    app.bot_answers(json!({"replies": ["Sure."]})).await;
+    let dir = format!("{}/events", env!("CARGO_MANIFEST_DIR"));
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert!(!names.is_empty());
+    for name in names {
+        let function = if name.starts_with("engage-") {
+            "webhook"
+        } else {
+            panic!("{name}: which function?")
+        };
+        let response = handover::replay::replay(&app.functions, function, &sample(&name)).await;
+        let response = response.unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(
+            response.status().as_u16() < 500,
+            "{name}: {}",
+            response.status()
+        );
+    }
+}
