@@ -2,6 +2,7 @@
 //! handlers as the Lambda functions (CONTRACT C13).
 
 pub mod replay;
+pub mod sandbox;
 
 use std::sync::Arc;
 

@@ -40,20 +40,18 @@ pub fn bot(settings: &BotSettings, http: &reqwest::Client) -> Result<Arc<dyn Bot
     })
 }
 
-/// The DynamoDB store named by `TABLE_NAME` (and `DYNAMODB_ENDPOINT`).
-pub async fn dynamo_store(env: &dyn Env) -> Result<Arc<dyn Store>, ConfigError> {
-    let settings = DynamoSettings::from_env(env)?;
+/// The DynamoDB store for `settings` (AWS, or `DYNAMODB_ENDPOINT`).
+pub async fn dynamo_store(settings: &DynamoSettings) -> Arc<dyn Store> {
     let client = DynamoStore::client_for(settings.endpoint.as_deref()).await;
-    Ok(Arc::new(DynamoStore::new(client, settings.table_name)))
+    Arc::new(DynamoStore::new(client, settings.table_name.clone()))
 }
 
 /// The webhook's flow with the given store.
 pub fn engage_flow(
-    env: &dyn Env,
+    settings: WebhookSettings,
     store: Arc<dyn Store>,
     http: &reqwest::Client,
 ) -> Result<EngageFlow, StartupError> {
-    let settings = WebhookSettings::from_env(env)?;
     let bot = bot(&settings.bot, http)?;
     let engage = EngageClient::new(
         http.clone(),
@@ -66,4 +64,15 @@ pub fn engage_flow(
         bot,
         engage,
     })
+}
+
+/// Everything the `webhook` Lambda needs, from its environment: the whole configuration is
+/// read and checked before any client is built.
+pub async fn webhook_function(
+    env: &dyn Env,
+    http: &reqwest::Client,
+) -> Result<EngageFlow, StartupError> {
+    let settings = WebhookSettings::from_env(env)?;
+    let dynamo = DynamoSettings::from_env(env)?;
+    engage_flow(settings, dynamo_store(&dynamo).await, http)
 }

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use handover::Functions;
+use handover_core::config::WebhookSettings;
 use handover_core::store::{DynamoStore, MemoryStore, Store, ThreadState};
 use handover_core::wiring;
 use serde_json::{Value, json};
@@ -105,7 +106,8 @@ impl TestApp {
             env.insert(name.into(), value);
         }
         let store = new_store(options.store).await;
-        let flow = wiring::engage_flow(&env, store.clone(), &wiring::http_client())
+        let settings = WebhookSettings::from_env(&env).expect("test configuration is valid");
+        let flow = wiring::engage_flow(settings, store.clone(), &wiring::http_client())
             .expect("test configuration is valid");
         let functions = Functions {
             webhook: Arc::new(flow),

@@ -6,15 +6,11 @@ use handover_core::{config::ProcessEnv, edge, telemetry, wiring};
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     telemetry::init();
-    let env = ProcessEnv;
     let http = wiring::http_client();
-    let store = wiring::dynamo_store(&env).await;
-    let flow = store
-        .map_err(wiring::StartupError::from)
-        .and_then(|store| wiring::engage_flow(&env, store, &http));
-    let flow = match flow {
+    let flow = match wiring::webhook_function(&ProcessEnv, &http).await {
         Ok(flow) => flow,
         Err(err) => {
+            // One line naming the variable; the function never runs half-configured.
             eprintln!("{err}");
             std::process::exit(2);
         }

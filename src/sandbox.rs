@@ -1,0 +1,326 @@
+//! A simulated Engage Digital for the dev server, so the whole flow runs with no account.
+//!
+//! It answers the REST calls the product makes (under `/sandbox/1.0`), keeps threads with their
+//! categories, interventions and contents, records every call it receives, and lets a person
+//! play the customer: `POST /sandbox/customer {"thread": "t1", "text": "hello"}` turns the text
+//! into a `content.imported` event, delivers it to the webhook handler, and returns what the
+//! bot posted in reply.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, Query, RawQuery, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post, put};
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::Functions;
+
+pub const SANDBOX_TOKEN: &str = "sandbox-access-token";
+pub const SANDBOX_SOURCE: &str = "sandbox-source";
+pub const SANDBOX_AUTHOR: &str = "sandbox-customer";
+
+#[derive(Default)]
+struct World {
+    next_id: u64,
+    threads: HashMap<String, ThreadRecord>,
+    interventions: HashMap<String, bool>,
+    /// (thread, content id, in reply to, body) of every content the API created.
+    replies: Vec<(String, String, String, String)>,
+    calls: Vec<String>,
+}
+
+struct ThreadRecord {
+    categories: Vec<String>,
+    closed: bool,
+    messages: u64,
+}
+
+impl World {
+    fn id(&mut self, prefix: &str) -> String {
+        self.next_id += 1;
+        format!("{prefix}-{}", self.next_id)
+    }
+}
+
+/// The sandbox's state, shared between its routes.
+#[derive(Clone)]
+pub struct Sandbox {
+    world: Arc<Mutex<World>>,
+    bot_category: String,
+    pub agents_available: Arc<std::sync::atomic::AtomicBool>,
+}
+
+#[derive(Clone)]
+struct SandboxState {
+    sandbox: Sandbox,
+    functions: Functions,
+}
+
+impl Sandbox {
+    pub fn new(bot_category: &str) -> Self {
+        Self {
+            world: Arc::new(Mutex::new(World::default())),
+            bot_category: bot_category.to_string(),
+            agents_available: Arc::new(std::sync::atomic::AtomicBool::new(true)),
+        }
+    }
+
+    fn world(&self) -> std::sync::MutexGuard<'_, World> {
+        self.world.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn record(&self, call: String) {
+        self.world().calls.push(call);
+    }
+
+    /// The sandbox's routes, to merge into the dev server.
+    pub fn router(self, functions: Functions) -> Router {
+        Router::new()
+            .route("/sandbox/customer", post(customer_says))
+            .route("/sandbox/calls", get(calls))
+            .route("/sandbox/1.0/interventions", post(create_intervention))
+            .route(
+                "/sandbox/1.0/interventions/{id}/close",
+                put(close_intervention),
+            )
+            .route("/sandbox/1.0/contents", post(create_content))
+            .route("/sandbox/1.0/content_threads/{id}", get(get_thread))
+            .route(
+                "/sandbox/1.0/content_threads/{id}/update_categories",
+                put(update_categories),
+            )
+            .route("/sandbox/1.0/content_threads/{id}/close", put(close_thread))
+            .route("/sandbox/1.0/status", get(status))
+            .route("/sandbox/1.0/channels", get(channels))
+            .with_state(SandboxState {
+                sandbox: self,
+                functions,
+            })
+    }
+}
+
+#[derive(Deserialize)]
+struct CustomerMessage {
+    thread: String,
+    text: String,
+}
+
+/// Plays the customer: one message in, the bot's replies out.
+async fn customer_says(
+    State(state): State<SandboxState>,
+    Json(message): Json<CustomerMessage>,
+) -> Json<Value> {
+    let (event, content_id, replies_before) = {
+        let mut world = state.sandbox.world();
+        let content_id = world.id("content");
+        let event_id = world.id("event");
+        let replies_before = world.replies.len();
+        let bot_category = state.sandbox.bot_category.clone();
+        let thread = world
+            .threads
+            .entry(message.thread.clone())
+            .or_insert_with(|| ThreadRecord {
+                categories: vec![bot_category],
+                closed: false,
+                messages: 0,
+            });
+        thread.messages += 1;
+        let event = json!({
+            "id": format!("sandbox-delivery-{event_id}"),
+            "domain_id": "sandbox",
+            "events": [{
+                "type": "content.imported", "id": event_id, "issued_at": "2026-01-01T00:00:00Z",
+                "resource": {"type": "chat/message", "id": content_id, "metadata": {
+                    "author_id": SANDBOX_AUTHOR, "body": message.text, "creator_id": null,
+                    "first_in_thread": thread.messages == 1, "category_ids": thread.categories,
+                    "intervention_id": null, "language": "en", "source_id": SANDBOX_SOURCE,
+                    "status": "new", "thread_id": message.thread
+                }}
+            }]
+        });
+        (event, content_id, replies_before)
+    };
+    let request = http::Request::builder()
+        .method("POST")
+        .uri("/engage/webhook")
+        .header("content-type", "application/json")
+        .body(Bytes::from(event.to_string()))
+        .expect("valid request");
+    let response =
+        handover_core::edge::engage::handle_webhook(&state.functions.webhook, request).await;
+    let world = state.sandbox.world();
+    let replies: Vec<&str> = world.replies[replies_before..]
+        .iter()
+        .filter(|(_, _, in_reply_to, _)| *in_reply_to == content_id)
+        .map(|(_, _, _, body)| body.as_str())
+        .collect();
+    let categories = world
+        .threads
+        .get(&message.thread)
+        .map(|t| t.categories.clone())
+        .unwrap_or_default();
+    Json(json!({
+        "webhook_status": response.status().as_u16(),
+        "bot_replies": replies,
+        "thread_categories": categories,
+    }))
+}
+
+async fn calls(State(state): State<SandboxState>) -> Json<Value> {
+    Json(json!(state.sandbox.world().calls))
+}
+
+async fn create_intervention(
+    State(state): State<SandboxState>,
+    Query(query): Query<HashMap<String, String>>,
+) -> (StatusCode, Json<Value>) {
+    let content_id = query.get("content_id").cloned().unwrap_or_default();
+    let id = state.sandbox.world().id("intervention");
+    state
+        .sandbox
+        .world()
+        .interventions
+        .insert(id.clone(), false);
+    state.sandbox.record(format!(
+        "POST /interventions?content_id={content_id} -> 200"
+    ));
+    (
+        StatusCode::OK,
+        Json(json!({"id": id, "content_id": content_id, "closed": false})),
+    )
+}
+
+async fn close_intervention(
+    State(state): State<SandboxState>,
+    Path(id): Path<String>,
+) -> (StatusCode, Json<Value>) {
+    let mut world = state.sandbox.world();
+    let status = match world.interventions.get_mut(&id) {
+        Some(closed @ false) => {
+            *closed = true;
+            StatusCode::OK
+        }
+        Some(true) => StatusCode::FORBIDDEN,
+        None => StatusCode::NOT_FOUND,
+    };
+    world.calls.push(format!(
+        "PUT /interventions/{id}/close -> {}",
+        status.as_u16()
+    ));
+    (
+        status,
+        Json(json!({"id": id, "closed": status == StatusCode::OK})),
+    )
+}
+
+async fn create_content(
+    State(state): State<SandboxState>,
+    body: Bytes,
+) -> (StatusCode, Json<Value>) {
+    let form: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
+    let in_reply_to = form.get("in_reply_to_id").cloned().unwrap_or_default();
+    let text = form.get("body").cloned().unwrap_or_default();
+    let mut world = state.sandbox.world();
+    let id = world.id("reply");
+    world
+        .replies
+        .push((String::new(), id.clone(), in_reply_to.clone(), text.clone()));
+    world.calls.push(format!(
+        "POST /contents in_reply_to_id={in_reply_to} body={text:?} -> 200"
+    ));
+    (StatusCode::OK, Json(json!({"id": id})))
+}
+
+async fn get_thread(
+    State(state): State<SandboxState>,
+    Path(id): Path<String>,
+) -> (StatusCode, Json<Value>) {
+    let mut world = state.sandbox.world();
+    let found = world
+        .threads
+        .get(&id)
+        .map(|t| (t.categories.clone(), t.closed));
+    let status = if found.is_some() {
+        StatusCode::OK
+    } else {
+        StatusCode::NOT_FOUND
+    };
+    world
+        .calls
+        .push(format!("GET /content_threads/{id} -> {}", status.as_u16()));
+    let (categories, closed) = found.unwrap_or_default();
+    (
+        status,
+        Json(json!({"id": id, "thread_category_ids": categories, "closed": closed})),
+    )
+}
+
+async fn update_categories(
+    State(state): State<SandboxState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> (StatusCode, Json<Value>) {
+    let categories: Vec<String> = form_urlencoded::parse(&body)
+        .filter(|(k, _)| k == "thread_category_ids[]")
+        .map(|(_, v)| v.into_owned())
+        .collect();
+    let mut world = state.sandbox.world();
+    world.calls.push(format!(
+        "PUT /content_threads/{id}/update_categories {categories:?} -> 200"
+    ));
+    let thread = world
+        .threads
+        .entry(id.clone())
+        .or_insert_with(|| ThreadRecord {
+            categories: vec![],
+            closed: false,
+            messages: 0,
+        });
+    thread.categories = categories.clone();
+    (
+        StatusCode::OK,
+        Json(json!({"id": id, "thread_category_ids": categories})),
+    )
+}
+
+async fn close_thread(
+    State(state): State<SandboxState>,
+    Path(id): Path<String>,
+) -> (StatusCode, Json<Value>) {
+    let mut world = state.sandbox.world();
+    if let Some(thread) = world.threads.get_mut(&id) {
+        thread.closed = true;
+    }
+    world
+        .calls
+        .push(format!("PUT /content_threads/{id}/close -> 200"));
+    (StatusCode::OK, Json(json!({"id": id, "closed": false})))
+}
+
+async fn status(State(state): State<SandboxState>, RawQuery(query): RawQuery) -> Json<Value> {
+    state
+        .sandbox
+        .record(format!("GET /status?{} -> 200", query.unwrap_or_default()));
+    let available = state
+        .sandbox
+        .agents_available
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let agent_status = if available { "available" } else { "away" };
+    Json(json!([{
+        "agent_id": "sandbox-agent",
+        "channels": [{"id": "sandbox-channel", "name": "Sandbox chat", "status": agent_status, "busyness": "ok"}],
+        "custom_status": null
+    }]))
+}
+
+async fn channels(State(state): State<SandboxState>) -> Json<Value> {
+    state.sandbox.record("GET /channels -> 200".into());
+    Json(json!({"count": 1, "offset": 0, "limit": 150, "records": [
+        {"id": "sandbox-channel", "name": "Sandbox chat", "source_ids": [SANDBOX_SOURCE]}
+    ]}))
+}
