@@ -22,16 +22,12 @@ pub struct Functions {
 
 /// The routes of CONTRACT C3 that exist so far.
 pub fn router(functions: Functions) -> Router {
-    Router::new()
-        .route("/engage/webhook", any(engage_webhook))
-        .with_state(functions)
+    Router::new().route("/engage/webhook", any(engage_webhook)).with_state(functions)
 }
 
 async fn engage_webhook(State(functions): State<Functions>, request: Request) -> Response {
     match into_api_request(request).await {
-        Ok(request) => {
-            from_api_response(edge::engage::handle_webhook(&functions.webhook, request).await)
-        }
+        Ok(request) => from_api_response(edge::engage::handle_webhook(&functions.webhook, request).await),
         Err(response) => from_api_response(response),
     }
 }
@@ -40,9 +36,7 @@ async fn engage_webhook(State(functions): State<Functions>, request: Request) ->
 /// method, URI and headers as API Gateway would pass them.
 async fn into_api_request(request: Request) -> Result<ApiRequest, ApiResponse> {
     let (parts, body) = request.into_parts();
-    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES + 1)
-        .await
-        .map_err(|_| edge::body_too_large())?;
+    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES + 1).await.map_err(|_| edge::body_too_large())?;
     Ok(http::Request::from_parts(parts, bytes))
 }
 

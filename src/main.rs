@@ -37,11 +37,8 @@ async fn main() {
 async fn run(args: Vec<String>) -> anyhow::Result<()> {
     match args.first().map(String::as_str) {
         Some("replay") => {
-            let [_, function, file] = args.as_slice() else {
-                bail!("{USAGE}")
-            };
-            let event =
-                std::fs::read_to_string(file).with_context(|| format!("cannot read {file}"))?;
+            let [_, function, file] = args.as_slice() else { bail!("{USAGE}") };
+            let event = std::fs::read_to_string(file).with_context(|| format!("cannot read {file}"))?;
             let (functions, _server) = start(&["--port".into(), "0".into()], true).await?;
             let response = replay::replay(&functions, function, &event).await?;
             println!("HTTP {}", response.status());
@@ -80,21 +77,12 @@ async fn start(
     let address = listener.local_addr()?;
 
     let mut env: HashMap<String, String> = std::env::vars().collect();
-    let sandbox = if ProcessEnv
-        .var("ENGAGE_API_URL")
-        .is_none_or(|v| v.trim().is_empty())
-    {
-        env.insert(
-            "ENGAGE_API_URL".into(),
-            format!("http://{address}/sandbox/1.0"),
-        );
+    let sandbox = if ProcessEnv.var("ENGAGE_API_URL").is_none_or(|v| v.trim().is_empty()) {
+        env.insert("ENGAGE_API_URL".into(), format!("http://{address}/sandbox/1.0"));
         env.insert("ENGAGE_ACCESS_TOKEN".into(), SANDBOX_TOKEN.into());
-        env.entry("ENGAGE_VERIFY_TOKEN".into())
-            .or_insert_with(|| DEFAULT_VERIFY_TOKEN.into());
-        env.entry("BOT_CATEGORY_ID".into())
-            .or_insert_with(|| DEFAULT_BOT_CATEGORY.into());
-        env.entry("AGENT_CATEGORY_ID".into())
-            .or_insert_with(|| DEFAULT_AGENT_CATEGORY.into());
+        env.entry("ENGAGE_VERIFY_TOKEN".into()).or_insert_with(|| DEFAULT_VERIFY_TOKEN.into());
+        env.entry("BOT_CATEGORY_ID".into()).or_insert_with(|| DEFAULT_BOT_CATEGORY.into());
+        env.entry("AGENT_CATEGORY_ID".into()).or_insert_with(|| DEFAULT_AGENT_CATEGORY.into());
         Some(Sandbox::new(&env["BOT_CATEGORY_ID"]))
     } else {
         None
@@ -103,9 +91,7 @@ async fn start(
     let http = wiring::http_client();
     let store = local_store(&env).await?;
     let flow = wiring::engage_flow(WebhookSettings::from_env(&env)?, store, &http)?;
-    let functions = Functions {
-        webhook: Arc::new(flow),
-    };
+    let functions = Functions { webhook: Arc::new(flow) };
     let mut app = router(functions.clone());
     if let Some(sandbox) = sandbox.clone() {
         app = app.merge(sandbox.router(functions.clone()));
@@ -116,9 +102,7 @@ async fn start(
         println!("handover dev server on http://{address}");
         println!("  GET|POST http://{address}/engage/webhook   (Engage Digital webhook)");
         if sandbox.is_some() {
-            println!(
-                "  Engage Digital sandbox at http://{address}/sandbox/1.0 (ENGAGE_API_URL is unset)"
-            );
+            println!("  Engage Digital sandbox at http://{address}/sandbox/1.0 (ENGAGE_API_URL is unset)");
             println!("  Play the customer:");
             println!(
                 "    curl -s http://{address}/sandbox/customer -H 'content-type: application/json' -d '{{\"thread\":\"t1\",\"text\":\"hello\"}}'"
@@ -135,18 +119,15 @@ async fn local_store(env: &HashMap<String, String>) -> anyhow::Result<Arc<dyn St
     match env.get("STORE").map(String::as_str).unwrap_or("memory") {
         "memory" => Ok(Arc::new(MemoryStore::new())),
         "dynamodb" => {
-            let table = env
-                .get("TABLE_NAME")
-                .cloned()
-                .unwrap_or_else(|| "handover-local".into());
+            let table = env.get("TABLE_NAME").cloned().unwrap_or_else(|| "handover-local".into());
             let endpoint = env.get("DYNAMODB_ENDPOINT").map(String::as_str);
             let client = DynamoStore::client_for(endpoint).await;
             DynamoStore::create_table_if_missing(&client, &table).await?;
             Ok(Arc::new(DynamoStore::new(client, table)))
         }
-        other => bail!(
-            "configuration error: STORE is malformed: expected `memory` or `dynamodb`, not `{other}`"
-        ),
+        other => {
+            bail!("configuration error: STORE is malformed: expected `memory` or `dynamodb`, not `{other}`")
+        }
     }
 }
 
@@ -158,11 +139,8 @@ fn parse_address(args: &[String]) -> anyhow::Result<(String, u16)> {
         match arg.as_str() {
             "--host" => host = args.next().context("--host needs a value")?.clone(),
             "--port" => {
-                port = args
-                    .next()
-                    .context("--port needs a value")?
-                    .parse()
-                    .context("--port must be a number")?
+                port =
+                    args.next().context("--port needs a value")?.parse().context("--port must be a number")?
             }
             other => bail!("unknown argument `{other}`\n{USAGE}"),
         }

@@ -19,8 +19,8 @@ pub async fn replay(
     function: &str,
     event_json: &str,
 ) -> Result<ApiResponse, ReplayError> {
-    let request = lambda_http::request::from_str(event_json)
-        .map_err(|e| ReplayError::NotAnEvent(e.to_string()))?;
+    let request =
+        lambda_http::request::from_str(event_json).map_err(|e| ReplayError::NotAnEvent(e.to_string()))?;
     let request = edge::lambda::from_lambda(request);
     match function {
         "webhook" => Ok(edge::engage::handle_webhook(&functions.webhook, request).await),

@@ -84,23 +84,14 @@ impl Sandbox {
             .route("/sandbox/customer", post(customer_says))
             .route("/sandbox/calls", get(calls))
             .route("/sandbox/1.0/interventions", post(create_intervention))
-            .route(
-                "/sandbox/1.0/interventions/{id}/close",
-                put(close_intervention),
-            )
+            .route("/sandbox/1.0/interventions/{id}/close", put(close_intervention))
             .route("/sandbox/1.0/contents", post(create_content))
             .route("/sandbox/1.0/content_threads/{id}", get(get_thread))
-            .route(
-                "/sandbox/1.0/content_threads/{id}/update_categories",
-                put(update_categories),
-            )
+            .route("/sandbox/1.0/content_threads/{id}/update_categories", put(update_categories))
             .route("/sandbox/1.0/content_threads/{id}/close", put(close_thread))
             .route("/sandbox/1.0/status", get(status))
             .route("/sandbox/1.0/channels", get(channels))
-            .with_state(SandboxState {
-                sandbox: self,
-                functions,
-            })
+            .with_state(SandboxState { sandbox: self, functions })
     }
 }
 
@@ -121,14 +112,11 @@ async fn customer_says(
         let event_id = world.id("event");
         let replies_before = world.replies.len();
         let bot_category = state.sandbox.bot_category.clone();
-        let thread = world
-            .threads
-            .entry(message.thread.clone())
-            .or_insert_with(|| ThreadRecord {
-                categories: vec![bot_category],
-                closed: false,
-                messages: 0,
-            });
+        let thread = world.threads.entry(message.thread.clone()).or_insert_with(|| ThreadRecord {
+            categories: vec![bot_category],
+            closed: false,
+            messages: 0,
+        });
         thread.messages += 1;
         let event = json!({
             "id": format!("sandbox-delivery-{event_id}"),
@@ -151,19 +139,14 @@ async fn customer_says(
         .header("content-type", "application/json")
         .body(Bytes::from(event.to_string()))
         .expect("valid request");
-    let response =
-        handover_core::edge::engage::handle_webhook(&state.functions.webhook, request).await;
+    let response = handover_core::edge::engage::handle_webhook(&state.functions.webhook, request).await;
     let world = state.sandbox.world();
     let replies: Vec<&str> = world.replies[replies_before..]
         .iter()
         .filter(|(_, _, in_reply_to, _)| *in_reply_to == content_id)
         .map(|(_, _, _, body)| body.as_str())
         .collect();
-    let categories = world
-        .threads
-        .get(&message.thread)
-        .map(|t| t.categories.clone())
-        .unwrap_or_default();
+    let categories = world.threads.get(&message.thread).map(|t| t.categories.clone()).unwrap_or_default();
     Json(json!({
         "webhook_status": response.status().as_u16(),
         "bot_replies": replies,
@@ -181,18 +164,9 @@ async fn create_intervention(
 ) -> (StatusCode, Json<Value>) {
     let content_id = query.get("content_id").cloned().unwrap_or_default();
     let id = state.sandbox.world().id("intervention");
-    state
-        .sandbox
-        .world()
-        .interventions
-        .insert(id.clone(), false);
-    state.sandbox.record(format!(
-        "POST /interventions?content_id={content_id} -> 200"
-    ));
-    (
-        StatusCode::OK,
-        Json(json!({"id": id, "content_id": content_id, "closed": false})),
-    )
+    state.sandbox.world().interventions.insert(id.clone(), false);
+    state.sandbox.record(format!("POST /interventions?content_id={content_id} -> 200"));
+    (StatusCode::OK, Json(json!({"id": id, "content_id": content_id, "closed": false})))
 }
 
 async fn close_intervention(
@@ -208,56 +182,28 @@ async fn close_intervention(
         Some(true) => StatusCode::FORBIDDEN,
         None => StatusCode::NOT_FOUND,
     };
-    world.calls.push(format!(
-        "PUT /interventions/{id}/close -> {}",
-        status.as_u16()
-    ));
-    (
-        status,
-        Json(json!({"id": id, "closed": status == StatusCode::OK})),
-    )
+    world.calls.push(format!("PUT /interventions/{id}/close -> {}", status.as_u16()));
+    (status, Json(json!({"id": id, "closed": status == StatusCode::OK})))
 }
 
-async fn create_content(
-    State(state): State<SandboxState>,
-    body: Bytes,
-) -> (StatusCode, Json<Value>) {
+async fn create_content(State(state): State<SandboxState>, body: Bytes) -> (StatusCode, Json<Value>) {
     let form: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
     let in_reply_to = form.get("in_reply_to_id").cloned().unwrap_or_default();
     let text = form.get("body").cloned().unwrap_or_default();
     let mut world = state.sandbox.world();
     let id = world.id("reply");
-    world
-        .replies
-        .push((String::new(), id.clone(), in_reply_to.clone(), text.clone()));
-    world.calls.push(format!(
-        "POST /contents in_reply_to_id={in_reply_to} body={text:?} -> 200"
-    ));
+    world.replies.push((String::new(), id.clone(), in_reply_to.clone(), text.clone()));
+    world.calls.push(format!("POST /contents in_reply_to_id={in_reply_to} body={text:?} -> 200"));
     (StatusCode::OK, Json(json!({"id": id})))
 }
 
-async fn get_thread(
-    State(state): State<SandboxState>,
-    Path(id): Path<String>,
-) -> (StatusCode, Json<Value>) {
+async fn get_thread(State(state): State<SandboxState>, Path(id): Path<String>) -> (StatusCode, Json<Value>) {
     let mut world = state.sandbox.world();
-    let found = world
-        .threads
-        .get(&id)
-        .map(|t| (t.categories.clone(), t.closed));
-    let status = if found.is_some() {
-        StatusCode::OK
-    } else {
-        StatusCode::NOT_FOUND
-    };
-    world
-        .calls
-        .push(format!("GET /content_threads/{id} -> {}", status.as_u16()));
+    let found = world.threads.get(&id).map(|t| (t.categories.clone(), t.closed));
+    let status = if found.is_some() { StatusCode::OK } else { StatusCode::NOT_FOUND };
+    world.calls.push(format!("GET /content_threads/{id} -> {}", status.as_u16()));
     let (categories, closed) = found.unwrap_or_default();
-    (
-        status,
-        Json(json!({"id": id, "thread_category_ids": categories, "closed": closed})),
-    )
+    (status, Json(json!({"id": id, "thread_category_ids": categories, "closed": closed})))
 }
 
 async fn update_categories(
@@ -270,22 +216,14 @@ async fn update_categories(
         .map(|(_, v)| v.into_owned())
         .collect();
     let mut world = state.sandbox.world();
-    world.calls.push(format!(
-        "PUT /content_threads/{id}/update_categories {categories:?} -> 200"
-    ));
-    let thread = world
-        .threads
-        .entry(id.clone())
-        .or_insert_with(|| ThreadRecord {
-            categories: vec![],
-            closed: false,
-            messages: 0,
-        });
+    world.calls.push(format!("PUT /content_threads/{id}/update_categories {categories:?} -> 200"));
+    let thread = world.threads.entry(id.clone()).or_insert_with(|| ThreadRecord {
+        categories: vec![],
+        closed: false,
+        messages: 0,
+    });
     thread.categories = categories.clone();
-    (
-        StatusCode::OK,
-        Json(json!({"id": id, "thread_category_ids": categories})),
-    )
+    (StatusCode::OK, Json(json!({"id": id, "thread_category_ids": categories})))
 }
 
 async fn close_thread(
@@ -296,20 +234,13 @@ async fn close_thread(
     if let Some(thread) = world.threads.get_mut(&id) {
         thread.closed = true;
     }
-    world
-        .calls
-        .push(format!("PUT /content_threads/{id}/close -> 200"));
+    world.calls.push(format!("PUT /content_threads/{id}/close -> 200"));
     (StatusCode::OK, Json(json!({"id": id, "closed": false})))
 }
 
 async fn status(State(state): State<SandboxState>, RawQuery(query): RawQuery) -> Json<Value> {
-    state
-        .sandbox
-        .record(format!("GET /status?{} -> 200", query.unwrap_or_default()));
-    let available = state
-        .sandbox
-        .agents_available
-        .load(std::sync::atomic::Ordering::Relaxed);
+    state.sandbox.record(format!("GET /status?{} -> 200", query.unwrap_or_default()));
+    let available = state.sandbox.agents_available.load(std::sync::atomic::Ordering::Relaxed);
     let agent_status = if available { "available" } else { "away" };
     Json(json!([{
         "agent_id": "sandbox-agent",

@@ -123,9 +123,12 @@ pub struct FlowSettings {
     pub handover_message: String,
     pub availability_cache: Duration,
     pub max_bot_failures: u32,
+    /// How long one read of the emergency switch is reused by a running function.
+    pub emergency_cache: Duration,
 }
 
-pub const DEFAULT_NO_AGENT_MESSAGE: &str = "All our agents are busy right now. I am still here: tell me more, or try again a little later.";
+pub const DEFAULT_NO_AGENT_MESSAGE: &str =
+    "All our agents are busy right now. I am still here: tell me more, or try again a little later.";
 pub const DEFAULT_HANDOVER_MESSAGE: &str =
     "I am passing you to one of our agents. They will answer you here shortly.";
 
@@ -143,21 +146,15 @@ impl FlowSettings {
                 None | Some("stay") => NoAgentPolicy::Stay,
                 Some("handover") => NoAgentPolicy::Handover,
                 Some(_) => {
-                    return Err(malformed(
-                        "NO_AGENT_POLICY",
-                        "expected `stay` or `handover`",
-                    ));
+                    return Err(malformed("NO_AGENT_POLICY", "expected `stay` or `handover`"));
                 }
             },
             // An empty value is meaningful (send nothing), so only an unset variable defaults.
-            no_agent_message: env
-                .var("NO_AGENT_MESSAGE")
-                .unwrap_or_else(|| DEFAULT_NO_AGENT_MESSAGE.into()),
-            handover_message: env
-                .var("HANDOVER_MESSAGE")
-                .unwrap_or_else(|| DEFAULT_HANDOVER_MESSAGE.into()),
+            no_agent_message: env.var("NO_AGENT_MESSAGE").unwrap_or_else(|| DEFAULT_NO_AGENT_MESSAGE.into()),
+            handover_message: env.var("HANDOVER_MESSAGE").unwrap_or_else(|| DEFAULT_HANDOVER_MESSAGE.into()),
             availability_cache: Duration::from_secs(number(env, "AVAILABILITY_CACHE_SECONDS", 30)?),
             max_bot_failures: number(env, "MAX_BOT_FAILURES", 2)? as u32,
+            emergency_cache: Duration::from_secs(number(env, "EMERGENCY_CACHE_SECONDS", 5)?),
         })
     }
 }
@@ -178,18 +175,15 @@ pub enum BotSettings {
 impl BotSettings {
     pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
         match optional(env, "BOT_BACKEND").as_deref() {
-            None | Some("builtin") => Ok(Self::Builtin {
-                rules_file: optional(env, "BOT_RULES_FILE").map(PathBuf::from),
-            }),
+            None | Some("builtin") => {
+                Ok(Self::Builtin { rules_file: optional(env, "BOT_RULES_FILE").map(PathBuf::from) })
+            }
             Some("http") => {
                 let url = required(env, "BOT_URL")?;
                 if !(url.starts_with("http://") || url.starts_with("https://")) {
                     return Err(malformed("BOT_URL", "must be an http(s) URL"));
                 }
-                Ok(Self::Http {
-                    url,
-                    timeout: Duration::from_millis(number(env, "BOT_TIMEOUT_MS", 8000)?),
-                })
+                Ok(Self::Http { url, timeout: Duration::from_millis(number(env, "BOT_TIMEOUT_MS", 8000)?) })
             }
             Some(_) => Err(malformed("BOT_BACKEND", "expected `builtin` or `http`")),
         }
@@ -206,10 +200,7 @@ pub struct DynamoSettings {
 
 impl DynamoSettings {
     pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
-        Ok(Self {
-            table_name: required(env, "TABLE_NAME")?,
-            endpoint: optional(env, "DYNAMODB_ENDPOINT"),
-        })
+        Ok(Self { table_name: required(env, "TABLE_NAME")?, endpoint: optional(env, "DYNAMODB_ENDPOINT") })
     }
 }
 
@@ -232,9 +223,7 @@ impl WebhookSettings {
 }
 
 fn optional(env: &dyn Env, name: &str) -> Option<String> {
-    env.var(name)
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty())
+    env.var(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
 }
 
 fn required(env: &dyn Env, name: &'static str) -> Result<String, ConfigError> {
@@ -242,17 +231,11 @@ fn required(env: &dyn Env, name: &'static str) -> Result<String, ConfigError> {
 }
 
 fn malformed(name: &'static str, reason: &str) -> ConfigError {
-    ConfigError::Malformed {
-        name,
-        reason: reason.into(),
-    }
+    ConfigError::Malformed { name, reason: reason.into() }
 }
 
 fn boolean(env: &dyn Env, name: &'static str, default: bool) -> Result<bool, ConfigError> {
-    match optional(env, name)
-        .map(|v| v.to_ascii_lowercase())
-        .as_deref()
-    {
+    match optional(env, name).map(|v| v.to_ascii_lowercase()).as_deref() {
         None => Ok(default),
         Some("true" | "1" | "yes") => Ok(true),
         Some("false" | "0" | "no") => Ok(false),
@@ -263,19 +246,12 @@ fn boolean(env: &dyn Env, name: &'static str, default: bool) -> Result<bool, Con
 fn number(env: &dyn Env, name: &'static str, default: u64) -> Result<u64, ConfigError> {
     match optional(env, name) {
         None => Ok(default),
-        Some(v) => v
-            .parse()
-            .map_err(|_| malformed(name, "expected a whole number")),
+        Some(v) => v.parse().map_err(|_| malformed(name, "expected a whole number")),
     }
 }
 
 fn comma_list(value: &str) -> Vec<String> {
-    value
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(String::from)
-        .collect()
+    value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
 }
 
 #[cfg(test)]
@@ -284,10 +260,7 @@ mod tests {
 
     fn engage_env() -> HashMap<&'static str, &'static str> {
         HashMap::from([
-            (
-                "ENGAGE_API_URL",
-                "https://acme.api.engagement.dimelo.com/1.0/",
-            ),
+            ("ENGAGE_API_URL", "https://acme.api.engagement.dimelo.com/1.0/"),
             ("ENGAGE_ACCESS_TOKEN", "token-value"),
             ("ENGAGE_VERIFY_TOKEN", "verify-value"),
             ("BOT_CATEGORY_ID", "bot-cat"),
@@ -298,10 +271,7 @@ mod tests {
     #[test]
     fn reads_engage_settings_with_defaults() {
         let settings = WebhookSettings::from_env(&engage_env()).unwrap();
-        assert_eq!(
-            settings.engage.api_url,
-            "https://acme.api.engagement.dimelo.com/1.0"
-        );
+        assert_eq!(settings.engage.api_url, "https://acme.api.engagement.dimelo.com/1.0");
         assert!(settings.engage.is_bot_source("any"));
         assert!(!settings.engage.is_async_source("any"));
         assert!(settings.flow.open_interventions);
@@ -326,10 +296,7 @@ mod tests {
             env.remove(name);
             let err = WebhookSettings::from_env(&env).unwrap_err();
             assert_eq!(err, ConfigError::Missing(name));
-            assert_eq!(
-                err.to_string(),
-                format!("configuration error: {name} is required but not set")
-            );
+            assert_eq!(err.to_string(), format!("configuration error: {name} is required but not set"));
         }
     }
 
@@ -357,19 +324,13 @@ mod tests {
     fn http_bot_needs_its_url() {
         let mut env = engage_env();
         env.insert("BOT_BACKEND", "http");
-        assert_eq!(
-            WebhookSettings::from_env(&env).unwrap_err(),
-            ConfigError::Missing("BOT_URL")
-        );
+        assert_eq!(WebhookSettings::from_env(&env).unwrap_err(), ConfigError::Missing("BOT_URL"));
         env.insert("BOT_URL", "http://127.0.0.1:9/bot");
         env.insert("BOT_TIMEOUT_MS", "250");
         let settings = WebhookSettings::from_env(&env).unwrap();
         assert_eq!(
             settings.bot,
-            BotSettings::Http {
-                url: "http://127.0.0.1:9/bot".into(),
-                timeout: Duration::from_millis(250)
-            }
+            BotSettings::Http { url: "http://127.0.0.1:9/bot".into(), timeout: Duration::from_millis(250) }
         );
     }
 

@@ -7,17 +7,15 @@ use tracing_subscriber::EnvFilter;
 pub fn init() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let in_lambda = std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some();
+    use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(false);
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     let result = if in_lambda {
         // CloudWatch adds its own timestamp.
-        builder
-            .json()
-            .flatten_event(true)
-            .without_time()
-            .with_current_span(true)
-            .try_init()
+        builder.json().flatten_event(true).without_time().with_current_span(true).try_init()
     } else {
         builder.compact().try_init()
     };

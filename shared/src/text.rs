@@ -20,11 +20,7 @@ fn strip_html(input: &str) -> String {
         let after = &rest[start..];
         match after.find('>') {
             Some(end) if looks_like_tag(&after[1..end]) => {
-                let tag = after[1..end]
-                    .trim()
-                    .trim_end_matches('/')
-                    .trim()
-                    .to_ascii_lowercase();
+                let tag = after[1..end].trim().trim_end_matches('/').trim().to_ascii_lowercase();
                 let name = tag.split_whitespace().next().unwrap_or("");
                 match name {
                     "br" | "/p" | "/div" | "/li" | "/h1" | "/h2" | "/h3" | "/tr" => out.push('\n'),
@@ -46,13 +42,8 @@ fn strip_html(input: &str) -> String {
 
 fn looks_like_tag(inner: &str) -> bool {
     let inner = inner.trim_start_matches('/');
-    inner
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic())
-        && inner
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || " =\"'-_:/.;#%?&".contains(c))
+    inner.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && inner.chars().all(|c| c.is_ascii_alphanumeric() || " =\"'-_:/.;#%?&".contains(c))
 }
 
 fn decode_entities(input: &str) -> String {
@@ -72,11 +63,8 @@ fn strip_markdown(input: &str) -> String {
     // Links first: `[label](url)` -> `label (url)`.
     while let Some(open) = rest.find('[') {
         let after = &rest[open..];
-        let link = after.find("](").and_then(|mid| {
-            after[mid + 2..]
-                .find(')')
-                .map(|close| (mid, mid + 2 + close))
-        });
+        let link =
+            after.find("](").and_then(|mid| after[mid + 2..].find(')').map(|close| (mid, mid + 2 + close)));
         match link {
             Some((mid, close)) if !after[1..mid].contains(['[', ']']) => {
                 out.push_str(&rest[..open]);
@@ -137,10 +125,7 @@ mod tests {
 
     #[test]
     fn plain_text_is_unchanged() {
-        assert_eq!(
-            to_plain_text("Hello, how can I help?"),
-            "Hello, how can I help?"
-        );
+        assert_eq!(to_plain_text("Hello, how can I help?"), "Hello, how can I help?");
         assert_eq!(to_plain_text("3 < 4 and 5 > 2"), "3 < 4 and 5 > 2");
     }
 
@@ -152,10 +137,7 @@ mod tests {
             ),
             "Hello Ann,\nYour order is on its way & paid.\nBye"
         );
-        assert_eq!(
-            to_plain_text("<ul><li>one</li><li>two</li></ul>"),
-            "- one\n- two"
-        );
+        assert_eq!(to_plain_text("<ul><li>one</li><li>two</li></ul>"), "- one\n- two");
     }
 
     #[test]
@@ -164,10 +146,7 @@ mod tests {
             to_plain_text("# Help\nSee **our** [FAQ](https://example.com/faq) or `call us`."),
             "Help\nSee our FAQ (https://example.com/faq) or call us."
         );
-        assert_eq!(
-            to_plain_text("[https://x.io](https://x.io)"),
-            "https://x.io"
-        );
+        assert_eq!(to_plain_text("[https://x.io](https://x.io)"), "https://x.io");
         assert_eq!(to_plain_text("array[0] stays"), "array[0] stays");
     }
 }

@@ -31,12 +31,8 @@ pub fn http_client() -> reqwest::Client {
 pub fn bot(settings: &BotSettings, http: &reqwest::Client) -> Result<Arc<dyn Bot>, RulesError> {
     Ok(match settings {
         BotSettings::Builtin { rules_file: None } => Arc::new(BuiltinBot::default_rules()),
-        BotSettings::Builtin {
-            rules_file: Some(path),
-        } => Arc::new(BuiltinBot::from_file(path)?),
-        BotSettings::Http { url, timeout } => {
-            Arc::new(HttpBot::new(http.clone(), url.clone(), *timeout))
-        }
+        BotSettings::Builtin { rules_file: Some(path) } => Arc::new(BuiltinBot::from_file(path)?),
+        BotSettings::Http { url, timeout } => Arc::new(HttpBot::new(http.clone(), url.clone(), *timeout)),
     })
 }
 
@@ -53,25 +49,14 @@ pub fn engage_flow(
     http: &reqwest::Client,
 ) -> Result<EngageFlow, StartupError> {
     let bot = bot(&settings.bot, http)?;
-    let engage = EngageClient::new(
-        http.clone(),
-        &settings.engage.api_url,
-        settings.engage.access_token.clone(),
-    );
-    Ok(EngageFlow {
-        settings: Arc::new(settings),
-        store,
-        bot,
-        engage,
-    })
+    let engage =
+        EngageClient::new(http.clone(), &settings.engage.api_url, settings.engage.access_token.clone());
+    Ok(EngageFlow::new(settings, store, bot, engage))
 }
 
 /// Everything the `webhook` Lambda needs, from its environment: the whole configuration is
 /// read and checked before any client is built.
-pub async fn webhook_function(
-    env: &dyn Env,
-    http: &reqwest::Client,
-) -> Result<EngageFlow, StartupError> {
+pub async fn webhook_function(env: &dyn Env, http: &reqwest::Client) -> Result<EngageFlow, StartupError> {
     let settings = WebhookSettings::from_env(env)?;
     let dynamo = DynamoSettings::from_env(env)?;
     engage_flow(settings, dynamo_store(&dynamo).await, http)

@@ -31,13 +31,7 @@ pub fn client() -> Client {
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .endpoint_url(endpoint())
-        .credentials_provider(Credentials::new(
-            "testkey",
-            "testsecret",
-            None,
-            None,
-            "tests",
-        ))
+        .credentials_provider(Credentials::new("testkey", "testsecret", None, None, "tests"))
         .build();
     Client::from_conf(config)
 }
@@ -73,11 +67,7 @@ fn jar_dir() -> PathBuf {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn start() -> String {

@@ -53,11 +53,7 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Self {
-            store: StoreKind::Memory,
-            bot: BotKind::Http,
-            env: vec![],
-        }
+        Self { store: StoreKind::Memory, bot: BotKind::Http, env: vec![] }
     }
 }
 
@@ -97,6 +93,7 @@ impl TestApp {
             ("BOT_CATEGORY_ID".into(), BOT_CATEGORY.into()),
             ("AGENT_CATEGORY_ID".into(), AGENT_CATEGORY.into()),
             ("BOT_TIMEOUT_MS".into(), "1000".into()),
+            ("EMERGENCY_CACHE_SECONDS".into(), "0".into()),
         ]);
         if options.bot == BotKind::Http {
             env.insert("BOT_BACKEND".into(), "http".into());
@@ -109,22 +106,13 @@ impl TestApp {
         let settings = WebhookSettings::from_env(&env).expect("test configuration is valid");
         let flow = wiring::engage_flow(settings, store.clone(), &wiring::http_client())
             .expect("test configuration is valid");
-        let functions = Functions {
-            webhook: Arc::new(flow),
-        };
+        let functions = Functions { webhook: Arc::new(flow) };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = format!("http://{}", listener.local_addr().unwrap());
         let router = handover::router(functions.clone());
         // The server task ends with the test's runtime.
         tokio::spawn(async move { axum::serve(listener, router).await });
-        Self {
-            engage,
-            bot,
-            store,
-            functions,
-            address,
-            http: reqwest::Client::new(),
-        }
+        Self { engage, bot, store, functions, address, http: reqwest::Client::new() }
     }
 
     pub async fn post_webhook(&self, body: impl Into<String>) -> reqwest::Response {
@@ -145,7 +133,8 @@ impl TestApp {
             .expect("the dev server answers")
     }
 
-    pub async fn thread(&self) -> Option<ThreadState> {
+    /// The sample thread's state (version 0: never saved).
+    pub async fn thread(&self) -> ThreadState {
         self.store.get_thread(THREAD).await.unwrap()
     }
 
@@ -162,23 +151,18 @@ impl TestApp {
         Mock::given(method("POST"))
             .and(path("/1.0/contents"))
             .respond_with(
-                ResponseTemplate::new(200)
-                    .set_body_json(json!({"id": "reply-1", "thread_id": THREAD})),
+                ResponseTemplate::new(200).set_body_json(json!({"id": "reply-1", "thread_id": THREAD})),
             )
             .mount(&self.engage)
             .await;
         Mock::given(method("PUT"))
             .and(path_regex(r"^/1\.0/interventions/[^/]+/close$"))
-            .respond_with(
-                ResponseTemplate::new(200).set_body_json(json!({"id": "int-1", "closed": true})),
-            )
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "int-1", "closed": true})))
             .mount(&self.engage)
             .await;
         Mock::given(method("PUT"))
             .and(path_regex(r"^/1\.0/content_threads/[^/]+/close$"))
-            .respond_with(
-                ResponseTemplate::new(200).set_body_json(json!({"id": THREAD, "closed": false})),
-            )
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": THREAD, "closed": false})))
             .mount(&self.engage)
             .await;
     }
@@ -201,27 +185,18 @@ impl TestApp {
 
     pub async fn bot_requests(&self) -> Vec<Value> {
         let requests = self.bot.received_requests().await.unwrap_or_default();
-        requests
-            .iter()
-            .map(|r| serde_json::from_slice(&r.body).expect("the bot gets JSON"))
-            .collect()
+        requests.iter().map(|r| serde_json::from_slice(&r.body).expect("the bot gets JSON")).collect()
     }
 }
 
 fn describe_engage_call(request: &Request) -> String {
-    let auth = request
-        .headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok());
+    let auth = request.headers.get("authorization").and_then(|v| v.to_str().ok());
     assert_eq!(
         auth,
         Some(format!("Bearer {ACCESS_TOKEN}").as_str()),
         "every Engage call carries the bearer token"
     );
-    assert!(
-        !request.url.as_str().contains(ACCESS_TOKEN),
-        "the token never appears in a URL"
-    );
+    assert!(!request.url.as_str().contains(ACCESS_TOKEN), "the token never appears in a URL");
     let mut line = format!("{} {}", request.method, request.url.path());
     if let Some(query) = request.url.query() {
         line.push('?');
@@ -233,9 +208,8 @@ fn describe_engage_call(request: &Request) -> String {
         );
     }
     if !request.body.is_empty() {
-        let form: Vec<String> = form_urlencoded::parse(&request.body)
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
+        let form: Vec<String> =
+            form_urlencoded::parse(&request.body).map(|(k, v)| format!("{k}={v}")).collect();
         line.push_str(&format!(" {{{}}}", form.join(", ")));
     }
     line

@@ -5,6 +5,7 @@ mod dynamodb_local;
 mod helpers;
 
 mod dedup;
+mod handover;
 mod ingest;
 mod replay_events;
 mod store_suite;

@@ -23,10 +23,7 @@ async fn verification_samples() {
     assert_eq!(ok.status(), 200);
     assert_eq!(ok.headers()["content-type"], "text/html");
     assert_eq!(ok.body(), "jfkjdsvfqgbqsvbfqkv");
-    assert_eq!(
-        replay(&app, "engage-verify-bad-token.json").await.status(),
-        403
-    );
+    assert_eq!(replay(&app, "engage-verify-bad-token.json").await.status(), 403);
     assert!(app.engage_calls().await.is_empty());
 }
 
@@ -36,21 +33,12 @@ async fn message_samples() {
     app.engage_accepts_everything().await;
     app.bot_answers(json!({"replies": ["Sure."]})).await;
 
-    assert_eq!(
-        replay(&app, "engage-first-message.json").await.status(),
-        200
-    );
+    assert_eq!(replay(&app, "engage-first-message.json").await.status(), 200);
     assert_eq!(replay(&app, "engage-follow-up.json").await.status(), 200);
-    assert_eq!(
-        replay(&app, "engage-agent-category.json").await.status(),
-        200
-    );
+    assert_eq!(replay(&app, "engage-agent-category.json").await.status(), 200);
     assert_eq!(replay(&app, "engage-malformed.json").await.status(), 400);
     // A replayed sample is a redelivery: nothing more happens.
-    assert_eq!(
-        replay(&app, "engage-first-message.json").await.status(),
-        200
-    );
+    assert_eq!(replay(&app, "engage-first-message.json").await.status(), 200);
 
     assert_eq!(
         app.engage_calls().await,
@@ -69,24 +57,26 @@ async fn every_sample_replays_through_its_function() {
     app.engage_accepts_everything().await;
     app.bot_answers(json!({"replies": ["Sure."]})).await;
     let dir = format!("{}/events", env!("CARGO_MANIFEST_DIR"));
-    let mut names: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
+    let mut names: Vec<_> =
+        std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     names.sort();
     assert!(!names.is_empty());
     for name in names {
-        let function = if name.starts_with("engage-") {
-            "webhook"
-        } else {
-            panic!("{name}: which function?")
-        };
+        let function =
+            if name.starts_with("engage-") { "webhook" } else { panic!("{name}: which function?") };
         let response = handover::replay::replay(&app.functions, function, &sample(&name)).await;
         let response = response.unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert!(
-            response.status().as_u16() < 500,
-            "{name}: {}",
-            response.status()
-        );
+        assert!(response.status().as_u16() < 500, "{name}: {}", response.status());
+    }
+}
+
+#[tokio::test]
+async fn asking_for_a_person_samples_hand_over_with_the_builtin_bot() {
+    for name in ["engage-ask-for-agent.json", "engage-ask-for-agent-fr.json"] {
+        let app = TestApp::spawn(Options::default().bot(BotKind::Builtin)).await;
+        let agents = json!([crate::handover::agent_on(crate::handover::CHAT_CHANNEL, "available", "ok")]);
+        crate::handover::platform(&app, agents).await;
+        assert_eq!(replay(&app, name).await.status(), 200, "{name}");
+        assert_eq!(app.thread().await.owner, handover_core::store::Owner::Agent, "{name}");
     }
 }

@@ -3,10 +3,7 @@
 use std::process::Command;
 
 const COMPLETE: [(&str, &str); 6] = [
-    (
-        "ENGAGE_API_URL",
-        "https://acme.api.engagement.dimelo.com/1.0",
-    ),
+    ("ENGAGE_API_URL", "https://acme.api.engagement.dimelo.com/1.0"),
     ("ENGAGE_ACCESS_TOKEN", "very-secret-access-token"),
     ("ENGAGE_VERIFY_TOKEN", "very-secret-verify-token"),
     ("BOT_CATEGORY_ID", "bot"),
@@ -20,26 +17,16 @@ fn start_with(env: &[(&str, &str)]) -> (Option<i32>, String) {
         .envs(env.iter().copied())
         .output()
         .expect("the binary runs");
-    (
-        output.status.code(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    (output.status.code(), String::from_utf8_lossy(&output.stderr).into_owned())
 }
 
 #[test]
 fn each_missing_variable_stops_start_up_naming_it() {
     for missing in COMPLETE.map(|(name, _)| name) {
-        let env: Vec<_> = COMPLETE
-            .iter()
-            .copied()
-            .filter(|(name, _)| *name != missing)
-            .collect();
+        let env: Vec<_> = COMPLETE.iter().copied().filter(|(name, _)| *name != missing).collect();
         let (code, stderr) = start_with(&env);
         assert_eq!(code, Some(2), "{missing}");
-        assert_eq!(
-            stderr,
-            format!("configuration error: {missing} is required but not set\n")
-        );
+        assert_eq!(stderr, format!("configuration error: {missing} is required but not set\n"));
     }
 }
 

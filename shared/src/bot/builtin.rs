@@ -46,29 +46,16 @@ pub struct BuiltinBot {
 
 impl BuiltinBot {
     pub fn from_toml(text: &str) -> Result<Self, RulesError> {
-        let file: RulesFile =
-            toml::from_str(text).map_err(|e| RulesError::Invalid(e.to_string()))?;
-        if let Some(rule) = file
-            .rules
-            .iter()
-            .find(|r| r.keywords.iter().all(|k| k.trim().is_empty()))
-        {
-            return Err(RulesError::Invalid(format!(
-                "rule `{}` has no keywords",
-                rule.name
-            )));
+        let file: RulesFile = toml::from_str(text).map_err(|e| RulesError::Invalid(e.to_string()))?;
+        if let Some(rule) = file.rules.iter().find(|r| r.keywords.iter().all(|k| k.trim().is_empty())) {
+            return Err(RulesError::Invalid(format!("rule `{}` has no keywords", rule.name)));
         }
-        Ok(Self {
-            rules: file.rules,
-            fallback: file.fallback,
-        })
+        Ok(Self { rules: file.rules, fallback: file.fallback })
     }
 
     pub fn from_file(path: &Path) -> Result<Self, RulesError> {
-        let text = std::fs::read_to_string(path).map_err(|e| RulesError::Read {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| RulesError::Read { path: path.display().to_string(), reason: e.to_string() })?;
         Self::from_toml(&text)
     }
 
@@ -80,11 +67,7 @@ impl BuiltinBot {
     pub fn answer(&self, text: &str) -> BotAnswer {
         let words = words(text);
         for rule in &self.rules {
-            if rule
-                .keywords
-                .iter()
-                .any(|k| contains_phrase(&words, &self::words(k)))
-            {
+            if rule.keywords.iter().any(|k| contains_phrase(&words, &self::words(k))) {
                 return BotAnswer {
                     replies: rule.replies.clone(),
                     action: rule.action,
@@ -130,11 +113,7 @@ mod tests {
         assert!(!greeting.replies.is_empty());
         assert!(!greeting.is_fallback());
 
-        assert!(
-            !bot.answer("What are your opening hours?")
-                .replies
-                .is_empty()
-        );
+        assert!(!bot.answer("What are your opening hours?").replies.is_empty());
         for ask in [
             "I want to talk to an agent",
             "a HUMAN please",
@@ -171,17 +150,9 @@ mod tests {
 
     #[test]
     fn invalid_rules_are_reported() {
-        assert!(matches!(
-            BuiltinBot::from_toml("fallback = 3"),
-            Err(RulesError::Invalid(_))
-        ));
+        assert!(matches!(BuiltinBot::from_toml("fallback = 3"), Err(RulesError::Invalid(_))));
         let empty = "fallback=[\"?\"]\n[[rule]]\nname=\"x\"\nkeywords=[\"\"]\n";
-        assert!(
-            BuiltinBot::from_toml(empty)
-                .unwrap_err()
-                .to_string()
-                .contains("`x` has no keywords")
-        );
+        assert!(BuiltinBot::from_toml(empty).unwrap_err().to_string().contains("`x` has no keywords"));
         assert!(matches!(
             BuiltinBot::from_file(Path::new("/nonexistent/rules.toml")),
             Err(RulesError::Read { .. })

@@ -12,11 +12,7 @@ pub struct HttpBot {
 
 impl HttpBot {
     pub fn new(http: reqwest::Client, url: impl Into<String>, timeout: Duration) -> Self {
-        Self {
-            http,
-            url: url.into(),
-            timeout,
-        }
+        Self { http, url: url.into(), timeout }
     }
 }
 
@@ -36,16 +32,11 @@ impl Bot for HttpBot {
             if !status.is_success() {
                 return Err(BotError::Status(status.as_u16()));
             }
-            let body = response
-                .bytes()
-                .await
-                .map_err(|e| BotError::Unreachable(e.without_url().to_string()))?;
-            serde_json::from_slice::<BotAnswer>(&body)
-                .map_err(|e| BotError::Malformed(e.to_string()))
+            let body =
+                response.bytes().await.map_err(|e| BotError::Unreachable(e.without_url().to_string()))?;
+            serde_json::from_slice::<BotAnswer>(&body).map_err(|e| BotError::Malformed(e.to_string()))
         };
         // One budget for the whole exchange, body included.
-        tokio::time::timeout(self.timeout, exchange)
-            .await
-            .unwrap_or(Err(BotError::Timeout(timeout_ms)))
+        tokio::time::timeout(self.timeout, exchange).await.unwrap_or(Err(BotError::Timeout(timeout_ms)))
     }
 }

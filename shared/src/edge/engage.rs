@@ -3,8 +3,8 @@
 use http::{Method, Response, StatusCode, header};
 
 use super::{
-    ApiRequest, ApiResponse, MAX_BODY_BYTES, body_too_large, error_response, header_value,
-    json_response, query_pairs, query_value,
+    ApiRequest, ApiResponse, MAX_BODY_BYTES, body_too_large, error_response, header_value, json_response,
+    query_pairs, query_value,
 };
 use crate::config::EngageSettings;
 use crate::engage::Envelope;
@@ -35,17 +35,14 @@ pub fn check_secret(request: &ApiRequest, settings: &EngageSettings) -> Result<(
 }
 
 /// The subscription check: the challenge to echo, or why not. A pure function of the request.
-pub fn verify_subscription(
-    request: &ApiRequest,
-    settings: &EngageSettings,
-) -> Result<String, Refusal> {
+pub fn verify_subscription(request: &ApiRequest, settings: &EngageSettings) -> Result<String, Refusal> {
     check_secret(request, settings)?;
     let query = query_pairs(request);
     let mode = query_value(&query, "hub.mode").ok_or(Refusal::BadRequest("hub.mode is missing"))?;
-    let challenge = query_value(&query, "hub.challenge")
-        .ok_or(Refusal::BadRequest("hub.challenge is missing"))?;
-    let token = query_value(&query, "hub.verify_token")
-        .ok_or(Refusal::BadRequest("hub.verify_token is missing"))?;
+    let challenge =
+        query_value(&query, "hub.challenge").ok_or(Refusal::BadRequest("hub.challenge is missing"))?;
+    let token =
+        query_value(&query, "hub.verify_token").ok_or(Refusal::BadRequest("hub.verify_token is missing"))?;
     if mode != "subscribe" {
         return Err(Refusal::BadRequest("hub.mode must be subscribe"));
     }
@@ -57,9 +54,7 @@ pub fn verify_subscription(
 
 fn refusal_response(refusal: Refusal) -> ApiResponse {
     match refusal {
-        Refusal::BadRequest(message) => {
-            error_response(StatusCode::BAD_REQUEST, "bad_request", message)
-        }
+        Refusal::BadRequest(message) => error_response(StatusCode::BAD_REQUEST, "bad_request", message),
         Refusal::Forbidden(message) => error_response(StatusCode::FORBIDDEN, "forbidden", message),
     }
 }
@@ -83,11 +78,7 @@ pub async fn handle_webhook(flow: &EngageFlow, request: ApiRequest) -> ApiRespon
             }
         },
         Method::POST => receive_events(flow, request).await,
-        _ => error_response(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            "use GET or POST",
-        ),
+        _ => error_response(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "use GET or POST"),
     }
 }
 
@@ -115,19 +106,10 @@ async fn receive_events(flow: &EngageFlow, request: ApiRequest) -> ApiResponse {
         }
     }
     if unfinished.is_empty() {
-        return json_response(
-            StatusCode::OK,
-            serde_json::json!({ "processed": envelope.events.len() }),
-        );
+        return json_response(StatusCode::OK, serde_json::json!({ "processed": envelope.events.len() }));
     }
-    let busy = unfinished
-        .iter()
-        .all(|(_, e)| matches!(e, ProcessError::Busy(_)));
-    let message = unfinished
-        .iter()
-        .map(|(id, err)| format!("{id}: {err}"))
-        .collect::<Vec<_>>()
-        .join("; ");
+    let busy = unfinished.iter().all(|(_, e)| matches!(e, ProcessError::Busy(_)));
+    let message = unfinished.iter().map(|(id, err)| format!("{id}: {err}")).collect::<Vec<_>>().join("; ");
     // 503 for both: Engage Digital retries anything but 200, and the work resumes where it stopped.
     let code = if busy { "in_progress" } else { "retry_later" };
     error_response(StatusCode::SERVICE_UNAVAILABLE, code, &message)

@@ -26,10 +26,7 @@ pub fn query_pairs(request: &ApiRequest) -> Vec<(String, String)> {
 
 /// The first value of a query parameter.
 pub fn query_value<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    pairs
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
+    pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
 /// A header's value; `http` header names are case-insensitive, as API Gateway needs (it
@@ -40,10 +37,7 @@ pub fn header_value<'a>(request: &'a ApiRequest, name: &str) -> Option<&'a str> 
 
 /// A JSON error body `{"error": code, "message": text}`.
 pub fn error_response(status: StatusCode, code: &str, message: &str) -> ApiResponse {
-    json_response(
-        status,
-        serde_json::json!({ "error": code, "message": message }),
-    )
+    json_response(status, serde_json::json!({ "error": code, "message": message }))
 }
 
 pub fn json_response(status: StatusCode, body: serde_json::Value) -> ApiResponse {

@@ -27,11 +27,7 @@ pub enum EngageError {
     #[error("Engage Digital rate limit exceeded (429 {error}): {message}")]
     RateLimited { error: String, message: String },
     #[error("Engage Digital failed ({status} {error}): {message}")]
-    Server {
-        status: u16,
-        error: String,
-        message: String,
-    },
+    Server { status: u16, error: String, message: String },
     #[error("Engage Digital answered {status} unexpectedly: {message}")]
     Unexpected { status: u16, message: String },
     #[error("Engage Digital could not be reached: {0}")]
@@ -45,10 +41,7 @@ impl EngageError {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            Self::Conflict { .. }
-                | Self::RateLimited { .. }
-                | Self::Server { .. }
-                | Self::Transport(_)
+            Self::Conflict { .. } | Self::RateLimited { .. } | Self::Server { .. } | Self::Transport(_)
         )
     }
 
@@ -138,7 +131,7 @@ pub struct Channel {
 }
 
 /// The filters of `GET /status`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct StatusQuery {
     pub source_ids: Vec<String>,
     pub category_ids: Vec<String>,
@@ -155,11 +148,7 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        Self {
-            attempts: 4,
-            base_delay: Duration::from_millis(200),
-            max_delay: Duration::from_secs(2),
-        }
+        Self { attempts: 4, base_delay: Duration::from_millis(200), max_delay: Duration::from_secs(2) }
     }
 }
 
@@ -204,40 +193,18 @@ impl EngageClient {
     }
 
     /// `PUT /interventions/{id}/close`.
-    pub async fn close_intervention(
-        &self,
-        intervention_id: &str,
-    ) -> Result<Intervention, EngageError> {
-        self.call(
-            Method::PUT,
-            &format!("/interventions/{}/close", encode(intervention_id)),
-            &[],
-        )
-        .await
+    pub async fn close_intervention(&self, intervention_id: &str) -> Result<Intervention, EngageError> {
+        self.call(Method::PUT, &format!("/interventions/{}/close", encode(intervention_id)), &[]).await
     }
 
     /// `POST /contents` replying to a content; the text goes in the form body.
-    pub async fn create_reply(
-        &self,
-        in_reply_to_id: &str,
-        body: &str,
-    ) -> Result<Content, EngageError> {
-        self.call(
-            Method::POST,
-            "/contents",
-            &[("in_reply_to_id", in_reply_to_id), ("body", body)],
-        )
-        .await
+    pub async fn create_reply(&self, in_reply_to_id: &str, body: &str) -> Result<Content, EngageError> {
+        self.call(Method::POST, "/contents", &[("in_reply_to_id", in_reply_to_id), ("body", body)]).await
     }
 
     /// `GET /content_threads/{id}`.
     pub async fn get_thread(&self, thread_id: &str) -> Result<ContentThread, EngageError> {
-        self.call(
-            Method::GET,
-            &format!("/content_threads/{}", encode(thread_id)),
-            &[],
-        )
-        .await
+        self.call(Method::GET, &format!("/content_threads/{}", encode(thread_id)), &[]).await
     }
 
     /// `PUT /content_threads/{id}/update_categories` with the whole new list. A `409` (being
@@ -248,52 +215,24 @@ impl EngageClient {
         category_ids: &[String],
     ) -> Result<ContentThread, EngageError> {
         let path = format!("/content_threads/{}/update_categories", encode(thread_id));
-        let form: Vec<(&str, &str)> = category_ids
-            .iter()
-            .map(|id| ("thread_category_ids[]", id.as_str()))
-            .collect();
+        let form: Vec<(&str, &str)> =
+            category_ids.iter().map(|id| ("thread_category_ids[]", id.as_str())).collect();
         self.call_with_retry(Method::PUT, &path, &form).await
     }
 
     /// `PUT /content_threads/{id}/close` (asynchronous on the platform's side).
     pub async fn close_thread(&self, thread_id: &str) -> Result<ContentThread, EngageError> {
-        self.call(
-            Method::PUT,
-            &format!("/content_threads/{}/close", encode(thread_id)),
-            &[],
-        )
-        .await
+        self.call(Method::PUT, &format!("/content_threads/{}/close", encode(thread_id)), &[]).await
     }
 
     /// `GET /status`: connected agents and their status per channel.
-    pub async fn agent_statuses(
-        &self,
-        query: &StatusQuery,
-    ) -> Result<Vec<AgentStatus>, EngageError> {
+    pub async fn agent_statuses(&self, query: &StatusQuery) -> Result<Vec<AgentStatus>, EngageError> {
         let mut params = Vec::new();
-        params.extend(
-            query
-                .source_ids
-                .iter()
-                .map(|v| format!("source_ids[]={}", encode(v))),
-        );
-        params.extend(
-            query
-                .category_ids
-                .iter()
-                .map(|v| format!("category_ids[]={}", encode(v))),
-        );
-        params.extend(
-            query
-                .spoken_languages
-                .iter()
-                .map(|v| format!("spoken_languages[]={}", encode(v))),
-        );
-        let path = if params.is_empty() {
-            "/status".to_string()
-        } else {
-            format!("/status?{}", params.join("&"))
-        };
+        params.extend(query.source_ids.iter().map(|v| format!("source_ids[]={}", encode(v))));
+        params.extend(query.category_ids.iter().map(|v| format!("category_ids[]={}", encode(v))));
+        params.extend(query.spoken_languages.iter().map(|v| format!("spoken_languages[]={}", encode(v))));
+        let path =
+            if params.is_empty() { "/status".to_string() } else { format!("/status?{}", params.join("&")) };
         self.call_with_retry(Method::GET, &path, &[]).await
     }
 
@@ -303,9 +242,7 @@ impl EngageClient {
         struct Page {
             records: Vec<Channel>,
         }
-        let page: Page = self
-            .call_with_retry(Method::GET, "/channels?limit=150", &[])
-            .await?;
+        let page: Page = self.call_with_retry(Method::GET, "/channels?limit=150", &[]).await?;
         Ok(page.records)
     }
 
@@ -338,22 +275,15 @@ impl EngageClient {
         form: &[(&str, &str)],
     ) -> Result<T, EngageError> {
         let url = format!("{}{}", self.api_url, path);
-        let mut request = self
-            .http
-            .request(method, &url)
-            .bearer_auth(self.token.expose());
+        let mut request = self.http.request(method, &url).bearer_auth(self.token.expose());
         if !form.is_empty() {
             request = request.form(form);
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| EngageError::Transport(e.without_url().to_string()))?;
+        let response =
+            request.send().await.map_err(|e| EngageError::Transport(e.without_url().to_string()))?;
         let status = response.status();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| EngageError::Transport(e.without_url().to_string()))?;
+        let bytes =
+            response.bytes().await.map_err(|e| EngageError::Transport(e.without_url().to_string()))?;
         if status.is_success() {
             return serde_json::from_slice(&bytes).map_err(|e| EngageError::Decode(e.to_string()));
         }
@@ -363,9 +293,7 @@ impl EngageClient {
 
 fn error_from(status: StatusCode, body: &[u8]) -> EngageError {
     let platform: PlatformError = serde_json::from_slice(body).unwrap_or_default();
-    let error = platform
-        .error
-        .unwrap_or_else(|| status.as_str().to_string());
+    let error = platform.error.unwrap_or_else(|| status.as_str().to_string());
     let message = platform
         .message
         .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned());
@@ -375,11 +303,7 @@ fn error_from(status: StatusCode, body: &[u8]) -> EngageError {
         409 => EngageError::Conflict { error, message },
         422 => EngageError::Unprocessable { error, message },
         429 => EngageError::RateLimited { error, message },
-        s @ 500..=599 => EngageError::Server {
-            status: s,
-            error,
-            message,
-        },
+        s @ 500..=599 => EngageError::Server { status: s, error, message },
         s => EngageError::Unexpected { status: s, message },
     }
 }
@@ -389,9 +313,7 @@ fn encode(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for byte in value.bytes() {
         match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(byte as char)
-            }
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(byte as char),
             _ => out.push_str(&format!("%{byte:02X}")),
         }
     }
@@ -421,10 +343,7 @@ mod tests {
 
     #[test]
     fn encodes_ids_safely() {
-        assert_eq!(
-            encode("5be5ae57d6cb009bde8e5674"),
-            "5be5ae57d6cb009bde8e5674"
-        );
+        assert_eq!(encode("5be5ae57d6cb009bde8e5674"), "5be5ae57d6cb009bde8e5674");
         assert_eq!(encode("a/b?c&d"), "a%2Fb%3Fc%26d");
     }
 

@@ -152,11 +152,7 @@ fn id_string(value: &Option<Value>) -> Option<String> {
 }
 
 fn id_list(values: &Option<Vec<Value>>) -> Vec<String> {
-    values
-        .iter()
-        .flatten()
-        .filter_map(|v| id_string(&Some(v.clone())))
-        .collect()
+    values.iter().flatten().filter_map(|v| id_string(&Some(v.clone()))).collect()
 }
 
 impl Envelope {
@@ -174,11 +170,7 @@ impl Envelope {
                 parse_event(value).map_err(|problem| EnvelopeError::Event { index, problem })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Self {
-            id: id_string(&raw.id),
-            domain_id: id_string(&raw.domain_id),
-            events,
-        })
+        Ok(Self { id: id_string(&raw.id), domain_id: id_string(&raw.domain_id), events })
     }
 }
 
@@ -194,10 +186,8 @@ fn parse_event(value: Value) -> Result<WebhookEvent, String> {
                 event_id: id,
                 issued_at: raw.issued_at,
                 content_id: id_string(&resource.id).ok_or("missing `resource.id`")?,
-                thread_id: id_string(&m.thread_id)
-                    .ok_or("missing `resource.metadata.thread_id`")?,
-                source_id: id_string(&m.source_id)
-                    .ok_or("missing `resource.metadata.source_id`")?,
+                thread_id: id_string(&m.thread_id).ok_or("missing `resource.metadata.thread_id`")?,
+                source_id: id_string(&m.source_id).ok_or("missing `resource.metadata.source_id`")?,
                 author_id: id_string(&m.author_id),
                 creator_id: id_string(&m.creator_id),
                 body: m.body.unwrap_or_default(),
@@ -266,13 +256,8 @@ mod tests {
     fn parses_a_content_event_with_string_or_number_domain() {
         for domain in [json!("48cc6703bdae1462ce06a555"), json!(42)] {
             let envelope = Envelope::parse(&content_body(domain.clone())).unwrap();
-            assert_eq!(
-                envelope.domain_id.as_deref(),
-                Some(domain.to_string().trim_matches('"'))
-            );
-            let WebhookEvent::ContentImported(c) = &envelope.events[0] else {
-                panic!()
-            };
+            assert_eq!(envelope.domain_id.as_deref(), Some(domain.to_string().trim_matches('"')));
+            let WebhookEvent::ContentImported(c) = &envelope.events[0] else { panic!() };
             assert_eq!(c.content_id, "c1");
             assert_eq!(c.thread_id, "t1");
             assert_eq!(c.category_ids, vec!["other", "bot"]);
@@ -289,39 +274,24 @@ mod tests {
         let envelope = Envelope::parse(body.to_string().as_bytes()).unwrap();
         assert_eq!(
             envelope.events,
-            vec![WebhookEvent::Unknown {
-                id: "e9".into(),
-                event_type: "content.updated".into()
-            }]
+            vec![WebhookEvent::Unknown { id: "e9".into(), event_type: "content.updated".into() }]
         );
     }
 
     #[test]
     fn rejects_bodies_that_cannot_be_processed() {
-        assert!(matches!(
-            Envelope::parse(b"{not json"),
-            Err(EnvelopeError::Json(_))
-        ));
+        assert!(matches!(Envelope::parse(b"{not json"), Err(EnvelopeError::Json(_))));
         assert_eq!(Envelope::parse(b"{}").unwrap_err(), EnvelopeError::NoEvents);
-        assert_eq!(
-            Envelope::parse(br#"{"events": {}}"#).unwrap_err(),
-            EnvelopeError::NoEvents
-        );
+        assert_eq!(Envelope::parse(br#"{"events": {}}"#).unwrap_err(), EnvelopeError::NoEvents);
         let no_id = br#"{"events": [{"type": "content.imported"}]}"#;
         assert_eq!(
             Envelope::parse(no_id).unwrap_err(),
-            EnvelopeError::Event {
-                index: 0,
-                problem: "missing `id`".into()
-            }
+            EnvelopeError::Event { index: 0, problem: "missing `id`".into() }
         );
         let no_thread = br#"{"events": [{"type": "content.imported", "id": "e", "resource": {"id": "c", "metadata": {"source_id": "s"}}}]}"#;
         assert_eq!(
             Envelope::parse(no_thread).unwrap_err(),
-            EnvelopeError::Event {
-                index: 0,
-                problem: "missing `resource.metadata.thread_id`".into()
-            }
+            EnvelopeError::Event { index: 0, problem: "missing `resource.metadata.thread_id`".into() }
         );
     }
 
@@ -333,9 +303,7 @@ mod tests {
                 "metadata": {"thread_id": "t1", "category_ids": ["agent"], "source_id": "s1", "user_id": "u1"}}
         }]});
         let envelope = Envelope::parse(body.to_string().as_bytes()).unwrap();
-        let WebhookEvent::InterventionClosed(i) = &envelope.events[0] else {
-            panic!()
-        };
+        let WebhookEvent::InterventionClosed(i) = &envelope.events[0] else { panic!() };
         assert_eq!(i.intervention_id, "i1");
         assert_eq!(i.thread_id.as_deref(), Some("t1"));
         assert_eq!(i.user_id.as_deref(), Some("u1"));

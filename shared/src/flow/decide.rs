@@ -3,10 +3,14 @@
 //! test here; the executor only performs what these functions say.
 
 use crate::bot::BotAction;
-use crate::config::{EngageSettings, FlowSettings};
+use crate::config::{EngageSettings, FlowSettings, NoAgentPolicy};
 use crate::engage::ContentEvent;
-use crate::store::{BotOutcome, EventProgress, Owner, ThreadState};
+use crate::engage::client::{AgentStatus, Channel};
+use crate::store::{BotOutcome, EventProgress, HandoverDecision, Owner, ThreadState};
 use crate::text::to_plain_text;
+
+/// The handover reason recorded while the emergency switch is on.
+pub const EMERGENCY_REASON: &str = "emergency";
 
 /// Why a `content.imported` event is recorded but not answered by the bot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,17 +37,23 @@ impl NotForBot {
     }
 }
 
-/// Is this content the bot's to answer? (CONTRACT C6)
+/// What to do with a content that is the bot's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Turn {
+    /// Ask the bot.
+    AskBot,
+    /// The emergency switch is on: straight to the agents, no bot, no availability check.
+    EmergencyHandover,
+}
+
+/// Is this content the bot's to answer, and how? (CONTRACT C6, C9)
 pub fn bot_turn(
     content: &ContentEvent,
     thread: &ThreadState,
     engage: &EngageSettings,
-) -> Result<(), NotForBot> {
-    if !content
-        .category_ids
-        .iter()
-        .any(|c| c == &engage.bot_category_id)
-    {
+    emergency: bool,
+) -> Result<Turn, NotForBot> {
+    if !content.category_ids.iter().any(|c| c == &engage.bot_category_id) {
         return Err(NotForBot::NotBotCategory);
     }
     if !engage.is_bot_source(&content.source_id) {
@@ -56,7 +66,7 @@ pub fn bot_turn(
     if thread.owner == Owner::Agent {
         return Err(NotForBot::HandedOver);
     }
-    Ok(())
+    Ok(if emergency { Turn::EmergencyHandover } else { Turn::AskBot })
 }
 
 /// Open a bot intervention before the first reply? Only on a thread's first message that has
@@ -90,7 +100,7 @@ pub struct TurnPlan {
 /// Turns the bot's outcome into a plan (CONTRACT C6 steps 3 to 5, C12).
 pub fn plan_turn(outcome: &BotOutcome, thread: &ThreadState, flow: &FlowSettings) -> TurnPlan {
     let answer = match outcome {
-        BotOutcome::Failed { reason } => {
+        BotOutcome::Failed { reason } | BotOutcome::NotAsked { reason } => {
             return TurnPlan {
                 replies: vec![],
                 resolve: false,
@@ -100,52 +110,99 @@ pub fn plan_turn(outcome: &BotOutcome, thread: &ThreadState, flow: &FlowSettings
         }
         BotOutcome::Answered(answer) => answer,
     };
-    let replies: Vec<String> = answer
-        .replies
-        .iter()
-        .map(|r| to_plain_text(r))
-        .filter(|r| !r.is_empty())
-        .collect();
+    let replies: Vec<String> =
+        answer.replies.iter().map(|r| to_plain_text(r)).filter(|r| !r.is_empty()).collect();
     let fallback = answer.is_fallback();
     match answer.action {
         BotAction::Handover => TurnPlan {
             replies,
             resolve: false,
-            handover: Some(
-                answer
-                    .reason
-                    .clone()
-                    .unwrap_or_else(|| "bot_handover".into()),
-            ),
+            handover: Some(answer.reason.clone().unwrap_or_else(|| "bot_handover".into())),
             fallback: false,
         },
-        BotAction::Resolve => TurnPlan {
-            replies,
-            resolve: true,
-            handover: None,
-            fallback: false,
-        },
-        BotAction::None
-            if fallback && thread.consecutive_fallbacks + 1 >= flow.max_bot_failures.max(1) =>
-        {
+        BotAction::Resolve => TurnPlan { replies, resolve: true, handover: None, fallback: false },
+        BotAction::None if fallback && thread.consecutive_fallbacks + 1 >= flow.max_bot_failures.max(1) => {
             // The customer has not been understood repeatedly: another "sorry?" helps nobody.
-            TurnPlan {
-                replies: vec![],
-                resolve: false,
-                handover: Some("max_bot_failures".into()),
-                fallback,
-            }
+            TurnPlan { replies: vec![], resolve: false, handover: Some("max_bot_failures".into()), fallback }
         }
-        BotAction::None => TurnPlan {
-            replies,
-            resolve: false,
-            handover: None,
-            fallback,
-        },
+        BotAction::None => TurnPlan { replies, resolve: false, handover: None, fallback },
     }
 }
 
-/// The thread's state after a completed bot turn.
+/// Check agents' availability before handing over? Not in an emergency (everyone goes to the
+/// agents), not for asynchronous sources (an agent answers when there is one).
+pub fn needs_availability_check(source_id: &str, reason: &str, engage: &EngageSettings) -> bool {
+    reason != EMERGENCY_REASON && !engage.is_async_source(source_id)
+}
+
+/// What `GET /status` says about a source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Availability {
+    pub available: bool,
+    /// No channel lists the source: any channel counted.
+    pub channel_unknown: bool,
+}
+
+/// An agent is available when its entry for the channel containing the source has
+/// `status == "available"` and `busyness != "full"` (seed 001, "Agent availabilities"). An
+/// agent free only on another channel does not count. When no channel lists the source, any
+/// channel counts.
+pub fn agents_available(statuses: &[AgentStatus], channels: &[Channel], source_id: &str) -> Availability {
+    let channel = channels.iter().find(|c| c.source_ids.iter().any(|s| s == source_id));
+    let available = statuses.iter().any(|agent| {
+        agent.channels.iter().any(|entry| {
+            channel.is_none_or(|c| c.id == entry.id)
+                && entry.status.as_deref() == Some("available")
+                && entry.busyness.as_deref() != Some("full")
+        })
+    });
+    Availability { available, channel_unknown: channel.is_none() }
+}
+
+/// Where the handover goes (CONTRACT C7 steps 1 and 2). `available` is `None` when no check
+/// was needed.
+pub fn handover_decision(available: Option<bool>, flow: &FlowSettings) -> HandoverDecision {
+    match (available, flow.no_agent_policy) {
+        (Some(false), NoAgentPolicy::Stay) => HandoverDecision::StayWithBot,
+        _ => HandoverDecision::Agents,
+    }
+}
+
+/// A thread's new categories: `current` without `remove`, plus `add`; the others kept, in
+/// order, without duplicates. Used BOT to AGENT for a handover and back for a rebot.
+pub fn switch_category(current: &[String], remove: &str, add: &str) -> Vec<String> {
+    let mut next: Vec<String> = Vec::with_capacity(current.len() + 1);
+    for category in current {
+        if category != remove && category != add && !next.contains(category) {
+            next.push(category.clone());
+        }
+    }
+    next.push(add.to_string());
+    next
+}
+
+/// Every message to post for the turn, in order: the bot's replies, then the handover or
+/// no-agent message when there is one (an empty configured text sends nothing).
+pub fn messages_to_post(
+    plan: &TurnPlan,
+    decision: Option<&HandoverDecision>,
+    flow: &FlowSettings,
+) -> Vec<String> {
+    let mut messages = plan.replies.clone();
+    let extra = match decision {
+        Some(HandoverDecision::Agents) => flow.handover_message.as_str(),
+        Some(HandoverDecision::StayWithBot) => flow.no_agent_message.as_str(),
+        None => "",
+    };
+    let extra = to_plain_text(extra);
+    if !extra.is_empty() {
+        messages.push(extra);
+    }
+    messages
+}
+
+/// The thread's state after a completed turn. Applied to the thread as it is when the turn
+/// finishes (it may have changed meanwhile): it never gives a thread back to the bot.
 pub fn thread_after_turn(
     thread: &ThreadState,
     content: &ContentEvent,
@@ -161,14 +218,21 @@ pub fn thread_after_turn(
     if plan.resolve && progress.intervention_closed {
         next.bot_intervention_id = None;
     }
-    next.consecutive_fallbacks = if plan.fallback {
-        thread.consecutive_fallbacks + 1
-    } else {
-        0
-    };
-    if let Some(reason) = &plan.handover {
-        next.pending_handover = Some(reason.clone());
-        next.consecutive_fallbacks = 0;
+    next.consecutive_fallbacks = if plan.fallback { thread.consecutive_fallbacks + 1 } else { 0 };
+    match (&plan.handover, &progress.handover) {
+        (Some(_), Some(HandoverDecision::Agents)) if progress.recategorized => {
+            next.owner = Owner::Agent;
+            next.categories = progress.new_categories.clone();
+            next.pending_handover = None;
+            next.owner_changed_at = content.issued_at.clone();
+            next.consecutive_fallbacks = 0;
+        }
+        (Some(_), Some(HandoverDecision::StayWithBot)) => {
+            next.pending_handover = None;
+            next.consecutive_fallbacks = 0;
+        }
+        (Some(reason), _) => next.pending_handover = Some(reason.clone()),
+        (None, _) => {}
     }
     next.updated_at_ms = now_ms;
     next
@@ -205,6 +269,7 @@ mod tests {
             handover_message: "handing".into(),
             availability_cache: Duration::from_secs(30),
             max_bot_failures: 2,
+            emergency_cache: Duration::ZERO,
         }
     }
 
@@ -226,8 +291,12 @@ mod tests {
     #[test]
     fn the_bot_answers_customer_messages_in_the_bot_category() {
         assert_eq!(
-            bot_turn(&customer_message(), &ThreadState::new("t1"), &engage()),
-            Ok(())
+            bot_turn(&customer_message(), &ThreadState::new("t1"), &engage(), false),
+            Ok(Turn::AskBot)
+        );
+        assert_eq!(
+            bot_turn(&customer_message(), &ThreadState::new("t1"), &engage(), true),
+            Ok(Turn::EmergencyHandover)
         );
     }
 
@@ -236,136 +305,55 @@ mod tests {
         let thread = ThreadState::new("t1");
         let cases: Vec<(ContentEvent, NotForBot)> = vec![
             (
-                ContentEvent {
-                    category_ids: vec!["AGENT".into()],
-                    ..customer_message()
-                },
+                ContentEvent { category_ids: vec!["AGENT".into()], ..customer_message() },
                 NotForBot::NotBotCategory,
             ),
+            (ContentEvent { category_ids: vec![], ..customer_message() }, NotForBot::NotBotCategory),
+            (ContentEvent { source_id: "s2".into(), ..customer_message() }, NotForBot::SourceNotManaged),
             (
-                ContentEvent {
-                    category_ids: vec![],
-                    ..customer_message()
-                },
-                NotForBot::NotBotCategory,
-            ),
-            (
-                ContentEvent {
-                    source_id: "s2".into(),
-                    ..customer_message()
-                },
-                NotForBot::SourceNotManaged,
-            ),
-            (
-                ContentEvent {
-                    creator_id: Some("bot-user".into()),
-                    ..customer_message()
-                },
+                ContentEvent { creator_id: Some("bot-user".into()), ..customer_message() },
                 NotForBot::NotFromCustomer,
             ),
             (
-                ContentEvent {
-                    status: Some("replied".into()),
-                    ..customer_message()
-                },
+                ContentEvent { status: Some("replied".into()), ..customer_message() },
                 NotForBot::NotFromCustomer,
             ),
             (
-                ContentEvent {
-                    status: Some("ignored".into()),
-                    ..customer_message()
-                },
+                ContentEvent { status: Some("ignored".into()), ..customer_message() },
                 NotForBot::NotFromCustomer,
             ),
         ];
         for (content, reason) in cases {
-            assert_eq!(
-                bot_turn(&content, &thread, &engage()),
-                Err(reason),
-                "{content:?}"
-            );
+            assert_eq!(bot_turn(&content, &thread, &engage(), false), Err(reason), "{content:?}");
+            assert_eq!(bot_turn(&content, &thread, &engage(), true), Err(reason), "{content:?}");
         }
-        let handed_over = ThreadState {
-            owner: Owner::Agent,
-            ..ThreadState::new("t1")
-        };
-        assert_eq!(
-            bot_turn(&customer_message(), &handed_over, &engage()),
-            Err(NotForBot::HandedOver)
-        );
+        let handed_over = ThreadState { owner: Owner::Agent, ..ThreadState::new("t1") };
+        assert_eq!(bot_turn(&customer_message(), &handed_over, &engage(), false), Err(NotForBot::HandedOver));
+        assert_eq!(bot_turn(&customer_message(), &handed_over, &engage(), true), Err(NotForBot::HandedOver));
     }
 
     #[test]
     fn all_sources_are_the_bots_without_a_source_list() {
-        let settings = EngageSettings {
-            bot_source_ids: None,
-            ..engage()
-        };
-        let content = ContentEvent {
-            source_id: "anything".into(),
-            ..customer_message()
-        };
-        assert_eq!(
-            bot_turn(&content, &ThreadState::new("t1"), &settings),
-            Ok(())
-        );
+        let settings = EngageSettings { bot_source_ids: None, ..engage() };
+        let content = ContentEvent { source_id: "anything".into(), ..customer_message() };
+        assert_eq!(bot_turn(&content, &ThreadState::new("t1"), &settings, false), Ok(Turn::AskBot));
     }
 
     #[test]
     fn an_intervention_is_opened_once_on_a_first_message_without_one() {
         let thread = ThreadState::new("t1");
         let none = EventProgress::default();
-        assert!(should_open_intervention(
-            &customer_message(),
-            &thread,
-            &none,
-            &flow()
-        ));
-        let follow_up = ContentEvent {
-            first_in_thread: false,
-            ..customer_message()
-        };
-        assert!(!should_open_intervention(
-            &follow_up,
-            &thread,
-            &none,
-            &flow()
-        ));
-        let has_one = ContentEvent {
-            intervention_id: Some("i0".into()),
-            ..customer_message()
-        };
+        assert!(should_open_intervention(&customer_message(), &thread, &none, &flow()));
+        let follow_up = ContentEvent { first_in_thread: false, ..customer_message() };
+        assert!(!should_open_intervention(&follow_up, &thread, &none, &flow()));
+        let has_one = ContentEvent { intervention_id: Some("i0".into()), ..customer_message() };
         assert!(!should_open_intervention(&has_one, &thread, &none, &flow()));
-        let done = EventProgress {
-            intervention_step_done: true,
-            ..EventProgress::default()
-        };
-        assert!(!should_open_intervention(
-            &customer_message(),
-            &thread,
-            &done,
-            &flow()
-        ));
-        let off = FlowSettings {
-            open_interventions: false,
-            ..flow()
-        };
-        assert!(!should_open_intervention(
-            &customer_message(),
-            &thread,
-            &none,
-            &off
-        ));
-        let thread_has_one = ThreadState {
-            bot_intervention_id: Some("i1".into()),
-            ..thread
-        };
-        assert!(!should_open_intervention(
-            &customer_message(),
-            &thread_has_one,
-            &none,
-            &flow()
-        ));
+        let done = EventProgress { intervention_step_done: true, ..EventProgress::default() };
+        assert!(!should_open_intervention(&customer_message(), &thread, &done, &flow()));
+        let off = FlowSettings { open_interventions: false, ..flow() };
+        assert!(!should_open_intervention(&customer_message(), &thread, &none, &off));
+        let thread_has_one = ThreadState { bot_intervention_id: Some("i1".into()), ..thread };
+        assert!(!should_open_intervention(&customer_message(), &thread_has_one, &none, &flow()));
     }
 
     fn answered(replies: &[&str], action: BotAction, reason: Option<&str>) -> BotOutcome {
@@ -379,48 +367,25 @@ mod tests {
     #[test]
     fn plans_follow_the_bots_action() {
         let thread = ThreadState::new("t1");
-        let plan = plan_turn(
-            &answered(&["<b>Hi</b>", "  "], BotAction::None, None),
-            &thread,
-            &flow(),
-        );
+        let plan = plan_turn(&answered(&["<b>Hi</b>", "  "], BotAction::None, None), &thread, &flow());
         assert_eq!(
             plan,
-            TurnPlan {
-                replies: vec!["Hi".into()],
-                resolve: false,
-                handover: None,
-                fallback: false
-            }
+            TurnPlan { replies: vec!["Hi".into()], resolve: false, handover: None, fallback: false }
         );
 
-        let plan = plan_turn(
-            &answered(&["Bye"], BotAction::Resolve, None),
-            &thread,
-            &flow(),
-        );
+        let plan = plan_turn(&answered(&["Bye"], BotAction::Resolve, None), &thread, &flow());
         assert!(plan.resolve);
         assert_eq!(plan.replies, vec!["Bye"]);
 
         let plan = plan_turn(
-            &answered(
-                &["One moment"],
-                BotAction::Handover,
-                Some("asked_for_agent"),
-            ),
+            &answered(&["One moment"], BotAction::Handover, Some("asked_for_agent")),
             &thread,
             &flow(),
         );
         assert_eq!(plan.handover.as_deref(), Some("asked_for_agent"));
         assert_eq!(plan.replies, vec!["One moment"]);
 
-        let plan = plan_turn(
-            &BotOutcome::Failed {
-                reason: "bot_timeout".into(),
-            },
-            &thread,
-            &flow(),
-        );
+        let plan = plan_turn(&BotOutcome::Failed { reason: "bot_timeout".into() }, &thread, &flow());
         assert_eq!(
             plan,
             TurnPlan {
@@ -438,10 +403,7 @@ mod tests {
         let first = plan_turn(&fallback, &ThreadState::new("t1"), &flow());
         assert_eq!(first.handover, None);
         assert!(first.fallback);
-        let after_one = ThreadState {
-            consecutive_fallbacks: 1,
-            ..ThreadState::new("t1")
-        };
+        let after_one = ThreadState { consecutive_fallbacks: 1, ..ThreadState::new("t1") };
         let second = plan_turn(&fallback, &after_one, &flow());
         assert_eq!(second.handover.as_deref(), Some("max_bot_failures"));
         assert!(second.replies.is_empty());
@@ -455,28 +417,16 @@ mod tests {
             intervention_step_done: true,
             ..EventProgress::default()
         };
-        let plan = TurnPlan {
-            replies: vec!["Sorry?".into()],
-            resolve: false,
-            handover: None,
-            fallback: true,
-        };
+        let plan =
+            TurnPlan { replies: vec!["Sorry?".into()], resolve: false, handover: None, fallback: true };
         let next = thread_after_turn(&ThreadState::new("t1"), &content, &plan, &progress, 42);
         assert_eq!(next.bot_intervention_id.as_deref(), Some("i1"));
         assert_eq!(next.consecutive_fallbacks, 1);
         assert_eq!(next.source_id.as_deref(), Some("s1"));
         assert_eq!(next.updated_at_ms, 42);
 
-        let resolved = EventProgress {
-            intervention_closed: true,
-            ..EventProgress::default()
-        };
-        let plan = TurnPlan {
-            replies: vec![],
-            resolve: true,
-            handover: None,
-            fallback: false,
-        };
+        let resolved = EventProgress { intervention_closed: true, ..EventProgress::default() };
+        let plan = TurnPlan { replies: vec![], resolve: true, handover: None, fallback: false };
         let after = thread_after_turn(&next, &content, &plan, &resolved, 43);
         assert_eq!(after.bot_intervention_id, None);
         assert_eq!(after.consecutive_fallbacks, 0);
@@ -489,5 +439,140 @@ mod tests {
         };
         let after = thread_after_turn(&next, &content, &plan, &EventProgress::default(), 44);
         assert_eq!(after.pending_handover.as_deref(), Some("bot_timeout"));
+    }
+
+    fn agent(channels: &[(&str, Option<&str>, Option<&str>)]) -> AgentStatus {
+        AgentStatus {
+            agent_id: "a".into(),
+            channels: channels
+                .iter()
+                .map(|(id, status, busyness)| crate::engage::client::AgentChannelStatus {
+                    id: id.to_string(),
+                    name: None,
+                    status: status.map(String::from),
+                    busyness: busyness.map(String::from),
+                })
+                .collect(),
+        }
+    }
+
+    fn chat_channels() -> Vec<Channel> {
+        vec![
+            Channel { id: "chat".into(), name: None, source_ids: vec!["s1".into()] },
+            Channel { id: "mail".into(), name: None, source_ids: vec!["s2".into()] },
+        ]
+    }
+
+    #[test]
+    fn availability_counts_only_the_sources_channel() {
+        let channels = chat_channels();
+        let free = |statuses: &[AgentStatus]| agents_available(statuses, &channels, "s1").available;
+        assert!(free(&[agent(&[("chat", Some("available"), Some("ok"))])]));
+        assert!(free(&[agent(&[("chat", Some("available"), Some("busy"))])]));
+        assert!(free(&[agent(&[("chat", Some("available"), None)])]));
+        assert!(!free(&[]), "nobody connected");
+        assert!(!free(&[agent(&[("chat", Some("away"), Some("ok"))])]));
+        assert!(!free(&[agent(&[("chat", Some("available"), Some("full"))])]));
+        assert!(!free(&[agent(&[("chat", None, None)])]));
+        assert!(
+            !free(&[agent(&[("mail", Some("available"), Some("unoccupied")), ("chat", Some("away"), None)])]),
+            "free only on another channel"
+        );
+        assert!(free(&[
+            agent(&[("chat", Some("away"), None)]),
+            agent(&[("chat", Some("available"), Some("ok"))])
+        ]));
+    }
+
+    #[test]
+    fn without_a_channel_for_the_source_any_channel_counts() {
+        let result =
+            agents_available(&[agent(&[("mail", Some("available"), Some("ok"))])], &chat_channels(), "s9");
+        assert_eq!(result, Availability { available: true, channel_unknown: true });
+        let result = agents_available(&[agent(&[("mail", Some("away"), Some("ok"))])], &[], "s9");
+        assert_eq!(result, Availability { available: false, channel_unknown: true });
+    }
+
+    #[test]
+    fn the_no_agent_policy_decides_when_nobody_is_available() {
+        assert_eq!(handover_decision(Some(true), &flow()), HandoverDecision::Agents);
+        assert_eq!(handover_decision(None, &flow()), HandoverDecision::Agents);
+        assert_eq!(handover_decision(Some(false), &flow()), HandoverDecision::StayWithBot);
+        let anyway = FlowSettings { no_agent_policy: NoAgentPolicy::Handover, ..flow() };
+        assert_eq!(handover_decision(Some(false), &anyway), HandoverDecision::Agents);
+    }
+
+    #[test]
+    fn availability_is_skipped_in_emergencies_and_for_async_sources() {
+        let settings = EngageSettings { async_source_ids: vec!["mail".into()], ..engage() };
+        assert!(needs_availability_check("s1", "bot_timeout", &settings));
+        assert!(!needs_availability_check("s1", EMERGENCY_REASON, &settings));
+        assert!(!needs_availability_check("mail", "asked_for_agent", &settings));
+    }
+
+    #[test]
+    fn switching_categories_keeps_the_others_in_order() {
+        let list = |items: &[&str]| items.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(switch_category(&list(&["x", "BOT", "y"]), "BOT", "AGENT"), list(&["x", "y", "AGENT"]));
+        assert_eq!(switch_category(&list(&["BOT"]), "BOT", "AGENT"), list(&["AGENT"]));
+        assert_eq!(switch_category(&list(&[]), "BOT", "AGENT"), list(&["AGENT"]));
+        assert_eq!(
+            switch_category(&list(&["x", "AGENT", "x", "BOT"]), "BOT", "AGENT"),
+            list(&["x", "AGENT"])
+        );
+        assert_eq!(switch_category(&list(&["AGENT", "z"]), "AGENT", "BOT"), list(&["z", "BOT"]));
+    }
+
+    #[test]
+    fn the_handover_or_no_agent_message_follows_the_replies() {
+        let plan = TurnPlan {
+            replies: vec!["One moment".into()],
+            resolve: false,
+            handover: Some("r".into()),
+            fallback: false,
+        };
+        assert_eq!(
+            messages_to_post(&plan, Some(&HandoverDecision::Agents), &flow()),
+            vec!["One moment", "handing"]
+        );
+        assert_eq!(
+            messages_to_post(&plan, Some(&HandoverDecision::StayWithBot), &flow()),
+            vec!["One moment", "none"]
+        );
+        assert_eq!(messages_to_post(&plan, None, &flow()), vec!["One moment"]);
+        let silent = FlowSettings { handover_message: String::new(), ..flow() };
+        assert_eq!(messages_to_post(&plan, Some(&HandoverDecision::Agents), &silent), vec!["One moment"]);
+    }
+
+    #[test]
+    fn a_completed_handover_gives_the_thread_to_the_agents() {
+        let content = ContentEvent { issued_at: Some("2026-01-01T00:00:00Z".into()), ..customer_message() };
+        let plan =
+            TurnPlan { replies: vec![], resolve: false, handover: Some("asked".into()), fallback: false };
+        let done = EventProgress {
+            handover: Some(HandoverDecision::Agents),
+            new_categories: Some(vec!["OTHER".into(), "AGENT".into()]),
+            recategorized: true,
+            ..EventProgress::default()
+        };
+        let thread = ThreadState { consecutive_fallbacks: 1, ..ThreadState::new("t1") };
+        let next = thread_after_turn(&thread, &content, &plan, &done, 7);
+        assert_eq!(next.owner, Owner::Agent);
+        assert_eq!(next.categories, Some(vec!["OTHER".into(), "AGENT".into()]));
+        assert_eq!(next.pending_handover, None);
+        assert_eq!(next.owner_changed_at.as_deref(), Some("2026-01-01T00:00:00Z"));
+
+        let stayed =
+            EventProgress { handover: Some(HandoverDecision::StayWithBot), ..EventProgress::default() };
+        let next = thread_after_turn(&thread, &content, &plan, &stayed, 7);
+        assert_eq!((next.owner, next.pending_handover, next.consecutive_fallbacks), (Owner::Bot, None, 0));
+
+        // A turn that finishes after someone else handed the thread over never takes it back.
+        let taken = ThreadState { owner: Owner::Agent, ..ThreadState::new("t1") };
+        let plain = TurnPlan { replies: vec!["hi".into()], resolve: false, handover: None, fallback: false };
+        assert_eq!(
+            thread_after_turn(&taken, &content, &plain, &EventProgress::default(), 8).owner,
+            Owner::Agent
+        );
     }
 }

@@ -1,21 +1,32 @@
-//! The executor for Engage Digital events: claims each event, performs the steps the
-//! decisions ask for, saves each step's outcome before the next, and finishes the event
-//! together with the thread's new state.
+//! The executor for Engage Digital events: claims each event (and its thread's turn), performs
+//! the steps the decisions ask for, saves what a later step depends on before that step, and
+//! finishes the event together with the thread's new state in one write.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tracing::{Instrument, info, warn};
 
-use super::decide::{self, NotForBot, TurnPlan};
-use crate::bot::{Bot, BotMessage, BotRequest, Channel};
+use super::cache::TtlCache;
+use super::decide::{self, NotForBot, Turn, TurnPlan};
+use crate::bot::{Bot, BotMessage, BotRequest, Channel as BotChannel};
 use crate::config::WebhookSettings;
+use crate::engage::client::{AgentStatus, Channel, StatusQuery};
 use crate::engage::{ContentEvent, EngageClient, EngageError, WebhookEvent};
-use crate::store::{BotOutcome, Claim, EventProgress, Lease, Store, StoreError, ThreadState};
+use crate::store::{
+    BotOutcome, Claim, EventProgress, HandoverDecision, Lease, Store, StoreError, ThreadState,
+};
 
-/// How long one delivery holds an event. Longer than any function run (API Gateway gives up
-/// after 30 s), so two deliveries never work on the same event at once.
+/// How long one delivery holds an event and its thread's turn. Longer than any function run
+/// (API Gateway gives up after 30 s), so two deliveries never work on one thread at once.
 pub const EVENT_LEASE: Duration = Duration::from_secs(60);
+
+/// How long to wait for another event of the same thread (or another delivery of the same
+/// event) to finish before answering "retry later": customers often send two messages at once.
+const CLAIM_WAITS_MS: [u64; 7] = [25, 50, 100, 200, 400, 800, 1600];
+
+/// The channel list changes rarely; it is read again after this long.
+const CHANNELS_CACHE: Duration = Duration::from_secs(600);
 
 /// A thread changed under us this many times in a row: give up and let the platform retry.
 const THREAD_CONFLICT_ATTEMPTS: usize = 5;
@@ -23,17 +34,13 @@ const THREAD_CONFLICT_ATTEMPTS: usize = 5;
 /// What became of one event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventOutcome {
-    /// The bot answered; `handover` is set when the conversation needs agents.
-    BotTurn {
-        replies: usize,
-        resolved: bool,
-        handover: Option<String>,
-    },
+    /// The bot's turn: its replies, and where a handover went.
+    BotTurn { replies: usize, resolved: bool, handover: Option<HandoverDecision> },
     /// Recorded, not for the bot.
     Recorded(NotForBot),
     /// A redelivery of an event already processed: nothing done.
     Duplicate,
-    /// An event type this endpoint does not act on: acknowledged.
+    /// An event type this product does not act on: acknowledged.
     Acknowledged,
 }
 
@@ -41,9 +48,8 @@ impl EventOutcome {
     /// A short label for the event's log line.
     pub fn label(&self) -> &'static str {
         match self {
-            Self::BotTurn {
-                handover: Some(_), ..
-            } => "handover_needed",
+            Self::BotTurn { handover: Some(HandoverDecision::Agents), .. } => "handed_over",
+            Self::BotTurn { handover: Some(HandoverDecision::StayWithBot), .. } => "no_agent_stayed_with_bot",
             Self::BotTurn { resolved: true, .. } => "bot_resolved",
             Self::BotTurn { .. } => "bot_replied",
             Self::Recorded(reason) => reason.as_str(),
@@ -56,7 +62,7 @@ impl EventOutcome {
 /// A failure the platform's retry will finish (the webhook answers `5xx`).
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
-    #[error("another delivery of event {0} is being processed")]
+    #[error("another delivery of event {0}, or another event of its thread, is being processed")]
     Busy(String),
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -70,28 +76,40 @@ pub struct EngageFlow {
     pub store: Arc<dyn Store>,
     pub bot: Arc<dyn Bot>,
     pub engage: EngageClient,
+    agent_status: TtlCache<StatusQuery, Vec<AgentStatus>>,
+    channels: TtlCache<(), Vec<Channel>>,
+    emergency: TtlCache<(), bool>,
 }
 
 impl EngageFlow {
+    pub fn new(
+        settings: WebhookSettings,
+        store: Arc<dyn Store>,
+        bot: Arc<dyn Bot>,
+        engage: EngageClient,
+    ) -> Self {
+        Self {
+            agent_status: TtlCache::new(settings.flow.availability_cache),
+            channels: TtlCache::new(CHANNELS_CACHE),
+            emergency: TtlCache::new(settings.flow.emergency_cache),
+            settings: Arc::new(settings),
+            store,
+            bot,
+            engage,
+        }
+    }
+
     /// Processes one event exactly once, whatever the number of deliveries.
     pub async fn process(&self, event: &WebhookEvent) -> Result<EventOutcome, ProcessError> {
         let started = Instant::now();
-        let thread_id = match event {
-            WebhookEvent::ContentImported(c) => Some(c.thread_id.as_str()),
-            WebhookEvent::InterventionClosed(i) | WebhookEvent::InterventionReopened(i) => {
-                i.thread_id.as_deref()
-            }
-            WebhookEvent::Unknown { .. } => None,
-        };
-        let span = tracing::info_span!("event", event_id = %event.id(), event_type = %event.event_type(), thread_id = thread_id.unwrap_or(""));
+        let thread_id = thread_of(event);
+        let span = tracing::info_span!("event", event_id = %event.id(), event_type = %event.event_type(), thread_id = %thread_id);
         async {
-            let result = self.process_claimed(event).await;
+            let result = self.process_claimed(event, &thread_id).await;
             let latency_ms = started.elapsed().as_millis() as u64;
             match &result {
                 Ok(outcome) => info!(decision = outcome.label(), latency_ms, "event processed"),
-                Err(err) => {
-                    warn!(error = %err, latency_ms, "event not finished; the platform will retry")
-                }
+                Err(err) => warn!(error = %err, latency_ms, "event not finished; the platform will retry"),
             }
             result
         }
@@ -99,26 +117,24 @@ impl EngageFlow {
         .await
     }
 
-    async fn process_claimed(&self, event: &WebhookEvent) -> Result<EventOutcome, ProcessError> {
+    async fn process_claimed(
+        &self,
+        event: &WebhookEvent,
+        thread_id: &str,
+    ) -> Result<EventOutcome, ProcessError> {
         if let WebhookEvent::Unknown { event_type, .. } = event {
             info!(%event_type, "event type not handled; acknowledged");
             return Ok(EventOutcome::Acknowledged);
         }
-        let now = crate::now_millis();
-        let (lease, mut progress) = match self
-            .store
-            .claim_event(event.id(), now, EVENT_LEASE.as_millis() as i64)
-            .await?
-        {
-            Claim::Done => return Ok(EventOutcome::Duplicate),
-            Claim::Busy => return Err(ProcessError::Busy(event.id().to_string())),
-            Claim::Granted { lease, progress } => (lease, progress),
+        let (lease, mut progress, thread) = match self.claim(thread_id, event.id()).await? {
+            None => return Ok(EventOutcome::Duplicate),
+            Some(claimed) => claimed,
         };
         let result = match event {
             WebhookEvent::ContentImported(content) => {
-                self.content_imported(content, &lease, &mut progress).await
+                self.content_imported(content, &lease, &mut progress, thread).await
             }
-            // Handled by the rebot function; recorded here so nothing is lost.
+            // Acted on by the rebot function; recorded here so nothing is lost.
             _ => self
                 .store
                 .finish_event(&lease, &progress, None)
@@ -127,12 +143,37 @@ impl EngageFlow {
                 .map_err(ProcessError::from),
         };
         if result.is_err() {
-            // Let the platform's next attempt resume at once rather than wait for the lease.
-            if let Err(err) = self.store.release_event(&lease).await {
-                warn!(error = %err, "could not release the event's lease; a retry waits for it to expire");
+            // Keep what was done and let the platform's next attempt resume at once.
+            if let Err(err) = self.store.release_event(&lease, &progress).await {
+                warn!(error = %err, "could not release the event; a retry waits for its lease to expire");
             }
         }
         result
+    }
+
+    /// Claims the event and its thread's turn, waiting briefly while either is busy.
+    /// `None`: already processed.
+    async fn claim(
+        &self,
+        thread_id: &str,
+        event_id: &str,
+    ) -> Result<Option<(Lease, EventProgress, ThreadState)>, ProcessError> {
+        let lease_ms = EVENT_LEASE.as_millis() as i64;
+        for wait in CLAIM_WAITS_MS.iter().map(|ms| Some(*ms)).chain([None]) {
+            match self.store.claim_event(thread_id, event_id, crate::now_millis(), lease_ms).await? {
+                Claim::Done => return Ok(None),
+                Claim::Granted { lease, progress, thread } => return Ok(Some((lease, progress, thread))),
+                Claim::Busy => match wait {
+                    Some(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
+                    None => break,
+                },
+            }
+        }
+        Err(ProcessError::Busy(event_id.to_string()))
+    }
+
+    async fn emergency_active(&self) -> Result<bool, StoreError> {
+        self.emergency.get_or_load((), || async { Ok(self.store.get_emergency().await?.active) }).await
     }
 
     async fn content_imported(
@@ -140,49 +181,51 @@ impl EngageFlow {
         content: &ContentEvent,
         lease: &Lease,
         progress: &mut EventProgress,
+        thread: ThreadState,
     ) -> Result<EventOutcome, ProcessError> {
-        for _ in 0..THREAD_CONFLICT_ATTEMPTS {
-            let thread = self
-                .store
-                .get_thread(&content.thread_id)
-                .await?
-                .unwrap_or_else(|| ThreadState::new(&content.thread_id));
-            if let Err(reason) = decide::bot_turn(content, &thread, &self.settings.engage) {
+        let emergency = self.emergency_active().await?;
+        let turn = match decide::bot_turn(content, &thread, &self.settings.engage, emergency) {
+            Ok(turn) => turn,
+            Err(reason) => {
                 self.store.finish_event(lease, progress, None).await?;
                 return Ok(EventOutcome::Recorded(reason));
             }
-            let plan = self.bot_steps(content, &thread, lease, progress).await?;
-            let next =
-                decide::thread_after_turn(&thread, content, &plan, progress, crate::now_millis());
+        };
+        let plan = self.steps(content, &thread, turn, lease, progress).await?;
+        let mut thread = thread;
+        for _ in 0..THREAD_CONFLICT_ATTEMPTS {
+            let next = decide::thread_after_turn(&thread, content, &plan, progress, crate::now_millis());
             match self.store.finish_event(lease, progress, Some(&next)).await {
                 Ok(()) => {
-                    if let Some(reason) = &plan.handover {
-                        warn!(%reason, "conversation needs an agent; the thread is marked for handover");
-                    }
                     return Ok(EventOutcome::BotTurn {
                         replies: progress.replies_posted,
                         resolved: plan.resolve,
-                        handover: plan.handover,
+                        handover: progress.handover.clone(),
                     });
                 }
-                // Another event changed the thread meanwhile: read it again and decide again.
-                // The steps already done are in `progress` and are not repeated.
-                Err(StoreError::ThreadConflict(_)) => continue,
+                // Written meanwhile by another function (emergency, rebot): apply this turn's
+                // outcome to the thread as it is now. The steps done are not repeated.
+                Err(StoreError::ThreadConflict(_)) => {
+                    thread = self.store.get_thread(&content.thread_id).await?
+                }
                 Err(err) => return Err(err.into()),
             }
         }
         Err(StoreError::ThreadConflict(content.thread_id.clone()).into())
     }
 
-    /// Intervention, bot, replies, resolve: each step once, its outcome saved before the next.
-    async fn bot_steps(
+    /// Intervention, bot, messages, recategorization, resolve: each done once; what a later
+    /// step depends on is saved before it.
+    async fn steps(
         &self,
         content: &ContentEvent,
         thread: &ThreadState,
+        turn: Turn,
         lease: &Lease,
         progress: &mut EventProgress,
     ) -> Result<TurnPlan, ProcessError> {
-        if decide::should_open_intervention(content, thread, progress, &self.settings.flow) {
+        let flow = &self.settings.flow;
+        if turn == Turn::AskBot && decide::should_open_intervention(content, thread, progress, flow) {
             match self.engage.create_intervention(&content.content_id).await {
                 Ok(intervention) => progress.intervention_id = Some(intervention.id),
                 Err(err) if err.is_transient() => return Err(err.into()),
@@ -196,43 +239,106 @@ impl EngageFlow {
         }
 
         if progress.bot.is_none() {
-            let outcome = match self.bot.ask(&bot_request(content)).await {
-                Ok(answer) => BotOutcome::Answered(answer),
-                Err(err) => {
-                    warn!(error = %err, "bot failed");
-                    BotOutcome::Failed {
-                        reason: err.reason(),
+            progress.bot = Some(match turn {
+                Turn::EmergencyHandover => BotOutcome::NotAsked { reason: decide::EMERGENCY_REASON.into() },
+                Turn::AskBot => match self.bot.ask(&bot_request(content)).await {
+                    Ok(answer) => BotOutcome::Answered(answer),
+                    Err(err) => {
+                        warn!(error = %err, "bot failed; handing over");
+                        BotOutcome::Failed { reason: err.reason() }
                     }
-                }
-            };
-            progress.bot = Some(outcome);
-            // Saved before anything is posted: a resumed run posts exactly this answer.
-            self.store.save_progress(lease, progress).await?;
+                },
+            });
         }
         let outcome = progress.bot.clone().expect("set above");
-        let plan = decide::plan_turn(&outcome, thread, &self.settings.flow);
+        let plan = decide::plan_turn(&outcome, thread, flow);
 
-        while progress.replies_posted < plan.replies.len() {
-            let text = &plan.replies[progress.replies_posted];
+        if let Some(reason) = &plan.handover
+            && progress.handover.is_none()
+        {
+            let available =
+                if decide::needs_availability_check(&content.source_id, reason, &self.settings.engage) {
+                    Some(self.agents_available(content).await?)
+                } else {
+                    None
+                };
+            let decision = decide::handover_decision(available, flow);
+            info!(%reason, ?available, ?decision, "handover decided");
+            progress.handover = Some(decision);
+        }
+
+        let recategorize = progress.handover == Some(HandoverDecision::Agents) && !progress.recategorized;
+        let messages = decide::messages_to_post(&plan, progress.handover.as_ref(), flow);
+        while progress.replies_posted < messages.len() {
+            let text = &messages[progress.replies_posted];
             match self.engage.create_reply(&content.content_id, text).await {
                 Ok(_) => progress.replies_posted += 1,
                 Err(err) if err.is_transient() => return Err(err.into()),
                 Err(err) => {
                     // The platform will never accept it (thread closed, no right to reply):
-                    // retrying cannot help, so the remaining replies are dropped, loudly.
-                    tracing::error!(error = %err, code = %err.code(), "reply refused; remaining replies dropped");
-                    progress.replies_posted = plan.replies.len();
+                    // retrying cannot help, so the remaining messages are dropped, loudly.
+                    tracing::error!(error = %err, code = %err.code(), "reply refused; remaining messages dropped");
+                    progress.replies_posted = messages.len();
                 }
             }
-            if progress.replies_posted < plan.replies.len() {
+            let more_steps = progress.replies_posted < messages.len() || recategorize || plan.resolve;
+            if more_steps {
+                // Saved with the bot's answer, so a resumed run posts the same text and never
+                // posts a message twice.
                 self.store.save_progress(lease, progress).await?;
             }
+        }
+
+        if recategorize {
+            if progress.new_categories.is_none() {
+                let current = match &thread.categories {
+                    Some(known) => known.clone(),
+                    None => self.engage.get_thread(&content.thread_id).await?.thread_category_ids,
+                };
+                let engage = &self.settings.engage;
+                progress.new_categories = Some(decide::switch_category(
+                    &current,
+                    &engage.bot_category_id,
+                    &engage.agent_category_id,
+                ));
+            }
+            let categories = progress.new_categories.clone().expect("set above");
+            // 409 (being categorized) and 429 are retried with backoff inside the client; a
+            // final failure returns, the event is released with its progress, and the
+            // platform's retry finishes the handover.
+            self.engage.update_thread_categories(&content.thread_id, &categories).await?;
+            progress.recategorized = true;
         }
 
         if plan.resolve {
             self.resolve(content, thread, lease, progress).await?;
         }
         Ok(plan)
+    }
+
+    /// `GET /status` for the content's source (and language, falling back to any language),
+    /// judged against the channel that contains the source. Answers are reused for
+    /// `AVAILABILITY_CACHE_SECONDS`.
+    async fn agents_available(&self, content: &ContentEvent) -> Result<bool, EngageError> {
+        let channels = self.channels.get_or_load((), || self.engage.channels()).await?;
+        let mut query = StatusQuery {
+            source_ids: vec![content.source_id.clone()],
+            category_ids: vec![self.settings.engage.agent_category_id.clone()],
+            spoken_languages: content.language.iter().cloned().collect(),
+        };
+        loop {
+            let statuses =
+                self.agent_status.get_or_load(query.clone(), || self.engage.agent_statuses(&query)).await?;
+            let availability = decide::agents_available(&statuses, &channels, &content.source_id);
+            if availability.channel_unknown {
+                warn!(source_id = %content.source_id, "no channel lists the source; any channel counts");
+            }
+            if availability.available || query.spoken_languages.is_empty() {
+                return Ok(availability.available);
+            }
+            // Nobody speaks the language: anybody will do.
+            query.spoken_languages.clear();
+        }
     }
 
     /// Closes the bot's intervention and, when configured, the thread.
@@ -243,10 +349,7 @@ impl EngageFlow {
         lease: &Lease,
         progress: &mut EventProgress,
     ) -> Result<(), ProcessError> {
-        let intervention = progress
-            .intervention_id
-            .clone()
-            .or_else(|| thread.bot_intervention_id.clone());
+        let intervention = progress.intervention_id.clone().or_else(|| thread.bot_intervention_id.clone());
         if !progress.intervention_closed {
             if let Some(id) = intervention {
                 match self.engage.close_intervention(&id).await {
@@ -278,10 +381,21 @@ impl EngageFlow {
     }
 }
 
+/// The thread an event belongs to; events without one get a scope of their own.
+fn thread_of(event: &WebhookEvent) -> String {
+    match event {
+        WebhookEvent::ContentImported(c) => c.thread_id.clone(),
+        WebhookEvent::InterventionClosed(i) | WebhookEvent::InterventionReopened(i) => {
+            i.thread_id.clone().unwrap_or_else(|| format!("no-thread:{}", i.event_id))
+        }
+        WebhookEvent::Unknown { id, .. } => format!("no-thread:{id}"),
+    }
+}
+
 fn bot_request(content: &ContentEvent) -> BotRequest {
     BotRequest {
         conversation_id: content.thread_id.clone(),
-        channel: Channel::Engage,
+        channel: BotChannel::Engage,
         message: BotMessage {
             id: content.content_id.clone(),
             text: content.body.clone(),

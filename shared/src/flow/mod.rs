@@ -1,6 +1,7 @@
 //! The conversation flows: pure decisions ([`decide`]) and the executor that carries them out
 //! against Engage Digital, the bot and the store ([`engage_flow`]).
 
+pub mod cache;
 pub mod decide;
 pub mod engage_flow;
 

@@ -1,33 +1,42 @@
 //! The DynamoDB store: one table, partition key `pk` (string), TTL attribute `expires_at`.
 //!
-//! Items:
-//! - `pk = "event#<event id>"`: `status` (`in_progress` | `done`), `lease_until` (ms),
-//!   `lease_token`, `progress` (JSON of [`EventProgress`]), `expires_at` (s, 72 h).
-//! - `pk = "thread#<thread id>"`: `version`, `owner`, `state` (JSON of [`ThreadState`]),
-//!   `expires_at` (s, 90 days after the last change).
+//! One item per thread, `pk = "thread#<thread id>"`:
+//! - `version` (number; absent for a thread the product never saved), `owner` (`bot`/`agent`),
+//!   `state` (JSON of [`ThreadState`]), `expires_at` (seconds; 90 days after the last event);
+//! - one attribute per webhook event of the thread, `ev#<event id>`, a map: `status`
+//!   (`in_progress`/`done`), `at` (claim time, ms), `lease_until` (ms), `lease_token`,
+//!   `progress` (JSON of [`EventProgress`]). Records older than 72 hours are removed when a later
+//!   event of the thread finishes.
 //!
-//! Every write is conditional: a claim on `attribute_not_exists(pk)`, progress on the lease
-//! token, a thread on its version. Finishing an event and saving its thread is one transaction.
+//! - `turn_until`, `turn_token`: the event holding the thread's turn (see [`Claim`]).
+//!
+//! `pk = "settings#emergency"`: the emergency switch, `state` (JSON of [`EmergencyState`]).
+//!
+//! Keeping the event records in the thread's item makes the common path two requests: the
+//! claim (a conditional update that returns the thread) and the finish (one conditional update
+//! that marks the event done and saves the thread, atomically, on the version claimed).
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, Put,
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ReturnValue,
     ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TimeToLiveSpecification,
-    TransactWriteItem, Update,
 };
 
 use super::{
-    Claim, EVENT_RECORD_TTL_SECONDS, EventProgress, Lease, Store, StoreError, THREAD_TTL_SECONDS,
-    ThreadState, new_lease_token,
+    Claim, EVENT_RECORD_TTL_SECONDS, EmergencyState, EventProgress, Lease, Store, StoreError,
+    THREAD_TTL_SECONDS, ThreadState, new_lease_token,
 };
 
 const STATUS_IN_PROGRESS: &str = "in_progress";
 const STATUS_DONE: &str = "done";
+const EVENT_PREFIX: &str = "ev#";
+/// The emergency switch's item.
+const EMERGENCY_KEY: &str = "settings#emergency";
 
 pub struct DynamoStore {
     client: Client,
@@ -44,12 +53,12 @@ fn n(value: i64) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
-fn event_key(event_id: &str) -> String {
-    format!("event#{event_id}")
+fn thread_key(thread_id: &str) -> AttributeValue {
+    s(format!("thread#{thread_id}"))
 }
 
-fn thread_key(thread_id: &str) -> String {
-    format!("thread#{thread_id}")
+fn event_attribute(event_id: &str) -> String {
+    format!("{EVENT_PREFIX}{event_id}")
 }
 
 fn unavailable<E: std::error::Error + 'static>(err: E) -> StoreError {
@@ -57,34 +66,66 @@ fn unavailable<E: std::error::Error + 'static>(err: E) -> StoreError {
 }
 
 fn get_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
-    item.get(name)
-        .and_then(|v| v.as_s().ok())
-        .map(String::as_str)
+    item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
 }
 
 fn get_n(item: &Item, name: &str) -> Option<i64> {
-    item.get(name)
-        .and_then(|v| v.as_n().ok())
-        .and_then(|v| v.parse().ok())
-}
-
-fn progress_of(item: &Item) -> Result<EventProgress, StoreError> {
-    match get_s(item, "progress") {
-        None => Ok(EventProgress::default()),
-        Some(json) => serde_json::from_str(json).map_err(|e| StoreError::Corrupt(e.to_string())),
-    }
+    item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok())
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("plain data serializes")
 }
 
+/// The thread held by an item (new when the item holds no state yet).
+fn thread_of(thread_id: &str, item: &Item) -> Result<ThreadState, StoreError> {
+    let Some(json) = get_s(item, "state") else { return Ok(ThreadState::new(thread_id)) };
+    let mut thread: ThreadState =
+        serde_json::from_str(json).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    thread.version = get_n(item, "version").unwrap_or(0) as u64;
+    Ok(thread)
+}
+
+/// An event's record inside a thread's item.
+struct EventRecord<'a>(&'a Item);
+
+impl<'a> EventRecord<'a> {
+    fn of(item: &'a Item, event_id: &str) -> Option<Self> {
+        item.get(&event_attribute(event_id)).and_then(|v| v.as_m().ok()).map(EventRecord)
+    }
+    fn done(&self) -> bool {
+        get_s(self.0, "status") == Some(STATUS_DONE)
+    }
+    fn lease_until(&self) -> i64 {
+        get_n(self.0, "lease_until").unwrap_or(0)
+    }
+    fn holds(&self, token: &str) -> bool {
+        get_s(self.0, "lease_token") == Some(token)
+    }
+    fn progress(&self) -> Result<EventProgress, StoreError> {
+        match get_s(self.0, "progress") {
+            None => Ok(EventProgress::default()),
+            Some(json) => serde_json::from_str(json).map_err(|e| StoreError::Corrupt(e.to_string())),
+        }
+    }
+}
+
+/// Finished event records of an item older than the retention, to remove.
+fn expired_events(item: &Item, now_ms: i64) -> Vec<String> {
+    let horizon = now_ms - EVENT_RECORD_TTL_SECONDS * 1000;
+    item.iter()
+        .filter(|(name, _)| name.starts_with(EVENT_PREFIX))
+        .filter_map(|(name, value)| value.as_m().ok().map(|m| (name, m)))
+        .filter(|(_, record)| {
+            get_s(record, "status") == Some(STATUS_DONE) && get_n(record, "at").unwrap_or(0) < horizon
+        })
+        .map(|(name, _)| name.clone())
+        .collect()
+}
+
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self {
-            client,
-            table: table.into(),
-        }
+        Self { client, table: table.into() }
     }
 
     /// A client for `endpoint` (DynamoDB Local) or, without one, for AWS from the environment.
@@ -119,15 +160,9 @@ impl DynamoStore {
             .billing_mode(BillingMode::PayPerRequest)
             .send()
             .await;
-        match created {
-            Ok(_) => {}
-            Err(err) => {
-                let service = err.into_service_error();
-                if !service.is_resource_in_use_exception() {
-                    return Err(unavailable(service));
-                }
-                return Ok(());
-            }
+        if let Err(err) = created {
+            let service = err.into_service_error();
+            return if service.is_resource_in_use_exception() { Ok(()) } else { Err(unavailable(service)) };
         }
         client
             .update_time_to_live()
@@ -145,60 +180,33 @@ impl DynamoStore {
         Ok(())
     }
 
-    fn lease_condition(
-        &self,
-        update: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder,
-        lease: &Lease,
-    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
-        update
-            .table_name(&self.table)
-            .key("pk", s(event_key(&lease.event_id)))
-            .condition_expression("lease_token = :token AND #status = :in_progress")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":token", s(&lease.token))
-            .expression_attribute_values(":in_progress", s(STATUS_IN_PROGRESS))
+    fn update(&self, thread_id: &str) -> UpdateItemFluentBuilder {
+        self.client.update_item().table_name(&self.table).key("pk", thread_key(thread_id))
     }
 
-    fn thread_put(&self, thread: &ThreadState) -> Put {
-        let stored = ThreadState {
-            version: thread.version + 1,
-            ..thread.clone()
-        };
-        let expires_at = stored.updated_at_ms / 1000 + THREAD_TTL_SECONDS;
-        let builder = Put::builder()
-            .table_name(&self.table)
-            .item("pk", s(thread_key(&thread.thread_id)))
-            .item("version", n(stored.version as i64))
-            .item("owner", s(stored.owner.as_str()))
-            .item("state", s(to_json(&stored)))
-            .item("expires_at", n(expires_at));
-        let builder = if thread.version == 0 {
-            builder.condition_expression("attribute_not_exists(pk)")
-        } else {
-            builder
-                .condition_expression("version = :expected")
-                .expression_attribute_values(":expected", n(thread.version as i64))
-        };
-        builder.build().expect("complete put")
+    /// An update of an event's record, conditional on holding its lease.
+    fn leased_update(&self, lease: &Lease) -> UpdateItemFluentBuilder {
+        self.update(&lease.thread_id)
+            .condition_expression("#ev.lease_token = :token")
+            .expression_attribute_names("#ev", event_attribute(&lease.event_id))
+            .expression_attribute_values(":token", s(&lease.token))
     }
 }
 
-fn lease_lost_or<E>(
-    err: SdkError<E>,
-    lease: &Lease,
-    is_condition: impl Fn(&E) -> bool,
-) -> StoreError
-where
-    E: std::error::Error + 'static,
-{
-    let service = match err {
-        SdkError::ServiceError(service) => service.into_err(),
-        other => return unavailable(other),
-    };
-    if is_condition(&service) {
-        StoreError::LeaseLost(lease.event_id.clone())
-    } else {
-        unavailable(service)
+/// Tells a lost lease from a version conflict, from the item as it was when the condition
+/// failed.
+fn condition_failure(err: SdkError<UpdateItemError>, lease: &Lease) -> StoreError {
+    match err.into_service_error() {
+        UpdateItemError::ConditionalCheckFailedException(failed) => {
+            let item = failed.item.unwrap_or_default();
+            match EventRecord::of(&item, &lease.event_id) {
+                Some(record) if record.holds(&lease.token) => {
+                    StoreError::ThreadConflict(lease.thread_id.clone())
+                }
+                _ => StoreError::LeaseLost(lease.event_id.clone()),
+            }
+        }
+        other => unavailable(other),
     }
 }
 
@@ -206,67 +214,93 @@ where
 impl Store for DynamoStore {
     async fn claim_event(
         &self,
+        thread_id: &str,
         event_id: &str,
         now_ms: i64,
         lease_ms: i64,
     ) -> Result<Claim, StoreError> {
         let token = new_lease_token();
-        let lease = Lease {
-            event_id: event_id.to_string(),
-            token: token.clone(),
-        };
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .item("pk", s(event_key(event_id)))
-            .item("status", s(STATUS_IN_PROGRESS))
-            .item("lease_until", n(now_ms + lease_ms))
-            .item("lease_token", s(&token))
-            .item("expires_at", n(now_ms / 1000 + EVENT_RECORD_TTL_SECONDS))
-            .condition_expression("attribute_not_exists(pk)")
+        let record = AttributeValue::M(HashMap::from([
+            ("status".to_string(), s(STATUS_IN_PROGRESS)),
+            ("at".to_string(), n(now_ms)),
+            ("lease_until".to_string(), n(now_ms + lease_ms)),
+            ("lease_token".to_string(), s(&token)),
+        ]));
+        let claimed = self
+            .update(thread_id)
+            .update_expression(
+                "SET #ev = :record, expires_at = :expires, turn_until = :until, turn_token = :token",
+            )
+            .condition_expression(
+                "attribute_not_exists(#ev) AND (attribute_not_exists(turn_until) OR turn_until <= :now)",
+            )
+            .expression_attribute_names("#ev", event_attribute(event_id))
+            .expression_attribute_values(":record", record)
+            .expression_attribute_values(":until", n(now_ms + lease_ms))
+            .expression_attribute_values(":token", s(&token))
+            .expression_attribute_values(":now", n(now_ms))
+            .expression_attribute_values(":expires", n(now_ms / 1000 + THREAD_TTL_SECONDS))
+            .return_values(ReturnValue::AllNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        let existing = match put {
-            Ok(_) => {
+        let lease = |item: &Item| Lease {
+            thread_id: thread_id.to_string(),
+            event_id: event_id.to_string(),
+            token: token.clone(),
+            expired_events: expired_events(item, now_ms),
+        };
+        let existing = match claimed {
+            Ok(output) => {
+                let item = output.attributes.unwrap_or_default();
+                let thread = thread_of(thread_id, &item)?;
                 return Ok(Claim::Granted {
-                    lease,
+                    lease: lease(&item),
                     progress: EventProgress::default(),
+                    thread,
                 });
             }
             Err(err) => match err.into_service_error() {
-                PutItemError::ConditionalCheckFailedException(e) => e.item.unwrap_or_default(),
+                UpdateItemError::ConditionalCheckFailedException(e) => e.item.unwrap_or_default(),
                 other => return Err(unavailable(other)),
             },
         };
-        if get_s(&existing, "status") == Some(STATUS_DONE) {
+        // Either the event has a record, or another event holds the thread's turn.
+        let Some(record) = EventRecord::of(&existing, event_id) else { return Ok(Claim::Busy) };
+        if record.done() {
             return Ok(Claim::Done);
         }
-        let lease_until = get_n(&existing, "lease_until").unwrap_or(0);
+        let lease_until = record.lease_until();
         if lease_until > now_ms {
             return Ok(Claim::Busy);
         }
-        // The lease expired (a crash or a timeout): take it over, unless someone else just did.
+        // The lease expired (a crash, a timeout) or was released: take it over, unless
+        // another delivery just did.
         let takeover = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(event_key(event_id)))
-            .update_expression("SET lease_until = :until, lease_token = :token")
-            .condition_expression("lease_until = :old AND #status = :in_progress")
+            .update(thread_id)
+            .update_expression(
+                "SET #ev.lease_until = :until, #ev.lease_token = :token, turn_until = :until, turn_token = :token",
+            )
+            .condition_expression(
+                "#ev.lease_until = :old AND #ev.#status = :in_progress AND (attribute_not_exists(turn_until) OR turn_until <= :now)",
+            )
+            .expression_attribute_names("#ev", event_attribute(event_id))
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":until", n(now_ms + lease_ms))
             .expression_attribute_values(":token", s(&token))
             .expression_attribute_values(":old", n(lease_until))
+            .expression_attribute_values(":now", n(now_ms))
             .expression_attribute_values(":in_progress", s(STATUS_IN_PROGRESS))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .return_values(ReturnValue::AllNew)
             .send()
             .await;
         match takeover {
             Ok(output) => {
-                let progress = progress_of(&output.attributes.unwrap_or_default())?;
-                Ok(Claim::Granted { lease, progress })
+                let item = output.attributes.unwrap_or_default();
+                let progress =
+                    EventRecord::of(&item, event_id).map(|r| r.progress()).transpose()?.unwrap_or_default();
+                let thread = thread_of(thread_id, &item)?;
+                Ok(Claim::Granted { lease: lease(&item), progress, thread })
             }
             Err(err) => match err.into_service_error() {
                 e if e.is_conditional_check_failed_exception() => Ok(Claim::Busy),
@@ -275,17 +309,13 @@ impl Store for DynamoStore {
         }
     }
 
-    async fn save_progress(
-        &self,
-        lease: &Lease,
-        progress: &EventProgress,
-    ) -> Result<(), StoreError> {
-        self.lease_condition(self.client.update_item(), lease)
-            .update_expression("SET progress = :progress")
+    async fn save_progress(&self, lease: &Lease, progress: &EventProgress) -> Result<(), StoreError> {
+        self.leased_update(lease)
+            .update_expression("SET #ev.progress = :progress")
             .expression_attribute_values(":progress", s(to_json(progress)))
             .send()
             .await
-            .map_err(|e| lease_lost_or(e, lease, |e| e.is_conditional_check_failed_exception()))?;
+            .map_err(|e| condition_failure(e, lease))?;
         Ok(())
     }
 
@@ -295,104 +325,89 @@ impl Store for DynamoStore {
         progress: &EventProgress,
         thread: Option<&ThreadState>,
     ) -> Result<(), StoreError> {
-        let update_expression = "SET #status = :done, progress = :progress REMOVE lease_token";
-        let Some(thread) = thread else {
-            self.lease_condition(self.client.update_item(), lease)
-                .update_expression(update_expression)
-                .expression_attribute_values(":done", s(STATUS_DONE))
-                .expression_attribute_values(":progress", s(to_json(progress)))
-                .send()
-                .await
-                .map_err(|e| {
-                    lease_lost_or(e, lease, |e| e.is_conditional_check_failed_exception())
-                })?;
-            return Ok(());
-        };
-        let finish = Update::builder()
-            .table_name(&self.table)
-            .key("pk", s(event_key(&lease.event_id)))
-            .update_expression(update_expression)
-            .condition_expression("lease_token = :token AND #status = :in_progress")
+        let mut set = vec!["#ev.#status = :done", "#ev.progress = :progress"];
+        let mut remove =
+            vec!["#ev.lease_token".to_string(), "turn_until".to_string(), "turn_token".to_string()];
+        let mut request = self
+            .leased_update(lease)
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":token", s(&lease.token))
-            .expression_attribute_values(":in_progress", s(STATUS_IN_PROGRESS))
             .expression_attribute_values(":done", s(STATUS_DONE))
             .expression_attribute_values(":progress", s(to_json(progress)))
-            .build()
-            .expect("complete update");
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(finish).build())
-            .transact_items(
-                TransactWriteItem::builder()
-                    .put(self.thread_put(thread))
-                    .build(),
-            )
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err) => match err.into_service_error() {
-                TransactWriteItemsError::TransactionCanceledException(cancelled) => {
-                    let reasons = cancelled.cancellation_reasons();
-                    let failed = |i: usize| {
-                        reasons.get(i).and_then(|r| r.code()) == Some("ConditionalCheckFailed")
-                    };
-                    if failed(0) {
-                        Err(StoreError::LeaseLost(lease.event_id.clone()))
-                    } else if failed(1) {
-                        Err(StoreError::ThreadConflict(thread.thread_id.clone()))
-                    } else {
-                        Err(unavailable(cancelled))
-                    }
-                }
-                other => Err(unavailable(other)),
-            },
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        for (i, name) in lease.expired_events.iter().enumerate() {
+            let placeholder = format!("#old{i}");
+            request = request.expression_attribute_names(&placeholder, name);
+            remove.push(placeholder);
         }
-    }
-
-    async fn release_event(&self, lease: &Lease) -> Result<(), StoreError> {
-        self.lease_condition(self.client.update_item(), lease)
-            .update_expression("SET lease_until = :zero REMOVE lease_token")
-            .expression_attribute_values(":zero", n(0))
-            .send()
-            .await
-            .map_err(|e| lease_lost_or(e, lease, |e| e.is_conditional_check_failed_exception()))?;
+        if let Some(thread) = thread {
+            set.extend(["#state = :state", "#owner = :owner", "version = :next"]);
+            let stored = ThreadState { version: thread.version + 1, ..thread.clone() };
+            request = request
+                .expression_attribute_names("#state", "state")
+                .expression_attribute_names("#owner", "owner")
+                .expression_attribute_values(":state", s(to_json(&stored)))
+                .expression_attribute_values(":owner", s(stored.owner.as_str()))
+                .expression_attribute_values(":next", n(stored.version as i64));
+            request = if thread.version == 0 {
+                request.condition_expression("#ev.lease_token = :token AND attribute_not_exists(version)")
+            } else {
+                request
+                    .condition_expression("#ev.lease_token = :token AND version = :read")
+                    .expression_attribute_values(":read", n(thread.version as i64))
+            };
+        }
+        let expression = format!("SET {} REMOVE {}", set.join(", "), remove.join(", "));
+        request.update_expression(expression).send().await.map_err(|e| condition_failure(e, lease))?;
         Ok(())
     }
 
-    async fn get_thread(&self, thread_id: &str) -> Result<Option<ThreadState>, StoreError> {
+    async fn release_event(&self, lease: &Lease, progress: &EventProgress) -> Result<(), StoreError> {
+        self.leased_update(lease)
+            .update_expression(
+                "SET #ev.lease_until = :zero, #ev.progress = :progress REMOVE #ev.lease_token, turn_until, turn_token",
+            )
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":progress", s(to_json(progress)))
+            .send()
+            .await
+            .map_err(|e| condition_failure(e, lease))?;
+        Ok(())
+    }
+
+    async fn get_thread(&self, thread_id: &str) -> Result<ThreadState, StoreError> {
         let output = self
             .client
             .get_item()
             .table_name(&self.table)
-            .key("pk", s(thread_key(thread_id)))
+            .key("pk", thread_key(thread_id))
+            // The thread only, not its event records.
+            .projection_expression("version, #state")
+            .expression_attribute_names("#state", "state")
             .consistent_read(true)
             .send()
             .await
             .map_err(|e| unavailable(e.into_service_error()))?;
-        let Some(item) = output.item else {
-            return Ok(None);
-        };
-        let json = get_s(&item, "state")
-            .ok_or_else(|| StoreError::Corrupt(format!("thread {thread_id} has no state")))?;
-        serde_json::from_str(json)
-            .map(Some)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))
+        thread_of(thread_id, &output.item.unwrap_or_default())
     }
 
     async fn save_thread(&self, thread: &ThreadState) -> Result<(), StoreError> {
-        let put = self.thread_put(thread);
-        let mut request = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(put.item().clone()))
-            .set_condition_expression(put.condition_expression().map(String::from));
-        if let Some(values) = put.expression_attribute_values() {
-            request = request.set_expression_attribute_values(Some(values.clone()));
-        }
+        let stored = ThreadState { version: thread.version + 1, ..thread.clone() };
+        let request = self
+            .update(&thread.thread_id)
+            .update_expression("SET #state = :state, #owner = :owner, version = :next, expires_at = :expires")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_values(":state", s(to_json(&stored)))
+            .expression_attribute_values(":owner", s(stored.owner.as_str()))
+            .expression_attribute_values(":next", n(stored.version as i64))
+            .expression_attribute_values(":expires", n(crate::now_millis() / 1000 + THREAD_TTL_SECONDS));
+        let request = if thread.version == 0 {
+            request.condition_expression("attribute_not_exists(version)")
+        } else {
+            request
+                .condition_expression("version = :read")
+                .expression_attribute_values(":read", n(thread.version as i64))
+        };
         match request.send().await {
             Ok(_) => Ok(()),
             Err(err) => match err.into_service_error() {
@@ -402,5 +417,33 @@ impl Store for DynamoStore {
                 other => Err(unavailable(other)),
             },
         }
+    }
+
+    async fn get_emergency(&self) -> Result<EmergencyState, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(EMERGENCY_KEY))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| unavailable(e.into_service_error()))?;
+        match output.item.as_ref().and_then(|item| get_s(item, "state")) {
+            None => Ok(EmergencyState::default()),
+            Some(json) => serde_json::from_str(json).map_err(|e| StoreError::Corrupt(e.to_string())),
+        }
+    }
+
+    async fn set_emergency(&self, state: &EmergencyState) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(EMERGENCY_KEY))
+            .item("state", s(to_json(state)))
+            .send()
+            .await
+            .map_err(|e| unavailable(e.into_service_error()))?;
+        Ok(())
     }
 }

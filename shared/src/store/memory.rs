@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use super::{Claim, EventProgress, Lease, Store, StoreError, ThreadState, new_lease_token};
+use super::{Claim, EmergencyState, EventProgress, Lease, Store, StoreError, ThreadState, new_lease_token};
 
 #[derive(Debug, Clone)]
 struct EventRecord {
@@ -16,8 +16,12 @@ struct EventRecord {
 
 #[derive(Default)]
 struct Tables {
-    events: HashMap<String, EventRecord>,
+    /// Keyed by (thread id, event id), as DynamoDB keeps them inside the thread's item.
+    events: HashMap<(String, String), EventRecord>,
     threads: HashMap<String, ThreadState>,
+    /// The thread's turn: (until ms, lease token) of the event being processed.
+    turns: HashMap<String, (i64, String)>,
+    emergency: EmergencyState,
 }
 
 #[derive(Default)]
@@ -31,43 +35,36 @@ impl MemoryStore {
     }
 
     fn tables(&self) -> std::sync::MutexGuard<'_, Tables> {
-        // A panic while holding the lock cannot leave a half-written record (every write is
-        // one insert), so a poisoned lock is still consistent.
-        self.tables
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        // Every write below is a single insert under the lock, so even a poisoned lock holds
+        // consistent data.
+        self.tables.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
-fn check_lease<'a>(
-    tables: &'a mut Tables,
-    lease: &Lease,
-) -> Result<&'a mut EventRecord, StoreError> {
-    match tables.events.get_mut(&lease.event_id) {
-        Some(record) if record.lease_token.as_deref() == Some(&lease.token) && !record.done => {
-            Ok(record)
+impl Tables {
+    fn thread(&self, thread_id: &str) -> ThreadState {
+        self.threads.get(thread_id).cloned().unwrap_or_else(|| ThreadState::new(thread_id))
+    }
+
+    fn held(&mut self, lease: &Lease) -> Result<&mut EventRecord, StoreError> {
+        match self.events.get_mut(&(lease.thread_id.clone(), lease.event_id.clone())) {
+            Some(record) if record.lease_token.as_deref() == Some(&lease.token) && !record.done => Ok(record),
+            _ => Err(StoreError::LeaseLost(lease.event_id.clone())),
         }
-        _ => Err(StoreError::LeaseLost(lease.event_id.clone())),
     }
-}
 
-fn check_version(tables: &Tables, thread: &ThreadState) -> Result<(), StoreError> {
-    let stored = tables
-        .threads
-        .get(&thread.thread_id)
-        .map(|t| t.version)
-        .unwrap_or(0);
-    if stored == thread.version {
-        Ok(())
-    } else {
-        Err(StoreError::ThreadConflict(thread.thread_id.clone()))
+    fn check_version(&self, thread: &ThreadState) -> Result<(), StoreError> {
+        let stored = self.threads.get(&thread.thread_id).map(|t| t.version).unwrap_or(0);
+        if stored == thread.version {
+            Ok(())
+        } else {
+            Err(StoreError::ThreadConflict(thread.thread_id.clone()))
+        }
     }
-}
 
-fn bumped(thread: &ThreadState) -> ThreadState {
-    ThreadState {
-        version: thread.version + 1,
-        ..thread.clone()
+    fn put_thread(&mut self, thread: &ThreadState) {
+        let stored = ThreadState { version: thread.version + 1, ..thread.clone() };
+        self.threads.insert(thread.thread_id.clone(), stored);
     }
 }
 
@@ -75,52 +72,42 @@ fn bumped(thread: &ThreadState) -> ThreadState {
 impl Store for MemoryStore {
     async fn claim_event(
         &self,
+        thread_id: &str,
         event_id: &str,
         now_ms: i64,
         lease_ms: i64,
     ) -> Result<Claim, StoreError> {
         let mut tables = self.tables();
+        let thread = tables.thread(thread_id);
         let token = new_lease_token();
         let lease = Lease {
+            thread_id: thread_id.to_string(),
             event_id: event_id.to_string(),
             token: token.clone(),
+            expired_events: vec![],
         };
-        match tables.events.get_mut(event_id) {
-            None => {
-                tables.events.insert(
-                    event_id.to_string(),
-                    EventRecord {
-                        done: false,
-                        lease_until_ms: now_ms + lease_ms,
-                        lease_token: Some(token),
-                        progress: EventProgress::default(),
-                    },
-                );
-                Ok(Claim::Granted {
-                    lease,
-                    progress: EventProgress::default(),
-                })
-            }
-            Some(record) if record.done => Ok(Claim::Done),
-            Some(record) if record.lease_until_ms > now_ms => Ok(Claim::Busy),
-            Some(record) => {
-                record.lease_until_ms = now_ms + lease_ms;
-                record.lease_token = Some(token);
-                Ok(Claim::Granted {
-                    lease,
-                    progress: record.progress.clone(),
-                })
-            }
-        }
+        let key = (thread_id.to_string(), event_id.to_string());
+        let turn_free = tables.turns.get(thread_id).is_none_or(|(until, _)| *until <= now_ms);
+        let progress = match tables.events.get(&key) {
+            Some(record) if record.done => return Ok(Claim::Done),
+            Some(record) if record.lease_until_ms > now_ms => return Ok(Claim::Busy),
+            _ if !turn_free => return Ok(Claim::Busy),
+            Some(record) => record.progress.clone(),
+            None => EventProgress::default(),
+        };
+        let record = EventRecord {
+            done: false,
+            lease_until_ms: now_ms + lease_ms,
+            lease_token: Some(token.clone()),
+            progress: progress.clone(),
+        };
+        tables.events.insert(key, record);
+        tables.turns.insert(thread_id.to_string(), (now_ms + lease_ms, token));
+        Ok(Claim::Granted { lease, progress, thread })
     }
 
-    async fn save_progress(
-        &self,
-        lease: &Lease,
-        progress: &EventProgress,
-    ) -> Result<(), StoreError> {
-        let mut tables = self.tables();
-        check_lease(&mut tables, lease)?.progress = progress.clone();
+    async fn save_progress(&self, lease: &Lease, progress: &EventProgress) -> Result<(), StoreError> {
+        self.tables().held(lease)?.progress = progress.clone();
         Ok(())
     }
 
@@ -131,38 +118,46 @@ impl Store for MemoryStore {
         thread: Option<&ThreadState>,
     ) -> Result<(), StoreError> {
         let mut tables = self.tables();
-        check_lease(&mut tables, lease)?;
+        tables.held(lease)?;
         if let Some(thread) = thread {
-            check_version(&tables, thread)?;
-            tables
-                .threads
-                .insert(thread.thread_id.clone(), bumped(thread));
+            tables.check_version(thread)?;
+            tables.put_thread(thread);
         }
-        let record = check_lease(&mut tables, lease)?;
+        let record = tables.held(lease)?;
         record.done = true;
         record.lease_token = None;
         record.progress = progress.clone();
+        tables.turns.remove(&lease.thread_id);
         Ok(())
     }
 
-    async fn release_event(&self, lease: &Lease) -> Result<(), StoreError> {
+    async fn release_event(&self, lease: &Lease, progress: &EventProgress) -> Result<(), StoreError> {
         let mut tables = self.tables();
-        let record = check_lease(&mut tables, lease)?;
+        let record = tables.held(lease)?;
         record.lease_until_ms = 0;
         record.lease_token = None;
+        record.progress = progress.clone();
+        tables.turns.remove(&lease.thread_id);
         Ok(())
     }
 
-    async fn get_thread(&self, thread_id: &str) -> Result<Option<ThreadState>, StoreError> {
-        Ok(self.tables().threads.get(thread_id).cloned())
+    async fn get_thread(&self, thread_id: &str) -> Result<ThreadState, StoreError> {
+        Ok(self.tables().thread(thread_id))
     }
 
     async fn save_thread(&self, thread: &ThreadState) -> Result<(), StoreError> {
         let mut tables = self.tables();
-        check_version(&tables, thread)?;
-        tables
-            .threads
-            .insert(thread.thread_id.clone(), bumped(thread));
+        tables.check_version(thread)?;
+        tables.put_thread(thread);
+        Ok(())
+    }
+
+    async fn get_emergency(&self) -> Result<EmergencyState, StoreError> {
+        Ok(self.tables().emergency.clone())
+    }
+
+    async fn set_emergency(&self, state: &EmergencyState) -> Result<(), StoreError> {
+        self.tables().emergency = state.clone();
         Ok(())
     }
 }

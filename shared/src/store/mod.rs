@@ -1,9 +1,11 @@
 //! State kept between calls: one record per thread, one per webhook event.
 //!
 //! The event record makes side effects exactly-once over at-least-once delivery: the first
-//! delivery claims it with a lease, each step's outcome is saved before the next step, and the
-//! record is finished together with the thread's new state in one atomic write. A redelivery
-//! of a finished event does nothing; a redelivery after a crash resumes where the steps stopped.
+//! delivery claims it with a lease, each step's outcome that a later step depends on is saved
+//! before that step, and the record is finished together with the thread's new state in one
+//! atomic write. A redelivery of a finished event does nothing; a redelivery after a failure
+//! resumes where the steps stopped. Event records are kept inside their thread's record, so
+//! the common case costs two requests: claim (which also reads the thread) and finish.
 
 pub mod dynamodb;
 pub mod memory;
@@ -47,9 +49,9 @@ pub struct ThreadState {
     pub version: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_id: Option<String>,
-    /// The thread's categories as last seen or set.
-    #[serde(default)]
-    pub categories: Vec<String>,
+    /// The thread's categories as last read or set; `None` while unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub categories: Option<Vec<String>>,
     /// The intervention the bot opened and has not closed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bot_intervention_id: Option<String>,
@@ -68,10 +70,7 @@ pub struct ThreadState {
 
 impl ThreadState {
     pub fn new(thread_id: &str) -> Self {
-        Self {
-            thread_id: thread_id.to_string(),
-            ..Self::default()
-        }
+        Self { thread_id: thread_id.to_string(), ..Self::default() }
     }
 }
 
@@ -81,7 +80,24 @@ impl ThreadState {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum BotOutcome {
     Answered(BotAnswer),
-    Failed { reason: String },
+    Failed {
+        reason: String,
+    },
+    /// The bot was not asked (emergency): straight to the agents.
+    NotAsked {
+        reason: String,
+    },
+}
+
+/// Where a handover goes, decided once per event and kept, so that a resumed run carries out
+/// the same decision (a later availability check could say otherwise).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "to", rename_all = "snake_case")]
+pub enum HandoverDecision {
+    /// Recategorize the thread to the agents.
+    Agents,
+    /// No agent available and `NO_AGENT_POLICY=stay`: the bot keeps the thread.
+    StayWithBot,
 }
 
 /// The steps of one event done so far.
@@ -94,25 +110,47 @@ pub struct EventProgress {
     pub intervention_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bot: Option<BotOutcome>,
-    /// How many of the bot's replies are posted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handover: Option<HandoverDecision>,
+    /// How many messages are posted: the bot's replies, then the handover or no-agent message.
     #[serde(default)]
     pub replies_posted: usize,
+    /// The categories the thread was (or is being) recategorized to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_categories: Option<Vec<String>>,
+    #[serde(default)]
+    pub recategorized: bool,
     #[serde(default)]
     pub intervention_closed: bool,
     #[serde(default)]
     pub thread_closed: bool,
 }
 
+/// The emergency switch (CONTRACT C9): while active, every bot message goes to the agents.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct EmergencyState {
+    pub active: bool,
+    /// When it was last switched, ms since the epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since_ms: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Who switched it (the caller's identity as API Gateway saw it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub switched_by: Option<String>,
+}
+
 /// The outcome of claiming an event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
     /// First delivery, or a takeover after an expired lease: process it, resuming from
-    /// `progress`. Writes about the event must present `lease`.
-    Granted {
-        lease: Lease,
-        progress: EventProgress,
-    },
-    /// Another delivery holds a live lease: answer so that the platform retries later.
+    /// `progress`. `thread` is the thread's state as it was when claimed (read in the same
+    /// request). Writes about the event must present `lease`. The claim also holds the
+    /// thread's turn: no other event of the thread is processed until this one is finished or
+    /// released, so decisions never race (no reply after a handover, no double handover).
+    Granted { lease: Lease, progress: EventProgress, thread: ThreadState },
+    /// Another delivery holds this event, or another event holds the thread's turn: wait a
+    /// little or answer so that the platform retries later.
     Busy,
     /// Already processed: do nothing.
     Done,
@@ -121,8 +159,12 @@ pub enum Claim {
 /// Proof of holding an event's lease.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {
+    pub thread_id: String,
     pub event_id: String,
     pub token: String,
+    /// Records of the thread's earlier events past [`EVENT_RECORD_TTL_SECONDS`], seen when
+    /// claiming; finishing this event removes them (housekeeping, no extra request).
+    pub expired_events: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
@@ -139,25 +181,24 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+/// Where state is kept. Event records live with their thread, so claiming an event also
+/// reads the thread (one request), and finishing it saves the thread (one more).
 #[async_trait::async_trait]
 pub trait Store: Send + Sync {
-    /// Claims an event for processing (see [`Claim`]).
+    /// Claims event `event_id` of thread `thread_id` for processing (see [`Claim`]).
     async fn claim_event(
         &self,
+        thread_id: &str,
         event_id: &str,
         now_ms: i64,
         lease_ms: i64,
     ) -> Result<Claim, StoreError>;
 
     /// Saves the steps done so far, while holding the lease.
-    async fn save_progress(
-        &self,
-        lease: &Lease,
-        progress: &EventProgress,
-    ) -> Result<(), StoreError>;
+    async fn save_progress(&self, lease: &Lease, progress: &EventProgress) -> Result<(), StoreError>;
 
-    /// Marks the event done and, atomically with it, saves the thread's new state
-    /// (conditional on the version it was read at).
+    /// Marks the event done and, in the same atomic write, saves the thread's new state when
+    /// given (conditional on `thread.version`, the version it was read at).
     async fn finish_event(
         &self,
         lease: &Lease,
@@ -165,13 +206,20 @@ pub trait Store: Send + Sync {
         thread: Option<&ThreadState>,
     ) -> Result<(), StoreError>;
 
-    /// Gives the lease up after a failure, so the platform's retry resumes at once.
-    async fn release_event(&self, lease: &Lease) -> Result<(), StoreError>;
+    /// Gives the lease up after a failure, saving the steps done, so that the platform's retry
+    /// resumes at once from there.
+    async fn release_event(&self, lease: &Lease, progress: &EventProgress) -> Result<(), StoreError>;
 
-    async fn get_thread(&self, thread_id: &str) -> Result<Option<ThreadState>, StoreError>;
+    /// The thread's state; a thread never seen comes back new (version 0).
+    async fn get_thread(&self, thread_id: &str) -> Result<ThreadState, StoreError>;
 
-    /// Saves a thread if its stored version is still `thread.version` (0: not stored yet).
+    /// Saves a thread if its stored version is still `thread.version` (0: never saved).
     async fn save_thread(&self, thread: &ThreadState) -> Result<(), StoreError>;
+
+    /// The emergency switch (off when never set).
+    async fn get_emergency(&self) -> Result<EmergencyState, StoreError>;
+
+    async fn set_emergency(&self, state: &EmergencyState) -> Result<(), StoreError>;
 }
 
 pub(crate) fn new_lease_token() -> String {
