@@ -11,23 +11,36 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::Response;
 use axum::routing::any;
+use handover_core::edge::engage::Endpoint;
 use handover_core::edge::{self, ApiRequest, ApiResponse, MAX_BODY_BYTES};
 use handover_core::flow::EngageFlow;
 
 /// The functions the server runs, each built once.
 #[derive(Clone)]
 pub struct Functions {
-    pub webhook: Arc<EngageFlow>,
+    /// Behind `/engage/webhook` (the `webhook` Lambda) and `/engage/interventions` (`rebot`).
+    pub engage: Arc<EngageFlow>,
 }
 
 /// The routes of CONTRACT C3 that exist so far.
 pub fn router(functions: Functions) -> Router {
-    Router::new().route("/engage/webhook", any(engage_webhook)).with_state(functions)
+    Router::new()
+        .route("/engage/webhook", any(engage_webhook))
+        .route("/engage/interventions", any(engage_interventions))
+        .with_state(functions)
 }
 
 async fn engage_webhook(State(functions): State<Functions>, request: Request) -> Response {
+    engage(&functions, Endpoint::Webhook, request).await
+}
+
+async fn engage_interventions(State(functions): State<Functions>, request: Request) -> Response {
+    engage(&functions, Endpoint::Interventions, request).await
+}
+
+async fn engage(functions: &Functions, endpoint: Endpoint, request: Request) -> Response {
     match into_api_request(request).await {
-        Ok(request) => from_api_response(edge::engage::handle_webhook(&functions.webhook, request).await),
+        Ok(request) => from_api_response(edge::engage::handle(&functions.engage, endpoint, request).await),
         Err(response) => from_api_response(response),
     }
 }

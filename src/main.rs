@@ -18,7 +18,7 @@ use handover_core::{telemetry, wiring};
 
 const USAGE: &str = "usage:
   handover [serve] [--host HOST] [--port PORT]   run every function locally (default 127.0.0.1:3000)
-  handover replay <function> <event.json>        run one API Gateway event through a function (function: webhook)";
+  handover replay <function> <event.json>        run one API Gateway event through a function (function: webhook, rebot)";
 
 // The same values as the sample events in `events/`, so `replay` works with no configuration.
 const DEFAULT_VERIFY_TOKEN: &str = "sample-verify-token";
@@ -91,7 +91,7 @@ async fn start(
     let http = wiring::http_client();
     let store = local_store(&env).await?;
     let flow = wiring::engage_flow(WebhookSettings::from_env(&env)?, store, &http)?;
-    let functions = Functions { webhook: Arc::new(flow) };
+    let functions = Functions { engage: Arc::new(flow) };
     let mut app = router(functions.clone());
     if let Some(sandbox) = sandbox.clone() {
         app = app.merge(sandbox.router(functions.clone()));
@@ -100,7 +100,10 @@ async fn start(
 
     if !quiet {
         println!("handover dev server on http://{address}");
-        println!("  GET|POST http://{address}/engage/webhook   (Engage Digital webhook)");
+        println!("  GET|POST http://{address}/engage/webhook         (Engage Digital: content.imported)");
+        println!(
+            "  GET|POST http://{address}/engage/interventions   (Engage Digital: intervention.closed/reopened)"
+        );
         if sandbox.is_some() {
             println!("  Engage Digital sandbox at http://{address}/sandbox/1.0 (ENGAGE_API_URL is unset)");
             println!("  Play the customer:");

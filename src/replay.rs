@@ -1,6 +1,7 @@
 //! Running a sample API Gateway event (`events/*.json`) through a function's handler, the way
 //! `cargo lambda invoke --data-file` would, without the runtime emulator.
 
+use handover_core::edge::engage::Endpoint;
 use handover_core::edge::{self, ApiResponse};
 
 use crate::Functions;
@@ -9,7 +10,7 @@ use crate::Functions;
 pub enum ReplayError {
     #[error("the event is not an API Gateway HTTP API event: {0}")]
     NotAnEvent(String),
-    #[error("unknown function `{0}` (known: webhook)")]
+    #[error("unknown function `{0}` (known: webhook, rebot)")]
     UnknownFunction(String),
 }
 
@@ -23,7 +24,8 @@ pub async fn replay(
         lambda_http::request::from_str(event_json).map_err(|e| ReplayError::NotAnEvent(e.to_string()))?;
     let request = edge::lambda::from_lambda(request);
     match function {
-        "webhook" => Ok(edge::engage::handle_webhook(&functions.webhook, request).await),
+        "webhook" => Ok(edge::engage::handle(&functions.engage, Endpoint::Webhook, request).await),
+        "rebot" => Ok(edge::engage::handle(&functions.engage, Endpoint::Interventions, request).await),
         other => Err(ReplayError::UnknownFunction(other.to_string())),
     }
 }

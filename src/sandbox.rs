@@ -18,6 +18,8 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use handover_core::edge::engage::Endpoint;
+
 use crate::Functions;
 
 pub const SANDBOX_TOKEN: &str = "sandbox-access-token";
@@ -139,7 +141,8 @@ async fn customer_says(
         .header("content-type", "application/json")
         .body(Bytes::from(event.to_string()))
         .expect("valid request");
-    let response = handover_core::edge::engage::handle_webhook(&state.functions.webhook, request).await;
+    let response =
+        handover_core::edge::engage::handle(&state.functions.engage, Endpoint::Webhook, request).await;
     let world = state.sandbox.world();
     let replies: Vec<&str> = world.replies[replies_before..]
         .iter()

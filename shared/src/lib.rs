@@ -16,6 +16,7 @@ pub mod secret;
 pub mod store;
 pub mod telemetry;
 pub mod text;
+pub mod time;
 pub mod wiring;
 
 /// Milliseconds since the Unix epoch, the one clock the flows read.

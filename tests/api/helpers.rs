@@ -106,7 +106,7 @@ impl TestApp {
         let settings = WebhookSettings::from_env(&env).expect("test configuration is valid");
         let flow = wiring::engage_flow(settings, store.clone(), &wiring::http_client())
             .expect("test configuration is valid");
-        let functions = Functions { webhook: Arc::new(flow) };
+        let functions = Functions { engage: Arc::new(flow) };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = format!("http://{}", listener.local_addr().unwrap());
         let router = handover::router(functions.clone());

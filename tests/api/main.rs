@@ -7,6 +7,7 @@ mod helpers;
 mod dedup;
 mod handover;
 mod ingest;
+mod rebot;
 mod replay_events;
 mod store_suite;
 mod verification;

@@ -62,8 +62,13 @@ async fn every_sample_replays_through_its_function() {
     names.sort();
     assert!(!names.is_empty());
     for name in names {
-        let function =
-            if name.starts_with("engage-") { "webhook" } else { panic!("{name}: which function?") };
+        let function = if name.starts_with("engage-intervention") {
+            "rebot"
+        } else if name.starts_with("engage-") {
+            "webhook"
+        } else {
+            panic!("{name}: which function?")
+        };
         let response = handover::replay::replay(&app.functions, function, &sample(&name)).await;
         let response = response.unwrap_or_else(|e| panic!("{name}: {e}"));
         assert!(response.status().as_u16() < 500, "{name}: {}", response.status());
@@ -79,4 +84,34 @@ async fn asking_for_a_person_samples_hand_over_with_the_builtin_bot() {
         assert_eq!(replay(&app, name).await.status(), 200, "{name}");
         assert_eq!(app.thread().await.owner, handover_core::store::Owner::Agent, "{name}");
     }
+}
+
+#[tokio::test]
+async fn intervention_samples_give_the_thread_back_once() {
+    let app = TestApp::spawn(Options::default().bot(BotKind::Builtin)).await;
+    let agents = json!([crate::handover::agent_on(crate::handover::CHAT_CHANNEL, "available", "ok")]);
+    crate::handover::platform(&app, agents).await;
+    assert_eq!(replay(&app, "engage-ask-for-agent.json").await.status(), 200);
+    assert_eq!(app.thread().await.owner, handover_core::store::Owner::Agent);
+    let rebot = |name: &'static str| {
+        let functions = app.functions.clone();
+        async move { handover::replay::replay(&functions, "rebot", &sample(name)).await.unwrap() }
+    };
+    let verify = rebot("engage-interventions-verify-ok.json").await;
+    assert_eq!((verify.status().as_u16(), verify.body().as_str()), (200, "jfkjdsvfqgbqsvbfqkv"));
+    for name in [
+        "engage-intervention-reopened.json",
+        "engage-intervention-closed-unknown-thread.json",
+        "engage-intervention-closed.json",
+        "engage-intervention-closed.json",
+    ] {
+        assert_eq!(rebot(name).await.status(), 200, "{name}");
+    }
+    let calls = app.engage_calls().await;
+    let rebots: Vec<_> = calls.iter().filter(|c| c.contains("update_categories")).collect();
+    assert_eq!(rebots.len(), 2, "one handover, one rebot: {calls:#?}");
+    assert!(rebots[1].ends_with(&format!(
+        "thread_category_ids[]={OTHER_CATEGORY}, thread_category_ids[]={BOT_CATEGORY}}}"
+    )));
+    assert_eq!(app.thread().await.owner, handover_core::store::Owner::Bot);
 }

@@ -1,6 +1,7 @@
 //! Lambda `webhook`: Engage Digital subscription verification and `content.imported` events
 //! (`GET`/`POST /engage/webhook`).
 
+use handover_core::edge::engage::Endpoint;
 use handover_core::{config::ProcessEnv, edge, telemetry, wiring};
 
 #[tokio::main]
@@ -15,5 +16,5 @@ async fn main() -> Result<(), lambda_http::Error> {
             std::process::exit(2);
         }
     };
-    edge::lambda::run(|request| edge::engage::handle_webhook(&flow, request)).await
+    edge::lambda::run(|request| edge::engage::handle(&flow, Endpoint::Webhook, request)).await
 }

@@ -1,4 +1,6 @@
-//! Engage Digital webhook routes: the verification GET (CONTRACT C5) and the event POST (C6).
+//! Engage Digital webhook routes (CONTRACT C3): `/engage/webhook` (content events, C6) and
+//! `/engage/interventions` (intervention events, C8), each with its verification GET (C5).
+//! Both share this code; only the event types they expect differ.
 
 use http::{Method, Response, StatusCode, header};
 
@@ -7,8 +9,37 @@ use super::{
     query_pairs, query_value,
 };
 use crate::config::EngageSettings;
-use crate::engage::Envelope;
+use crate::engage::{Envelope, WebhookEvent};
 use crate::flow::{EngageFlow, ProcessError};
+
+/// The two webhook URLs, each registered in Engage Digital with its own event types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `/engage/webhook`: `content.imported`.
+    Webhook,
+    /// `/engage/interventions`: `intervention.closed`, `intervention.reopened`.
+    Interventions,
+}
+
+impl Endpoint {
+    pub fn path(self) -> &'static str {
+        match self {
+            Self::Webhook => "/engage/webhook",
+            Self::Interventions => "/engage/interventions",
+        }
+    }
+
+    /// The endpoint registered for an event type (`None`: types the product does not act on).
+    pub fn expected_for(event: &WebhookEvent) -> Option<Self> {
+        match event {
+            WebhookEvent::ContentImported(_) => Some(Self::Webhook),
+            WebhookEvent::InterventionClosed(_) | WebhookEvent::InterventionReopened(_) => {
+                Some(Self::Interventions)
+            }
+            WebhookEvent::Unknown { .. } => None,
+        }
+    }
+}
 
 /// The header carrying the webhook's secret on every request, when one is configured.
 pub const SECRET_HEADER: &str = "x-dimelo-secret";
@@ -60,12 +91,12 @@ fn refusal_response(refusal: Refusal) -> ApiResponse {
 }
 
 /// `GET` and `POST` of an Engage Digital webhook URL.
-pub async fn handle_webhook(flow: &EngageFlow, request: ApiRequest) -> ApiResponse {
+pub async fn handle(flow: &EngageFlow, endpoint: Endpoint, request: ApiRequest) -> ApiResponse {
     let settings = &flow.settings.engage;
     match *request.method() {
         Method::GET => match verify_subscription(&request, settings) {
             Ok(challenge) => {
-                tracing::info!("webhook subscription verified");
+                tracing::info!(endpoint = endpoint.path(), "webhook subscription verified");
                 Response::builder()
                     .status(StatusCode::OK)
                     .header(header::CONTENT_TYPE, "text/html")
@@ -77,12 +108,12 @@ pub async fn handle_webhook(flow: &EngageFlow, request: ApiRequest) -> ApiRespon
                 refusal_response(refusal)
             }
         },
-        Method::POST => receive_events(flow, request).await,
+        Method::POST => receive_events(flow, endpoint, request).await,
         _ => error_response(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "use GET or POST"),
     }
 }
 
-async fn receive_events(flow: &EngageFlow, request: ApiRequest) -> ApiResponse {
+async fn receive_events(flow: &EngageFlow, endpoint: Endpoint, request: ApiRequest) -> ApiResponse {
     if let Err(refusal) = check_secret(&request, &flow.settings.engage) {
         tracing::warn!(?refusal, "webhook POST refused");
         return refusal_response(refusal);
@@ -101,6 +132,18 @@ async fn receive_events(flow: &EngageFlow, request: ApiRequest) -> ApiResponse {
     // platform's retry of the whole body only redoes what did not finish.
     let mut unfinished = Vec::new();
     for event in &envelope.events {
+        if let Some(expected) = Endpoint::expected_for(event)
+            && expected != endpoint
+        {
+            // Still handled: nothing is lost. The warning tells how to fix the registration.
+            tracing::warn!(
+                event_id = %event.id(),
+                event_type = %event.event_type(),
+                received_at = endpoint.path(),
+                belongs_to = expected.path(),
+                "event type registered on the other webhook; handled anyway"
+            );
+        }
         if let Err(err) = flow.process(event).await {
             unfinished.push((event.id().to_string(), err));
         }

@@ -3,9 +3,10 @@
 //! test here; the executor only performs what these functions say.
 
 use crate::bot::BotAction;
+use crate::config::ReopenPolicy;
 use crate::config::{EngageSettings, FlowSettings, NoAgentPolicy};
-use crate::engage::ContentEvent;
 use crate::engage::client::{AgentStatus, Channel};
+use crate::engage::{ContentEvent, InterventionEvent};
 use crate::store::{BotOutcome, EventProgress, HandoverDecision, Owner, ThreadState};
 use crate::text::to_plain_text;
 
@@ -236,6 +237,78 @@ pub fn thread_after_turn(
     }
     next.updated_at_ms = now_ms;
     next
+}
+
+/// Why an `intervention.closed` gives nothing back to the bot (CONTRACT C8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeepOwner {
+    /// The product never saw the thread.
+    UnknownThread,
+    /// The bot's own intervention was closed.
+    BotsOwnIntervention,
+    /// The thread is not with the agents.
+    NotWithAgents,
+    /// `REOPEN_POLICY=agent`.
+    PolicyKeepsAgents,
+    /// Issued before the thread's last change of owner: an old event must not undo it.
+    Stale,
+}
+
+impl KeepOwner {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::UnknownThread => "unknown_thread",
+            Self::BotsOwnIntervention => "bots_own_intervention",
+            Self::NotWithAgents => "not_with_agents",
+            Self::PolicyKeepsAgents => "reopen_policy_agent",
+            Self::Stale => "stale_event",
+        }
+    }
+}
+
+/// An agent closed an intervention: does the thread go back to the bot?
+pub fn rebot(event: &InterventionEvent, thread: &ThreadState, flow: &FlowSettings) -> Result<(), KeepOwner> {
+    if thread.version == 0 {
+        return Err(KeepOwner::UnknownThread);
+    }
+    if thread.bot_intervention_id.as_deref() == Some(event.intervention_id.as_str()) {
+        return Err(KeepOwner::BotsOwnIntervention);
+    }
+    if thread.owner != Owner::Agent {
+        return Err(KeepOwner::NotWithAgents);
+    }
+    if is_older(event.issued_at.as_deref(), thread.owner_changed_at.as_deref()) {
+        return Err(KeepOwner::Stale);
+    }
+    if flow.reopen_policy == ReopenPolicy::Agent {
+        return Err(KeepOwner::PolicyKeepsAgents);
+    }
+    Ok(())
+}
+
+/// Whether `event` was issued strictly before `last_change` (unknown times are not older).
+pub fn is_older(event: Option<&str>, last_change: Option<&str>) -> bool {
+    let parse = |t: Option<&str>| t.and_then(crate::time::parse_rfc3339_ms);
+    matches!((parse(event), parse(last_change)), (Some(e), Some(c)) if e < c)
+}
+
+/// The thread given back to the bot.
+pub fn thread_after_rebot(
+    thread: &ThreadState,
+    event: &InterventionEvent,
+    categories: Vec<String>,
+    now_ms: i64,
+) -> ThreadState {
+    ThreadState {
+        owner: Owner::Bot,
+        categories: Some(categories),
+        bot_intervention_id: None,
+        consecutive_fallbacks: 0,
+        pending_handover: None,
+        owner_changed_at: event.issued_at.clone().or_else(|| thread.owner_changed_at.clone()),
+        updated_at_ms: now_ms,
+        ..thread.clone()
+    }
 }
 
 #[cfg(test)]
@@ -574,5 +647,67 @@ mod tests {
             thread_after_turn(&taken, &content, &plain, &EventProgress::default(), 8).owner,
             Owner::Agent
         );
+    }
+
+    fn closed(intervention: &str, issued_at: &str) -> InterventionEvent {
+        InterventionEvent {
+            event_id: "e".into(),
+            issued_at: Some(issued_at.into()),
+            intervention_id: intervention.into(),
+            thread_id: Some("t1".into()),
+            ..InterventionEvent::default()
+        }
+    }
+
+    fn handed_over() -> ThreadState {
+        ThreadState {
+            owner: Owner::Agent,
+            version: 3,
+            bot_intervention_id: Some("bot-int".into()),
+            owner_changed_at: Some("2026-01-01T10:00:00Z".into()),
+            ..ThreadState::new("t1")
+        }
+    }
+
+    #[test]
+    fn a_closed_agent_intervention_gives_the_thread_back() {
+        assert_eq!(rebot(&closed("agent-int", "2026-01-01T11:00:00.000Z"), &handed_over(), &flow()), Ok(()));
+        let agent_policy = FlowSettings { reopen_policy: ReopenPolicy::Agent, ..flow() };
+        assert_eq!(
+            rebot(&closed("agent-int", "2026-01-01T11:00:00Z"), &handed_over(), &agent_policy),
+            Err(KeepOwner::PolicyKeepsAgents)
+        );
+    }
+
+    #[test]
+    fn other_closed_interventions_change_nothing() {
+        let event = closed("agent-int", "2026-01-01T11:00:00Z");
+        assert_eq!(rebot(&event, &ThreadState::new("t1"), &flow()), Err(KeepOwner::UnknownThread));
+        assert_eq!(
+            rebot(&closed("bot-int", "2026-01-01T11:00:00Z"), &handed_over(), &flow()),
+            Err(KeepOwner::BotsOwnIntervention)
+        );
+        let with_bot = ThreadState { owner: Owner::Bot, ..handed_over() };
+        assert_eq!(rebot(&event, &with_bot, &flow()), Err(KeepOwner::NotWithAgents));
+        // Closed before the latest handover: a late event never undoes newer state.
+        assert_eq!(
+            rebot(&closed("old-int", "2026-01-01T09:59:59.999Z"), &handed_over(), &flow()),
+            Err(KeepOwner::Stale)
+        );
+    }
+
+    #[test]
+    fn the_thread_back_with_the_bot() {
+        let next = thread_after_rebot(
+            &handed_over(),
+            &closed("agent-int", "2026-01-01T11:00:00Z"),
+            vec!["x".into(), "BOT".into()],
+            9,
+        );
+        assert_eq!(next.owner, Owner::Bot);
+        assert_eq!(next.categories, Some(vec!["x".into(), "BOT".into()]));
+        assert_eq!(next.bot_intervention_id, None);
+        assert_eq!(next.owner_changed_at.as_deref(), Some("2026-01-01T11:00:00Z"));
+        assert_eq!(next.version, 3, "the store bumps the version");
     }
 }

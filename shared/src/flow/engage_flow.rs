@@ -8,11 +8,11 @@ use std::time::{Duration, Instant};
 use tracing::{Instrument, info, warn};
 
 use super::cache::TtlCache;
-use super::decide::{self, NotForBot, Turn, TurnPlan};
+use super::decide::{self, Turn, TurnPlan};
 use crate::bot::{Bot, BotMessage, BotRequest, Channel as BotChannel};
 use crate::config::WebhookSettings;
 use crate::engage::client::{AgentStatus, Channel, StatusQuery};
-use crate::engage::{ContentEvent, EngageClient, EngageError, WebhookEvent};
+use crate::engage::{ContentEvent, EngageClient, EngageError, InterventionEvent, WebhookEvent};
 use crate::store::{
     BotOutcome, Claim, EventProgress, HandoverDecision, Lease, Store, StoreError, ThreadState,
 };
@@ -36,8 +36,10 @@ const THREAD_CONFLICT_ATTEMPTS: usize = 5;
 pub enum EventOutcome {
     /// The bot's turn: its replies, and where a handover went.
     BotTurn { replies: usize, resolved: bool, handover: Option<HandoverDecision> },
-    /// Recorded, not for the bot.
-    Recorded(NotForBot),
+    /// An agent closed its intervention and the thread went back to the bot.
+    GivenBackToBot,
+    /// Recorded, nothing else to do (the reason).
+    Recorded(&'static str),
     /// A redelivery of an event already processed: nothing done.
     Duplicate,
     /// An event type this product does not act on: acknowledged.
@@ -52,7 +54,8 @@ impl EventOutcome {
             Self::BotTurn { handover: Some(HandoverDecision::StayWithBot), .. } => "no_agent_stayed_with_bot",
             Self::BotTurn { resolved: true, .. } => "bot_resolved",
             Self::BotTurn { .. } => "bot_replied",
-            Self::Recorded(reason) => reason.as_str(),
+            Self::GivenBackToBot => "given_back_to_bot",
+            Self::Recorded(reason) => reason,
             Self::Duplicate => "duplicate",
             Self::Acknowledged => "acknowledged",
         }
@@ -134,13 +137,10 @@ impl EngageFlow {
             WebhookEvent::ContentImported(content) => {
                 self.content_imported(content, &lease, &mut progress, thread).await
             }
-            // Acted on by the rebot function; recorded here so nothing is lost.
-            _ => self
-                .store
-                .finish_event(&lease, &progress, None)
-                .await
-                .map(|_| EventOutcome::Acknowledged)
-                .map_err(ProcessError::from),
+            WebhookEvent::InterventionClosed(closed) => {
+                self.intervention_closed(closed, &lease, &mut progress, thread).await
+            }
+            _ => self.record(&lease, &progress, "recorded").await,
         };
         if result.is_err() {
             // Keep what was done and let the platform's next attempt resume at once.
@@ -186,10 +186,7 @@ impl EngageFlow {
         let emergency = self.emergency_active().await?;
         let turn = match decide::bot_turn(content, &thread, &self.settings.engage, emergency) {
             Ok(turn) => turn,
-            Err(reason) => {
-                self.store.finish_event(lease, progress, None).await?;
-                return Ok(EventOutcome::Recorded(reason));
-            }
+            Err(reason) => return self.record(lease, progress, reason.as_str()).await,
         };
         let plan = self.steps(content, &thread, turn, lease, progress).await?;
         let mut thread = thread;
@@ -212,6 +209,58 @@ impl EngageFlow {
             }
         }
         Err(StoreError::ThreadConflict(content.thread_id.clone()).into())
+    }
+
+    /// Finishes an event that changes nothing but its own record.
+    async fn record(
+        &self,
+        lease: &Lease,
+        progress: &EventProgress,
+        reason: &'static str,
+    ) -> Result<EventOutcome, ProcessError> {
+        self.store.finish_event(lease, progress, None).await?;
+        Ok(EventOutcome::Recorded(reason))
+    }
+
+    /// `intervention.closed` (CONTRACT C8): with `REOPEN_POLICY=bot`, an agent-owned thread is
+    /// recategorized AGENT to BOT and given back to the bot.
+    async fn intervention_closed(
+        &self,
+        event: &InterventionEvent,
+        lease: &Lease,
+        progress: &mut EventProgress,
+        thread: ThreadState,
+    ) -> Result<EventOutcome, ProcessError> {
+        if let Err(reason) = decide::rebot(event, &thread, &self.settings.flow) {
+            return self.record(lease, progress, reason.as_str()).await;
+        }
+        if progress.new_categories.is_none() {
+            let current = match &thread.categories {
+                Some(known) => known.clone(),
+                None if !event.category_ids.is_empty() => event.category_ids.clone(),
+                None => self.engage.get_thread(&thread.thread_id).await?.thread_category_ids,
+            };
+            let engage = &self.settings.engage;
+            progress.new_categories =
+                Some(decide::switch_category(&current, &engage.agent_category_id, &engage.bot_category_id));
+        }
+        let categories = progress.new_categories.clone().expect("set above");
+        if !progress.recategorized {
+            self.engage.update_thread_categories(&thread.thread_id, &categories).await?;
+            progress.recategorized = true;
+        }
+        let mut thread = thread;
+        for _ in 0..THREAD_CONFLICT_ATTEMPTS {
+            let next = decide::thread_after_rebot(&thread, event, categories.clone(), crate::now_millis());
+            match self.store.finish_event(lease, progress, Some(&next)).await {
+                Ok(()) => return Ok(EventOutcome::GivenBackToBot),
+                Err(StoreError::ThreadConflict(_)) => {
+                    thread = self.store.get_thread(&thread.thread_id).await?
+                }
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Err(StoreError::ThreadConflict(thread.thread_id.clone()).into())
     }
 
     /// Intervention, bot, messages, recategorization, resolve: each done once; what a later
