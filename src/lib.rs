@@ -11,15 +11,38 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::Response;
 use axum::routing::any;
+use handover_core::edge::emergency::Authorization;
 use handover_core::edge::engage::Endpoint;
 use handover_core::edge::{self, ApiRequest, ApiResponse, MAX_BODY_BYTES};
 use handover_core::flow::EngageFlow;
+use handover_core::flow::emergency::EmergencyFlow;
 
 /// The functions the server runs, each built once.
 #[derive(Clone)]
 pub struct Functions {
     /// Behind `/engage/webhook` (the `webhook` Lambda) and `/engage/interventions` (`rebot`).
     pub engage: Arc<EngageFlow>,
+    /// Behind `/emergency`.
+    pub emergency: Arc<EmergencyFlow>,
+    /// Locally: `Authorization: Bearer $EMERGENCY_TOKEN`, or refused when unset.
+    pub emergency_authorization: Arc<Authorization>,
+}
+
+/// Continues unfinished emergency work every few seconds, as the schedule does in AWS.
+pub fn spawn_emergency_schedule(
+    functions: &Functions,
+    every: std::time::Duration,
+) -> tokio::task::JoinHandle<()> {
+    let flow = functions.emergency.clone();
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(every);
+        loop {
+            ticks.tick().await;
+            if let Err(err) = flow.continue_work().await {
+                tracing::warn!(error = %err, "emergency work not finished; the next run continues");
+            }
+        }
+    })
 }
 
 /// The routes of CONTRACT C3 that exist so far.
@@ -27,6 +50,7 @@ pub fn router(functions: Functions) -> Router {
     Router::new()
         .route("/engage/webhook", any(engage_webhook))
         .route("/engage/interventions", any(engage_interventions))
+        .route("/emergency", any(emergency))
         .with_state(functions)
 }
 
@@ -36,6 +60,15 @@ async fn engage_webhook(State(functions): State<Functions>, request: Request) ->
 
 async fn engage_interventions(State(functions): State<Functions>, request: Request) -> Response {
     engage(&functions, Endpoint::Interventions, request).await
+}
+
+async fn emergency(State(functions): State<Functions>, request: Request) -> Response {
+    match into_api_request(request).await {
+        Ok(request) => from_api_response(
+            edge::emergency::handle(&functions.emergency, &functions.emergency_authorization, request).await,
+        ),
+        Err(response) => from_api_response(response),
+    }
 }
 
 async fn engage(functions: &Functions, endpoint: Endpoint, request: Request) -> Response {

@@ -11,14 +11,19 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use handover::sandbox::{SANDBOX_TOKEN, Sandbox};
-use handover::{Functions, replay, router};
-use handover_core::config::{Env, ProcessEnv, WebhookSettings};
+use handover::{Functions, replay, router, spawn_emergency_schedule};
+use handover_core::config::{EmergencySettings, Env, ProcessEnv, WebhookSettings};
+use handover_core::edge::emergency::Authorization;
+use handover_core::secret::Secret;
 use handover_core::store::{DynamoStore, MemoryStore, Store};
 use handover_core::{telemetry, wiring};
 
 const USAGE: &str = "usage:
   handover [serve] [--host HOST] [--port PORT]   run every function locally (default 127.0.0.1:3000)
-  handover replay <function> <event.json>        run one API Gateway event through a function (function: webhook, rebot)";
+  handover replay <function> <event.json>        run one API Gateway event through a function (function: webhook, rebot, emergency)
+  handover emergency on|off [--reason TEXT] [--url URL]
+  handover emergency status [--url URL]          switch or read the emergency handover of a running dev server
+                                                 (default URL http://127.0.0.1:3000; sends Bearer $EMERGENCY_TOKEN)";
 
 // The same values as the sample events in `events/`, so `replay` works with no configuration.
 const DEFAULT_VERIFY_TOKEN: &str = "sample-verify-token";
@@ -50,12 +55,48 @@ async fn run(args: Vec<String>) -> anyhow::Result<()> {
             Ok(())
         }
         Some("serve") => serve(&args[1..]).await,
+        Some("emergency") => emergency(&args[1..]).await,
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(())
         }
         _ => serve(&args).await,
     }
+}
+
+/// `handover emergency on|off|status`: the dev server's `/emergency`, as an operator would call
+/// it.
+async fn emergency(args: &[String]) -> anyhow::Result<()> {
+    let (action, rest) = args.split_first().with_context(|| USAGE.to_string())?;
+    let mut url = "http://127.0.0.1:3000".to_string();
+    let mut reason: Option<String> = None;
+    let mut rest = rest.iter();
+    while let Some(arg) = rest.next() {
+        match arg.as_str() {
+            "--url" => url = rest.next().context("--url needs a value")?.trim_end_matches('/').to_string(),
+            "--reason" => reason = Some(rest.next().context("--reason needs a value")?.clone()),
+            other => bail!("unknown argument `{other}`\n{USAGE}"),
+        }
+    }
+    let token = ProcessEnv.var("EMERGENCY_TOKEN").context("set EMERGENCY_TOKEN to the dev server's token")?;
+    let client = reqwest::Client::new();
+    let endpoint = format!("{url}/emergency");
+    let request = match action.as_str() {
+        "status" => client.get(&endpoint),
+        "on" | "off" => {
+            client.post(&endpoint).json(&serde_json::json!({"active": action == "on", "reason": reason}))
+        }
+        other => bail!("unknown emergency action `{other}`\n{USAGE}"),
+    };
+    let response =
+        request.bearer_auth(token.trim()).send().await.with_context(|| format!("cannot reach {url}"))?;
+    let status = response.status();
+    let body: serde_json::Value = response.json().await.context("the answer is not JSON")?;
+    println!("{}", serde_json::to_string_pretty(&body)?);
+    if !status.is_success() {
+        bail!("HTTP {status}");
+    }
+    Ok(())
 }
 
 async fn serve(args: &[String]) -> anyhow::Result<()> {
@@ -90,8 +131,18 @@ async fn start(
 
     let http = wiring::http_client();
     let store = local_store(&env).await?;
-    let flow = wiring::engage_flow(WebhookSettings::from_env(&env)?, store, &http)?;
-    let functions = Functions { engage: Arc::new(flow) };
+    let flow = wiring::engage_flow(WebhookSettings::from_env(&env)?, store.clone(), &http)?;
+    let emergency = wiring::emergency_flow(EmergencySettings::from_env(&env)?, store, &http);
+    let emergency_authorization = match env.get("EMERGENCY_TOKEN").filter(|t| !t.trim().is_empty()) {
+        Some(token) => Authorization::Bearer(Secret::new(token.trim())),
+        None => Authorization::Refuse,
+    };
+    let functions = Functions {
+        engage: Arc::new(flow),
+        emergency: Arc::new(emergency),
+        emergency_authorization: Arc::new(emergency_authorization),
+    };
+    spawn_emergency_schedule(&functions, std::time::Duration::from_secs(5));
     let mut app = router(functions.clone());
     if let Some(sandbox) = sandbox.clone() {
         app = app.merge(sandbox.router(functions.clone()));

@@ -1,6 +1,7 @@
 //! Running a sample API Gateway event (`events/*.json`) through a function's handler, the way
 //! `cargo lambda invoke --data-file` would, without the runtime emulator.
 
+use handover_core::edge::emergency::Authorization;
 use handover_core::edge::engage::Endpoint;
 use handover_core::edge::{self, ApiResponse};
 
@@ -10,7 +11,7 @@ use crate::Functions;
 pub enum ReplayError {
     #[error("the event is not an API Gateway HTTP API event: {0}")]
     NotAnEvent(String),
-    #[error("unknown function `{0}` (known: webhook, rebot)")]
+    #[error("unknown function `{0}` (known: webhook, rebot, emergency)")]
     UnknownFunction(String),
 }
 
@@ -26,6 +27,8 @@ pub async fn replay(
     match function {
         "webhook" => Ok(edge::engage::handle(&functions.engage, Endpoint::Webhook, request).await),
         "rebot" => Ok(edge::engage::handle(&functions.engage, Endpoint::Interventions, request).await),
+        // As deployed: API Gateway authenticated the caller with IAM (the event carries who).
+        "emergency" => Ok(edge::emergency::handle(&functions.emergency, &Authorization::Iam, request).await),
         other => Err(ReplayError::UnknownFunction(other.to_string())),
     }
 }

@@ -28,6 +28,8 @@ pub const SANDBOX_AUTHOR: &str = "sandbox-customer";
 
 #[derive(Default)]
 struct World {
+    /// Default categories of the sandbox's source (the BOT category until changed).
+    source_defaults: Option<Vec<String>>,
     next_id: u64,
     threads: HashMap<String, ThreadRecord>,
     interventions: HashMap<String, bool>,
@@ -92,6 +94,8 @@ impl Sandbox {
             .route("/sandbox/1.0/content_threads/{id}/update_categories", put(update_categories))
             .route("/sandbox/1.0/content_threads/{id}/close", put(close_thread))
             .route("/sandbox/1.0/status", get(status))
+            .route("/sandbox/1.0/content_sources", get(list_sources))
+            .route("/sandbox/1.0/content_sources/{id}", get(get_source).put(update_source))
             .route("/sandbox/1.0/channels", get(channels))
             .with_state(SandboxState { sandbox: self, functions })
     }
@@ -113,9 +117,10 @@ async fn customer_says(
         let content_id = world.id("content");
         let event_id = world.id("event");
         let replies_before = world.replies.len();
-        let bot_category = state.sandbox.bot_category.clone();
+        // A new thread gets the source's default categories, as on the platform.
+        let defaults = state.sandbox.source_defaults(&world);
         let thread = world.threads.entry(message.thread.clone()).or_insert_with(|| ThreadRecord {
-            categories: vec![bot_category],
+            categories: defaults,
             closed: false,
             messages: 0,
         });
@@ -257,4 +262,44 @@ async fn channels(State(state): State<SandboxState>) -> Json<Value> {
     Json(json!({"count": 1, "offset": 0, "limit": 150, "records": [
         {"id": "sandbox-channel", "name": "Sandbox chat", "source_ids": [SANDBOX_SOURCE]}
     ]}))
+}
+
+impl Sandbox {
+    fn source_defaults(&self, world: &World) -> Vec<String> {
+        world.source_defaults.clone().unwrap_or_else(|| vec![self.bot_category.clone()])
+    }
+}
+
+async fn list_sources(State(state): State<SandboxState>) -> Json<Value> {
+    let mut world = state.sandbox.world();
+    world.calls.push("GET /content_sources -> 200".into());
+    let defaults = state.sandbox.source_defaults(&world);
+    Json(json!({"count": 1, "offset": 0, "limit": 150, "records": [
+        {"id": SANDBOX_SOURCE, "name": "Sandbox chat", "default_category_ids": defaults}
+    ]}))
+}
+
+async fn get_source(State(state): State<SandboxState>, Path(id): Path<String>) -> (StatusCode, Json<Value>) {
+    let mut world = state.sandbox.world();
+    let status = if id == SANDBOX_SOURCE { StatusCode::OK } else { StatusCode::NOT_FOUND };
+    world.calls.push(format!("GET /content_sources/{id} -> {}", status.as_u16()));
+    let defaults = state.sandbox.source_defaults(&world);
+    (status, Json(json!({"id": id, "name": "Sandbox chat", "default_category_ids": defaults})))
+}
+
+async fn update_source(
+    State(state): State<SandboxState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> (StatusCode, Json<Value>) {
+    let categories: Vec<String> = form_urlencoded::parse(&body)
+        .filter(|(k, _)| k == "default_category_ids[]")
+        .map(|(_, v)| v.into_owned())
+        .collect();
+    let mut world = state.sandbox.world();
+    world.calls.push(format!("PUT /content_sources/{id} {categories:?} -> 200"));
+    if id == SANDBOX_SOURCE {
+        world.source_defaults = Some(categories.clone());
+    }
+    (StatusCode::OK, Json(json!({"id": id, "default_category_ids": categories})))
 }

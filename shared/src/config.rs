@@ -61,15 +61,8 @@ pub struct EngageSettings {
 
 impl EngageSettings {
     pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
-        let api_url = required(env, "ENGAGE_API_URL")?;
-        if !(api_url.starts_with("http://") || api_url.starts_with("https://")) {
-            return Err(ConfigError::Malformed {
-                name: "ENGAGE_API_URL",
-                reason: "must start with https:// (or http:// for a local sandbox)".into(),
-            });
-        }
         Ok(Self {
-            api_url: api_url.trim_end_matches('/').to_string(),
+            api_url: api_url(env)?,
             access_token: Secret::new(required(env, "ENGAGE_ACCESS_TOKEN")?),
             verify_token: Secret::new(required(env, "ENGAGE_VERIFY_TOKEN")?),
             webhook_secret: optional(env, "ENGAGE_WEBHOOK_SECRET").map(Secret::new),
@@ -220,6 +213,53 @@ impl WebhookSettings {
             bot: BotSettings::from_env(env)?,
         })
     }
+}
+
+/// Everything the emergency function needs (CONTRACT C9).
+#[derive(Debug, Clone)]
+pub struct EmergencySettings {
+    pub api_url: String,
+    pub access_token: Secret,
+    pub bot_category_id: String,
+    pub agent_category_id: String,
+    /// `None`: every source whose default categories include BOT.
+    pub bot_source_ids: Option<Vec<String>>,
+    /// Engage Digital requests per minute while recategorizing, below the platform's 500.
+    pub requests_per_minute: u32,
+}
+
+/// The platform allows 500 requests per minute; the switch must leave room for the webhooks.
+pub const MAX_EMERGENCY_REQUESTS_PER_MINUTE: u64 = 450;
+
+impl EmergencySettings {
+    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+        let requests_per_minute = number(env, "EMERGENCY_REQUESTS_PER_MINUTE", 300)?;
+        if requests_per_minute == 0 || requests_per_minute > MAX_EMERGENCY_REQUESTS_PER_MINUTE {
+            return Err(malformed(
+                "EMERGENCY_REQUESTS_PER_MINUTE",
+                "expected 1 to 450 (the platform allows 500)",
+            ));
+        }
+        Ok(Self {
+            api_url: api_url(env)?,
+            access_token: Secret::new(required(env, "ENGAGE_ACCESS_TOKEN")?),
+            bot_category_id: required(env, "BOT_CATEGORY_ID")?,
+            agent_category_id: required(env, "AGENT_CATEGORY_ID")?,
+            bot_source_ids: optional(env, "ENGAGE_SOURCE_IDS").map(|v| comma_list(&v)),
+            requests_per_minute: requests_per_minute as u32,
+        })
+    }
+}
+
+fn api_url(env: &dyn Env) -> Result<String, ConfigError> {
+    let api_url = required(env, "ENGAGE_API_URL")?;
+    if !(api_url.starts_with("http://") || api_url.starts_with("https://")) {
+        return Err(ConfigError::Malformed {
+            name: "ENGAGE_API_URL",
+            reason: "must start with https:// (or http:// for a local sandbox)".into(),
+        });
+    }
+    Ok(api_url.trim_end_matches('/').to_string())
 }
 
 fn optional(env: &dyn Env, name: &str) -> Option<String> {

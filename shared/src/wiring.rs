@@ -4,9 +4,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::bot::{Bot, BuiltinBot, HttpBot, RulesError};
-use crate::config::{BotSettings, ConfigError, DynamoSettings, Env, WebhookSettings};
+use crate::config::{BotSettings, ConfigError, DynamoSettings, EmergencySettings, Env, WebhookSettings};
 use crate::engage::EngageClient;
 use crate::flow::EngageFlow;
+use crate::flow::emergency::EmergencyFlow;
 use crate::store::{DynamoStore, Store};
 
 /// A start-up failure: one line, naming what is wrong.
@@ -60,4 +61,28 @@ pub async fn webhook_function(env: &dyn Env, http: &reqwest::Client) -> Result<E
     let settings = WebhookSettings::from_env(env)?;
     let dynamo = DynamoSettings::from_env(env)?;
     engage_flow(settings, dynamo_store(&dynamo).await, http)
+}
+
+/// How long one emergency invocation works before answering (API Gateway waits 30 s at most);
+/// the rest continues on the next invocation.
+pub const EMERGENCY_TIME_BUDGET: Duration = Duration::from_secs(20);
+
+/// The emergency switch's flow with the given store.
+pub fn emergency_flow(
+    settings: EmergencySettings,
+    store: Arc<dyn Store>,
+    http: &reqwest::Client,
+) -> EmergencyFlow {
+    let engage = EngageClient::new(http.clone(), &settings.api_url, settings.access_token.clone());
+    EmergencyFlow::new(settings, store, engage, EMERGENCY_TIME_BUDGET)
+}
+
+/// Everything the `emergency` Lambda needs, from its environment.
+pub async fn emergency_function(
+    env: &dyn Env,
+    http: &reqwest::Client,
+) -> Result<EmergencyFlow, StartupError> {
+    let settings = EmergencySettings::from_env(env)?;
+    let dynamo = DynamoSettings::from_env(env)?;
+    Ok(emergency_flow(settings, dynamo_store(&dynamo).await, http))
 }

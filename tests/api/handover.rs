@@ -381,3 +381,26 @@ async fn no_reply_after_a_concurrent_handover_memory() {
 async fn no_reply_after_a_concurrent_handover_dynamodb() {
     no_reply_after_a_concurrent_handover(StoreKind::Dynamo).await;
 }
+
+#[tokio::test]
+async fn a_handover_the_platform_refuses_for_good_is_parked_not_retried_forever() {
+    let app = TestApp::spawn(Options::default()).await;
+    Mock::given(method("PUT"))
+        .and(path(format!("/1.0/content_threads/{THREAD}/update_categories")))
+        .respond_with(
+            ResponseTemplate::new(404)
+                .set_body_json(json!({"error": "not_found", "message": "no read access", "status": 404})),
+        )
+        .mount(&app.engage)
+        .await;
+    platform(&app, json!([agent_on(CHAT_CHANNEL, "available", "ok")])).await;
+    app.bot_answers(json!({"action": "handover"})).await;
+    assert_eq!(app.post_webhook(ask_for_agent("ev-404")).await.status(), 200);
+    let thread = app.thread().await;
+    assert_eq!(thread.owner, Owner::Bot);
+    assert_eq!(thread.pending_handover.as_deref(), Some("refused by the platform: not_found"));
+    // A redelivery does nothing more.
+    let before = app.engage_calls().await.len();
+    assert_eq!(app.post_webhook(ask_for_agent("ev-404")).await.status(), 200);
+    assert_eq!(app.engage_calls().await.len(), before);
+}

@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use handover::Functions;
-use handover_core::config::WebhookSettings;
+use handover_core::config::{EmergencySettings, WebhookSettings};
+use handover_core::edge::emergency::Authorization;
+use handover_core::secret::Secret;
 use handover_core::store::{DynamoStore, MemoryStore, Store, ThreadState};
 use handover_core::wiring;
 use serde_json::{Value, json};
@@ -15,6 +17,7 @@ use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 pub const ACCESS_TOKEN: &str = "sample-access-token-7f3a";
 pub const VERIFY_TOKEN: &str = "sample-verify-token";
+pub const EMERGENCY_TOKEN: &str = "test-emergency-token-5d2";
 pub const BOT_CATEGORY: &str = "5be59e0a13047d01f46caa62";
 pub const AGENT_CATEGORY: &str = "5be59e0a13047d01f46caa63";
 pub const OTHER_CATEGORY: &str = "5bdcb766799fc227748f4453";
@@ -94,6 +97,7 @@ impl TestApp {
             ("AGENT_CATEGORY_ID".into(), AGENT_CATEGORY.into()),
             ("BOT_TIMEOUT_MS".into(), "1000".into()),
             ("EMERGENCY_CACHE_SECONDS".into(), "0".into()),
+            ("EMERGENCY_REQUESTS_PER_MINUTE".into(), "450".into()),
         ]);
         if options.bot == BotKind::Http {
             env.insert("BOT_BACKEND".into(), "http".into());
@@ -106,7 +110,13 @@ impl TestApp {
         let settings = WebhookSettings::from_env(&env).expect("test configuration is valid");
         let flow = wiring::engage_flow(settings, store.clone(), &wiring::http_client())
             .expect("test configuration is valid");
-        let functions = Functions { engage: Arc::new(flow) };
+        let emergency_settings = EmergencySettings::from_env(&env).expect("test configuration is valid");
+        let emergency = wiring::emergency_flow(emergency_settings, store.clone(), &wiring::http_client());
+        let functions = Functions {
+            engage: Arc::new(flow),
+            emergency: Arc::new(emergency),
+            emergency_authorization: Arc::new(Authorization::Bearer(Secret::new(EMERGENCY_TOKEN))),
+        };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = format!("http://{}", listener.local_addr().unwrap());
         let router = handover::router(functions.clone());
@@ -140,6 +150,11 @@ impl TestApp {
 
     /// The fake platform answering every call the product makes with a success.
     pub async fn engage_accepts_everything(&self) {
+        Mock::given(method("GET"))
+            .and(path("/1.0/content_sources"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"count": 0, "records": []})))
+            .mount(&self.engage)
+            .await;
         Mock::given(method("POST"))
             .and(path("/1.0/interventions"))
             .respond_with(

@@ -5,6 +5,7 @@ mod dynamodb_local;
 mod helpers;
 
 mod dedup;
+mod emergency;
 mod handover;
 mod ingest;
 mod rebot;

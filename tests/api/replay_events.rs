@@ -64,6 +64,8 @@ async fn every_sample_replays_through_its_function() {
     for name in names {
         let function = if name.starts_with("engage-intervention") {
             "rebot"
+        } else if name.starts_with("emergency-") {
+            "emergency"
         } else if name.starts_with("engage-") {
             "webhook"
         } else {
@@ -114,4 +116,22 @@ async fn intervention_samples_give_the_thread_back_once() {
         "thread_category_ids[]={OTHER_CATEGORY}, thread_category_ids[]={BOT_CATEGORY}}}"
     )));
     assert_eq!(app.thread().await.owner, handover_core::store::Owner::Bot);
+}
+
+#[tokio::test]
+async fn emergency_samples_switch_with_the_iam_caller_recorded() {
+    let app = TestApp::spawn(Options::default()).await;
+    app.engage_accepts_everything().await;
+    let run = |name: &'static str| {
+        let functions = app.functions.clone();
+        async move { handover::replay::replay(&functions, "emergency", &sample(name)).await.unwrap() }
+    };
+    let on = run("emergency-on.json").await;
+    assert_eq!(on.status(), 200, "{}", on.body());
+    let status: serde_json::Value = serde_json::from_str(run("emergency-status.json").await.body()).unwrap();
+    assert_eq!(status["active"], true);
+    assert_eq!(status["switched_by"], "arn:aws:iam::123456789012:user/oncall");
+    assert_eq!(status["reason"], "the bot answers nonsense");
+    assert_eq!(run("emergency-off.json").await.status(), 200);
+    assert!(!app.store.get_emergency().await.unwrap().active);
 }

@@ -123,9 +123,40 @@ async fn the_emergency_switch_is_kept(store: Arc<dyn Store>) {
         since_ms: Some(42),
         reason: Some("bot loops".into()),
         switched_by: Some("ops".into()),
+        saved_default_categories: [("s1".to_string(), vec!["BOT".to_string(), "x".to_string()])].into(),
+        ..EmergencyState::default()
     };
-    store.set_emergency(&on).await.unwrap();
-    assert_eq!(store.get_emergency().await.unwrap(), on);
+    assert_eq!(store.set_emergency(&on).await, Ok(1));
+    assert_eq!(store.get_emergency().await.unwrap(), EmergencyState { version: 1, ..on.clone() });
+    // A writer that read the switch before this change loses.
+    assert_eq!(store.set_emergency(&on).await, Err(StoreError::EmergencyConflict));
+    let off = EmergencyState { version: 1, active: false, ..on };
+    assert_eq!(store.set_emergency(&off).await, Ok(2));
+}
+
+async fn bot_owned_threads_are_listed_from_an_index(store: Arc<dyn Store>) {
+    for id in ["b1", "b2", "b3", "a1"] {
+        store.save_thread(&ThreadState::new(id)).await.unwrap();
+    }
+    let agent = store.get_thread("a1").await.unwrap();
+    store.save_thread(&ThreadState { owner: Owner::Agent, ..agent }).await.unwrap();
+    // An event on a thread that never got a state does not make it bot-owned.
+    let (lease, _, _) = granted(store.claim_event("c1", "e", 6_000_000, LEASE_MS).await.unwrap());
+    store.finish_event(&lease, &EventProgress::default(), None).await.unwrap();
+
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let (page, next) = store.bot_owned_threads(after.as_deref(), 2).await.unwrap();
+        assert!(page.len() <= 2);
+        seen.extend(page);
+        match next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen, vec!["b1", "b2", "b3"]);
+    assert_eq!(store.count_bot_owned().await.unwrap(), 3);
 }
 
 macro_rules! store_suite {
@@ -146,4 +177,5 @@ store_suite!(
     threads_are_versioned,
     finishing_is_atomic_with_the_thread,
     the_emergency_switch_is_kept,
+    bot_owned_threads_are_listed_from_an_index,
 );

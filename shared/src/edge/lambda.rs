@@ -5,11 +5,20 @@ use std::future::Future;
 use bytes::Bytes;
 use lambda_http::{Body, service_fn};
 
+use lambda_http::RequestExt;
+use lambda_http::request::RequestContext;
+
+use super::emergency::CallerIdentity;
 use super::{ApiRequest, ApiResponse};
 
-/// Converts a Lambda request into the handlers' request (body decoded, headers and query kept).
+/// Converts a Lambda request into the handlers' request (body decoded, headers and query kept,
+/// the IAM caller's identity as a [`CallerIdentity`] extension when API Gateway gives one).
 pub fn from_lambda(request: lambda_http::Request) -> ApiRequest {
-    let (parts, body) = request.into_parts();
+    let identity = iam_caller(&request);
+    let (mut parts, body) = request.into_parts();
+    if let Some(identity) = identity {
+        parts.extensions.insert(identity);
+    }
     let bytes = match body {
         Body::Empty => Bytes::new(),
         Body::Text(text) => Bytes::from(text),
@@ -17,6 +26,17 @@ pub fn from_lambda(request: lambda_http::Request) -> ApiRequest {
         _ => Bytes::new(),
     };
     http::Request::from_parts(parts, bytes)
+}
+
+fn iam_caller(request: &lambda_http::Request) -> Option<CallerIdentity> {
+    match request.request_context_ref()? {
+        RequestContext::ApiGatewayV2(context) => {
+            let iam = context.authorizer.as_ref()?.iam.as_ref()?;
+            iam.user_arn.clone().or_else(|| iam.caller_id.clone()).map(CallerIdentity)
+        }
+        #[allow(unreachable_patterns)]
+        _ => None,
+    }
 }
 
 /// Converts a handler's response into a Lambda response.
@@ -33,6 +53,53 @@ where
     lambda_http::run(service_fn(|request: lambda_http::Request| {
         let response = handler(from_lambda(request));
         async move { Ok::<_, std::convert::Infallible>(into_lambda(response.await)) }
+    }))
+    .await
+}
+
+/// Runs a function that answers HTTP requests (API Gateway HTTP API) and also scheduled
+/// events (EventBridge), which call `on_schedule`.
+pub async fn run_with_schedule<F, Fut, S, SFut>(handler: F, on_schedule: S) -> Result<(), lambda_http::Error>
+where
+    F: Fn(ApiRequest) -> Fut,
+    Fut: Future<Output = ApiResponse> + Send,
+    S: Fn() -> SFut,
+    SFut: Future<Output = ()> + Send,
+{
+    use lambda_http::aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
+    use lambda_http::request::LambdaRequest;
+    use lambda_http::{LambdaEvent, lambda_runtime};
+
+    lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
+        let payload = event.payload;
+        let is_http = payload.get("routeKey").is_some() && payload.get("requestContext").is_some();
+        let http = is_http.then(|| serde_json::from_value::<ApiGatewayV2httpRequest>(payload));
+        let http_call = match http {
+            Some(Ok(request)) => {
+                let request: lambda_http::Request = LambdaRequest::ApiGatewayV2(request).into();
+                Some(handler(from_lambda(request)))
+            }
+            Some(Err(err)) => {
+                tracing::error!(error = %err, "unreadable API Gateway event");
+                None
+            }
+            None => None,
+        };
+        let scheduled = (!is_http).then(&on_schedule);
+        async move {
+            if let Some(response) = http_call {
+                let response = response.await;
+                let mut out = ApiGatewayV2httpResponse::default();
+                out.status_code = response.status().as_u16() as i64;
+                out.headers = response.headers().clone();
+                out.body = Some(Body::Text(response.into_body()));
+                return Ok::<_, lambda_http::Error>(serde_json::to_value(out)?);
+            }
+            if let Some(scheduled) = scheduled {
+                scheduled.await;
+            }
+            Ok(serde_json::Value::Null)
+        }
     }))
     .await
 }

@@ -130,6 +130,16 @@ pub struct Channel {
     pub source_ids: Vec<String>,
 }
 
+/// A source (`GET /content_sources/{id}`): the fields the emergency switch reads.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct Source {
+    pub id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub default_category_ids: Vec<String>,
+}
+
 /// The filters of `GET /status`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct StatusQuery {
@@ -244,6 +254,42 @@ impl EngageClient {
         }
         let page: Page = self.call_with_retry(Method::GET, "/channels?limit=150", &[]).await?;
         Ok(page.records)
+    }
+
+    /// `GET /content_sources/{id}`.
+    pub async fn get_source(&self, source_id: &str) -> Result<Source, EngageError> {
+        self.call_with_retry(Method::GET, &format!("/content_sources/{}", encode(source_id)), &[]).await
+    }
+
+    /// Every source, page by page (`GET /content_sources`).
+    pub async fn list_sources(&self) -> Result<Vec<Source>, EngageError> {
+        #[derive(Deserialize)]
+        struct Page {
+            records: Vec<Source>,
+        }
+        const LIMIT: usize = 150;
+        let mut sources = Vec::new();
+        loop {
+            let path = format!("/content_sources?offset={}&limit={LIMIT}", sources.len());
+            let page: Page = self.call_with_retry(Method::GET, &path, &[]).await?;
+            let full = page.records.len() == LIMIT;
+            sources.extend(page.records);
+            if !full {
+                return Ok(sources);
+            }
+        }
+    }
+
+    /// `PUT /content_sources/{id}` with the source's new default categories.
+    pub async fn update_source_default_categories(
+        &self,
+        source_id: &str,
+        category_ids: &[String],
+    ) -> Result<Source, EngageError> {
+        let path = format!("/content_sources/{}", encode(source_id));
+        let form: Vec<(&str, &str)> =
+            category_ids.iter().map(|id| ("default_category_ids[]", id.as_str())).collect();
+        self.call_with_retry(Method::PUT, &path, &form).await
     }
 
     async fn call_with_retry<T: DeserializeOwned>(

@@ -311,6 +311,19 @@ pub fn thread_after_rebot(
     }
 }
 
+/// A bot-owned thread handed to the agents by the emergency switch.
+pub fn thread_after_emergency(thread: &ThreadState, categories: Vec<String>, now_ms: i64) -> ThreadState {
+    ThreadState {
+        owner: Owner::Agent,
+        categories: Some(categories),
+        pending_handover: None,
+        consecutive_fallbacks: 0,
+        owner_changed_at: Some(crate::time::format_rfc3339(now_ms)),
+        updated_at_ms: now_ms,
+        ..thread.clone()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

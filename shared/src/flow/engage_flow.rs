@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tracing::{Instrument, info, warn};
+use tracing::{Instrument, error, info, warn};
 
 use super::cache::TtlCache;
 use super::decide::{self, Turn, TurnPlan};
@@ -40,6 +40,8 @@ pub enum EventOutcome {
     GivenBackToBot,
     /// Recorded, nothing else to do (the reason).
     Recorded(&'static str),
+    /// The platform refused a step for good: finished, the thread marked for a person.
+    Parked,
     /// A redelivery of an event already processed: nothing done.
     Duplicate,
     /// An event type this product does not act on: acknowledged.
@@ -56,6 +58,7 @@ impl EventOutcome {
             Self::BotTurn { .. } => "bot_replied",
             Self::GivenBackToBot => "given_back_to_bot",
             Self::Recorded(reason) => reason,
+            Self::Parked => "parked_refused_by_platform",
             Self::Duplicate => "duplicate",
             Self::Acknowledged => "acknowledged",
         }
@@ -188,7 +191,19 @@ impl EngageFlow {
             Ok(turn) => turn,
             Err(reason) => return self.record(lease, progress, reason.as_str()).await,
         };
-        let plan = self.steps(content, &thread, turn, lease, progress).await?;
+        let plan = match self.steps(content, &thread, turn, lease, progress).await {
+            Ok(plan) => plan,
+            // The platform refused for good (no access to the thread, ...): retrying cannot
+            // help, so the event is finished and the thread marked, loudly, for a person.
+            Err(ProcessError::Engage(err)) if !err.is_transient() => {
+                error!(error = %err, code = %err.code(), "the platform refused a step for good; thread marked, event parked");
+                let mut parked = thread.clone();
+                parked.pending_handover = Some(format!("refused by the platform: {}", err.code()));
+                parked.updated_at_ms = crate::now_millis();
+                return self.finish_parked(lease, progress, parked).await;
+            }
+            Err(err) => return Err(err),
+        };
         let mut thread = thread;
         for _ in 0..THREAD_CONFLICT_ATTEMPTS {
             let next = decide::thread_after_turn(&thread, content, &plan, progress, crate::now_millis());
@@ -209,6 +224,27 @@ impl EngageFlow {
             }
         }
         Err(StoreError::ThreadConflict(content.thread_id.clone()).into())
+    }
+
+    /// Finishes an event whose work cannot be completed, with the thread marked.
+    async fn finish_parked(
+        &self,
+        lease: &Lease,
+        progress: &EventProgress,
+        mut thread: ThreadState,
+    ) -> Result<EventOutcome, ProcessError> {
+        for _ in 0..THREAD_CONFLICT_ATTEMPTS {
+            match self.store.finish_event(lease, progress, Some(&thread)).await {
+                Ok(()) => return Ok(EventOutcome::Parked),
+                Err(StoreError::ThreadConflict(_)) => {
+                    let reason = thread.pending_handover.take();
+                    thread = self.store.get_thread(&thread.thread_id).await?;
+                    thread.pending_handover = reason;
+                }
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Err(StoreError::ThreadConflict(thread.thread_id.clone()).into())
     }
 
     /// Finishes an event that changes nothing but its own record.

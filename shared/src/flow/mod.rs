@@ -3,6 +3,7 @@
 
 pub mod cache;
 pub mod decide;
+pub mod emergency;
 pub mod engage_flow;
 
 pub use engage_flow::{EngageFlow, EventOutcome, ProcessError};

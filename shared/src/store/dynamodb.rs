@@ -23,18 +23,22 @@ use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ReturnValue,
-    ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+    Projection, ProjectionType, ReturnValue, ReturnValuesOnConditionCheckFailure, ScalarAttributeType,
+    Select, TimeToLiveSpecification,
 };
 
 use super::{
-    Claim, EVENT_RECORD_TTL_SECONDS, EmergencyState, EventProgress, Lease, Store, StoreError,
+    Claim, EVENT_RECORD_TTL_SECONDS, EmergencyState, EventProgress, Lease, Owner, Store, StoreError,
     THREAD_TTL_SECONDS, ThreadState, new_lease_token,
 };
 
 const STATUS_IN_PROGRESS: &str = "in_progress";
 const STATUS_DONE: &str = "done";
 const EVENT_PREFIX: &str = "ev#";
+/// The sparse index of bot-owned threads: `bot_owned` is set only on them.
+pub const BOT_OWNED_INDEX: &str = "bot-owned";
+const BOT_OWNED: &str = "bot";
 /// The emergency switch's item.
 const EMERGENCY_KEY: &str = "settings#emergency";
 
@@ -51,6 +55,18 @@ fn s(value: impl Into<String>) -> AttributeValue {
 
 fn n(value: i64) -> AttributeValue {
     AttributeValue::N(value.to_string())
+}
+
+fn string_attribute(name: &str) -> AttributeDefinition {
+    AttributeDefinition::builder()
+        .attribute_name(name)
+        .attribute_type(ScalarAttributeType::S)
+        .build()
+        .expect("complete definition")
+}
+
+fn key(name: &str, key_type: KeyType) -> KeySchemaElement {
+    KeySchemaElement::builder().attribute_name(name).key_type(key_type).build().expect("complete key")
 }
 
 fn thread_key(thread_id: &str) -> AttributeValue {
@@ -143,12 +159,16 @@ impl DynamoStore {
         let created = client
             .create_table()
             .table_name(table)
-            .attribute_definitions(
-                AttributeDefinition::builder()
-                    .attribute_name("pk")
-                    .attribute_type(ScalarAttributeType::S)
+            .attribute_definitions(string_attribute("pk"))
+            .attribute_definitions(string_attribute("bot_owned"))
+            .global_secondary_indexes(
+                GlobalSecondaryIndex::builder()
+                    .index_name(BOT_OWNED_INDEX)
+                    .key_schema(key("bot_owned", KeyType::Hash))
+                    .key_schema(key("pk", KeyType::Range))
+                    .projection(Projection::builder().projection_type(ProjectionType::KeysOnly).build())
                     .build()
-                    .expect("complete definition"),
+                    .expect("complete index"),
             )
             .key_schema(
                 KeySchemaElement::builder()
@@ -342,6 +362,12 @@ impl Store for DynamoStore {
         if let Some(thread) = thread {
             set.extend(["#state = :state", "#owner = :owner", "version = :next"]);
             let stored = ThreadState { version: thread.version + 1, ..thread.clone() };
+            if stored.owner == Owner::Bot {
+                set.push("bot_owned = :bot_owned");
+                request = request.expression_attribute_values(":bot_owned", s(BOT_OWNED));
+            } else {
+                remove.push("bot_owned".to_string());
+            }
             request = request
                 .expression_attribute_names("#state", "state")
                 .expression_attribute_names("#owner", "owner")
@@ -392,15 +418,23 @@ impl Store for DynamoStore {
 
     async fn save_thread(&self, thread: &ThreadState) -> Result<(), StoreError> {
         let stored = ThreadState { version: thread.version + 1, ..thread.clone() };
+        let index = if stored.owner == Owner::Bot { ", bot_owned = :bot_owned" } else { " REMOVE bot_owned" };
         let request = self
             .update(&thread.thread_id)
-            .update_expression("SET #state = :state, #owner = :owner, version = :next, expires_at = :expires")
+            .update_expression(format!(
+                "SET #state = :state, #owner = :owner, version = :next, expires_at = :expires{index}"
+            ))
             .expression_attribute_names("#state", "state")
             .expression_attribute_names("#owner", "owner")
             .expression_attribute_values(":state", s(to_json(&stored)))
             .expression_attribute_values(":owner", s(stored.owner.as_str()))
             .expression_attribute_values(":next", n(stored.version as i64))
             .expression_attribute_values(":expires", n(crate::now_millis() / 1000 + THREAD_TTL_SECONDS));
+        let request = if stored.owner == Owner::Bot {
+            request.expression_attribute_values(":bot_owned", s(BOT_OWNED))
+        } else {
+            request
+        };
         let request = if thread.version == 0 {
             request.condition_expression("attribute_not_exists(version)")
         } else {
@@ -435,15 +469,86 @@ impl Store for DynamoStore {
         }
     }
 
-    async fn set_emergency(&self, state: &EmergencyState) -> Result<(), StoreError> {
-        self.client
+    async fn set_emergency(&self, state: &EmergencyState) -> Result<u64, StoreError> {
+        let stored = EmergencyState { version: state.version + 1, ..state.clone() };
+        let request = self
+            .client
             .put_item()
             .table_name(&self.table)
             .item("pk", s(EMERGENCY_KEY))
-            .item("state", s(to_json(state)))
-            .send()
-            .await
-            .map_err(|e| unavailable(e.into_service_error()))?;
-        Ok(())
+            .item("version", n(stored.version as i64))
+            .item("state", s(to_json(&stored)));
+        let request = if state.version == 0 {
+            request.condition_expression("attribute_not_exists(pk)")
+        } else {
+            request
+                .condition_expression("version = :read")
+                .expression_attribute_values(":read", n(state.version as i64))
+        };
+        match request.send().await {
+            Ok(_) => Ok(stored.version),
+            Err(err) => match err.into_service_error() {
+                e if e.is_conditional_check_failed_exception() => Err(StoreError::EmergencyConflict),
+                other => Err(unavailable(other)),
+            },
+        }
+    }
+
+    async fn bot_owned_threads(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<String>, Option<String>), StoreError> {
+        let mut request = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(BOT_OWNED_INDEX)
+            .key_condition_expression("bot_owned = :bot")
+            .expression_attribute_values(":bot", s(BOT_OWNED))
+            .limit(limit as i32);
+        if let Some(after) = after {
+            request = request
+                .exclusive_start_key("pk", thread_key(after))
+                .exclusive_start_key("bot_owned", s(BOT_OWNED));
+        }
+        let output = request.send().await.map_err(|e| unavailable(e.into_service_error()))?;
+        let ids: Vec<String> = output
+            .items()
+            .iter()
+            .filter_map(|item| get_s(item, "pk"))
+            .filter_map(|pk| pk.strip_prefix("thread#"))
+            .map(String::from)
+            .collect();
+        let next = output
+            .last_evaluated_key()
+            .and_then(|k| get_s(k, "pk"))
+            .and_then(|pk| pk.strip_prefix("thread#"))
+            .map(String::from);
+        Ok((ids, next))
+    }
+
+    async fn count_bot_owned(&self) -> Result<u64, StoreError> {
+        let mut count = 0u64;
+        let mut start: Option<Item> = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(BOT_OWNED_INDEX)
+                .key_condition_expression("bot_owned = :bot")
+                .expression_attribute_values(":bot", s(BOT_OWNED))
+                .select(Select::Count)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| unavailable(e.into_service_error()))?;
+            count += output.count() as u64;
+            match output.last_evaluated_key {
+                Some(key) => start = Some(key),
+                None => return Ok(count),
+            }
+        }
     }
 }

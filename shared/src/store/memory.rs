@@ -156,8 +156,36 @@ impl Store for MemoryStore {
         Ok(self.tables().emergency.clone())
     }
 
-    async fn set_emergency(&self, state: &EmergencyState) -> Result<(), StoreError> {
-        self.tables().emergency = state.clone();
-        Ok(())
+    async fn set_emergency(&self, state: &EmergencyState) -> Result<u64, StoreError> {
+        let mut tables = self.tables();
+        if tables.emergency.version != state.version {
+            return Err(StoreError::EmergencyConflict);
+        }
+        tables.emergency = EmergencyState { version: state.version + 1, ..state.clone() };
+        Ok(state.version + 1)
+    }
+
+    async fn bot_owned_threads(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<String>, Option<String>), StoreError> {
+        let tables = self.tables();
+        let mut ids: Vec<&String> = tables
+            .threads
+            .values()
+            .filter(|t| t.owner == super::Owner::Bot && t.version > 0)
+            .map(|t| &t.thread_id)
+            .filter(|id| after.is_none_or(|after| id.as_str() > after))
+            .collect();
+        ids.sort();
+        let page: Vec<String> = ids.iter().take(limit).map(|id| id.to_string()).collect();
+        let next = if ids.len() > limit { page.last().cloned() } else { None };
+        Ok((page, next))
+    }
+
+    async fn count_bot_owned(&self) -> Result<u64, StoreError> {
+        let tables = self.tables();
+        Ok(tables.threads.values().filter(|t| t.owner == super::Owner::Bot && t.version > 0).count() as u64)
     }
 }

@@ -10,6 +10,8 @@
 pub mod dynamodb;
 pub mod memory;
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::bot::BotAnswer;
@@ -129,6 +131,9 @@ pub struct EventProgress {
 /// The emergency switch (CONTRACT C9): while active, every bot message goes to the agents.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct EmergencyState {
+    /// Optimistic-concurrency version: 0 never saved, +1 at every save.
+    #[serde(default)]
+    pub version: u64,
     pub active: bool,
     /// When it was last switched, ms since the epoch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -138,6 +143,19 @@ pub struct EmergencyState {
     /// Who switched it (the caller's identity as API Gateway saw it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub switched_by: Option<String>,
+    /// The bot sources' default categories before the switch, to restore (source id to list).
+    /// An entry is removed once restored.
+    #[serde(default)]
+    pub saved_default_categories: BTreeMap<String, Vec<String>>,
+    /// Every bot source's default categories are switched to AGENT.
+    #[serde(default)]
+    pub sources_switched: bool,
+    /// Threads recategorized BOT to AGENT since it was switched on.
+    #[serde(default)]
+    pub handed_over: u64,
+    /// Threads that could not be recategorized (403/404: closed, deleted, no access).
+    #[serde(default)]
+    pub failed: u64,
 }
 
 /// The outcome of claiming an event.
@@ -172,6 +190,9 @@ pub enum StoreError {
     /// The thread changed since it was read: re-read and decide again.
     #[error("thread {0} was changed concurrently")]
     ThreadConflict(String),
+    /// The emergency switch changed since it was read: read it again.
+    #[error("the emergency switch was changed concurrently")]
+    EmergencyConflict,
     /// Another delivery took the event over (our lease expired).
     #[error("the lease on event {0} was lost")]
     LeaseLost(String),
@@ -216,10 +237,22 @@ pub trait Store: Send + Sync {
     /// Saves a thread if its stored version is still `thread.version` (0: never saved).
     async fn save_thread(&self, thread: &ThreadState) -> Result<(), StoreError>;
 
+    /// A page of bot-owned threads (ids in order, after `after`), without scanning the table,
+    /// and the id to continue after when there may be more.
+    async fn bot_owned_threads(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<String>, Option<String>), StoreError>;
+
+    /// How many threads are bot-owned.
+    async fn count_bot_owned(&self) -> Result<u64, StoreError>;
+
     /// The emergency switch (off when never set).
     async fn get_emergency(&self) -> Result<EmergencyState, StoreError>;
 
-    async fn set_emergency(&self, state: &EmergencyState) -> Result<(), StoreError>;
+    /// Saves the switch if its stored version is still `state.version`; returns the new version.
+    async fn set_emergency(&self, state: &EmergencyState) -> Result<u64, StoreError>;
 }
 
 pub(crate) fn new_lease_token() -> String {

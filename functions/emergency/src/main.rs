@@ -1,0 +1,29 @@
+//! Lambda `emergency`: `GET`/`POST /emergency` (IAM-authorized by API Gateway) and, every
+//! minute, an EventBridge schedule that continues unfinished work (threads still to hand over,
+//! sources still to restore).
+
+use handover_core::edge::emergency::Authorization;
+use handover_core::{config::ProcessEnv, edge, telemetry, wiring};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    telemetry::init();
+    let http = wiring::http_client();
+    let flow = match wiring::emergency_function(&ProcessEnv, &http).await {
+        Ok(flow) => flow,
+        Err(err) => {
+            eprintln!("{err}");
+            std::process::exit(2);
+        }
+    };
+    let authorization = Authorization::Iam;
+    edge::lambda::run_with_schedule(
+        |request| edge::emergency::handle(&flow, &authorization, request),
+        || async {
+            if let Err(err) = flow.continue_work().await {
+                tracing::warn!(error = %err, "emergency work not finished; the next run continues");
+            }
+        },
+    )
+    .await
+}
