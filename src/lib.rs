@@ -16,6 +16,7 @@ use handover_core::edge::engage::Endpoint;
 use handover_core::edge::{self, ApiRequest, ApiResponse, MAX_BODY_BYTES};
 use handover_core::flow::EngageFlow;
 use handover_core::flow::emergency::EmergencyFlow;
+use handover_core::flow::zenvia_flow::ZenviaFlow;
 
 /// The functions the server runs, each built once.
 #[derive(Clone)]
@@ -26,6 +27,8 @@ pub struct Functions {
     pub emergency: Arc<EmergencyFlow>,
     /// Locally: `Authorization: Bearer $EMERGENCY_TOKEN`, or refused when unset.
     pub emergency_authorization: Arc<Authorization>,
+    /// Behind `/zenvia/webhook`, when Zenvia is configured.
+    pub zenvia: Option<Arc<ZenviaFlow>>,
 }
 
 /// Continues unfinished emergency work every few seconds, as the schedule does in AWS.
@@ -51,6 +54,7 @@ pub fn router(functions: Functions) -> Router {
         .route("/engage/webhook", any(engage_webhook))
         .route("/engage/interventions", any(engage_interventions))
         .route("/emergency", any(emergency))
+        .route("/zenvia/webhook", any(zenvia))
         .with_state(functions)
 }
 
@@ -67,6 +71,20 @@ async fn emergency(State(functions): State<Functions>, request: Request) -> Resp
         Ok(request) => from_api_response(
             edge::emergency::handle(&functions.emergency, &functions.emergency_authorization, request).await,
         ),
+        Err(response) => from_api_response(response),
+    }
+}
+
+async fn zenvia(State(functions): State<Functions>, request: Request) -> Response {
+    let Some(flow) = &functions.zenvia else {
+        return from_api_response(edge::error_response(
+            http::StatusCode::NOT_FOUND,
+            "not_configured",
+            "Zenvia is not configured: set ZENVIA_API_TOKEN and ZENVIA_WEBHOOK_TOKEN",
+        ));
+    };
+    match into_api_request(request).await {
+        Ok(request) => from_api_response(edge::zenvia::handle(flow, request).await),
         Err(response) => from_api_response(response),
     }
 }

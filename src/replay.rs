@@ -11,8 +11,10 @@ use crate::Functions;
 pub enum ReplayError {
     #[error("the event is not an API Gateway HTTP API event: {0}")]
     NotAnEvent(String),
-    #[error("unknown function `{0}` (known: webhook, rebot, emergency)")]
+    #[error("unknown function `{0}` (known: webhook, rebot, emergency, zenvia)")]
     UnknownFunction(String),
+    #[error("the function is not configured: {0}")]
+    NotConfigured(&'static str),
 }
 
 /// Runs `event_json` through the function named `function`.
@@ -29,6 +31,10 @@ pub async fn replay(
         "rebot" => Ok(edge::engage::handle(&functions.engage, Endpoint::Interventions, request).await),
         // As deployed: API Gateway authenticated the caller with IAM (the event carries who).
         "emergency" => Ok(edge::emergency::handle(&functions.emergency, &Authorization::Iam, request).await),
+        "zenvia" => match &functions.zenvia {
+            Some(flow) => Ok(edge::zenvia::handle(flow, request).await),
+            None => Err(ReplayError::NotConfigured("zenvia: set ZENVIA_API_TOKEN and ZENVIA_WEBHOOK_TOKEN")),
+        },
         other => Err(ReplayError::UnknownFunction(other.to_string())),
     }
 }

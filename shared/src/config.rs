@@ -251,6 +251,45 @@ impl EmergencySettings {
     }
 }
 
+/// Everything the Zenvia function needs (CONTRACT C10).
+#[derive(Debug, Clone)]
+pub struct ZenviaSettings {
+    pub api_url: String,
+    pub api_token: Secret,
+    /// Every inbound POST must carry it as `?token=`.
+    pub webhook_token: Secret,
+    /// `None`: transfers go to the interaction's own department.
+    pub transfer_department_id: Option<i64>,
+    pub flow: FlowSettings,
+    pub bot: BotSettings,
+}
+
+pub const DEFAULT_ZENVIA_API_URL: &str = "https://zchat.zenvia.io/core/api/v1";
+
+impl ZenviaSettings {
+    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+        let api_url = optional(env, "ZENVIA_API_URL").unwrap_or_else(|| DEFAULT_ZENVIA_API_URL.into());
+        if !(api_url.starts_with("http://") || api_url.starts_with("https://")) {
+            return Err(malformed("ZENVIA_API_URL", "must be an http(s) URL"));
+        }
+        let transfer_department_id = match optional(env, "ZENVIA_TRANSFER_DEPARTMENT_ID") {
+            None => None,
+            Some(v) => Some(
+                v.parse()
+                    .map_err(|_| malformed("ZENVIA_TRANSFER_DEPARTMENT_ID", "expected a whole number"))?,
+            ),
+        };
+        Ok(Self {
+            api_url: api_url.trim_end_matches('/').to_string(),
+            api_token: Secret::new(required(env, "ZENVIA_API_TOKEN")?),
+            webhook_token: Secret::new(required(env, "ZENVIA_WEBHOOK_TOKEN")?),
+            transfer_department_id,
+            flow: FlowSettings::from_env(env)?,
+            bot: BotSettings::from_env(env)?,
+        })
+    }
+}
+
 fn api_url(env: &dyn Env) -> Result<String, ConfigError> {
     let api_url = required(env, "ENGAGE_API_URL")?;
     if !(api_url.starts_with("http://") || api_url.starts_with("https://")) {

@@ -18,6 +18,7 @@ pub mod telemetry;
 pub mod text;
 pub mod time;
 pub mod wiring;
+pub mod zenvia;
 
 /// Milliseconds since the Unix epoch, the one clock the flows read.
 pub fn now_millis() -> i64 {

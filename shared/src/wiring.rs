@@ -4,11 +4,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::bot::{Bot, BuiltinBot, HttpBot, RulesError};
-use crate::config::{BotSettings, ConfigError, DynamoSettings, EmergencySettings, Env, WebhookSettings};
+use crate::config::{
+    BotSettings, ConfigError, DynamoSettings, EmergencySettings, Env, WebhookSettings, ZenviaSettings,
+};
 use crate::engage::EngageClient;
 use crate::flow::EngageFlow;
 use crate::flow::emergency::EmergencyFlow;
+use crate::flow::zenvia_flow::ZenviaFlow;
 use crate::store::{DynamoStore, Store};
+use crate::zenvia::ZenviaClient;
 
 /// A start-up failure: one line, naming what is wrong.
 #[derive(Debug, thiserror::Error)]
@@ -85,4 +89,22 @@ pub async fn emergency_function(
     let settings = EmergencySettings::from_env(env)?;
     let dynamo = DynamoSettings::from_env(env)?;
     Ok(emergency_flow(settings, dynamo_store(&dynamo).await, http))
+}
+
+/// The Zenvia flow with the given store.
+pub fn zenvia_flow(
+    settings: ZenviaSettings,
+    store: Arc<dyn Store>,
+    http: &reqwest::Client,
+) -> Result<ZenviaFlow, StartupError> {
+    let bot = bot(&settings.bot, http)?;
+    let zenvia = ZenviaClient::new(http.clone(), &settings.api_url, settings.api_token.clone());
+    Ok(ZenviaFlow::new(settings, store, bot, zenvia))
+}
+
+/// Everything the `zenvia` Lambda needs, from its environment.
+pub async fn zenvia_function(env: &dyn Env, http: &reqwest::Client) -> Result<ZenviaFlow, StartupError> {
+    let settings = ZenviaSettings::from_env(env)?;
+    let dynamo = DynamoSettings::from_env(env)?;
+    zenvia_flow(settings, dynamo_store(&dynamo).await, http)
 }

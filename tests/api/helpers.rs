@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use handover::Functions;
-use handover_core::config::{EmergencySettings, WebhookSettings};
+use handover_core::config::{EmergencySettings, WebhookSettings, ZenviaSettings};
 use handover_core::edge::emergency::Authorization;
 use handover_core::secret::Secret;
 use handover_core::store::{DynamoStore, MemoryStore, Store, ThreadState};
@@ -18,6 +18,8 @@ use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 pub const ACCESS_TOKEN: &str = "sample-access-token-7f3a";
 pub const VERIFY_TOKEN: &str = "sample-verify-token";
 pub const EMERGENCY_TOKEN: &str = "test-emergency-token-5d2";
+pub const ZENVIA_API_TOKEN: &str = "zenvia-api-token-81c";
+pub const ZENVIA_WEBHOOK_TOKEN: &str = "sample-zenvia-webhook-token";
 pub const BOT_CATEGORY: &str = "5be59e0a13047d01f46caa62";
 pub const AGENT_CATEGORY: &str = "5be59e0a13047d01f46caa63";
 pub const OTHER_CATEGORY: &str = "5bdcb766799fc227748f4453";
@@ -41,6 +43,7 @@ pub enum BotKind {
 
 pub struct TestApp {
     pub engage: MockServer,
+    pub zenvia: MockServer,
     pub bot: MockServer,
     pub store: Arc<dyn Store>,
     pub functions: Functions,
@@ -89,6 +92,7 @@ impl TestApp {
     pub async fn spawn(options: Options) -> Self {
         let engage = MockServer::start().await;
         let bot = MockServer::start().await;
+        let zenvia = MockServer::start().await;
         let mut env: HashMap<String, String> = HashMap::from([
             ("ENGAGE_API_URL".into(), format!("{}/1.0", engage.uri())),
             ("ENGAGE_ACCESS_TOKEN".into(), ACCESS_TOKEN.into()),
@@ -98,6 +102,9 @@ impl TestApp {
             ("BOT_TIMEOUT_MS".into(), "1000".into()),
             ("EMERGENCY_CACHE_SECONDS".into(), "0".into()),
             ("EMERGENCY_REQUESTS_PER_MINUTE".into(), "450".into()),
+            ("ZENVIA_API_URL".into(), format!("{}/core/api/v1", zenvia.uri())),
+            ("ZENVIA_API_TOKEN".into(), ZENVIA_API_TOKEN.into()),
+            ("ZENVIA_WEBHOOK_TOKEN".into(), ZENVIA_WEBHOOK_TOKEN.into()),
         ]);
         if options.bot == BotKind::Http {
             env.insert("BOT_BACKEND".into(), "http".into());
@@ -116,13 +123,21 @@ impl TestApp {
             engage: Arc::new(flow),
             emergency: Arc::new(emergency),
             emergency_authorization: Arc::new(Authorization::Bearer(Secret::new(EMERGENCY_TOKEN))),
+            zenvia: Some(Arc::new(
+                wiring::zenvia_flow(
+                    ZenviaSettings::from_env(&env).expect("valid"),
+                    store.clone(),
+                    &wiring::http_client(),
+                )
+                .expect("valid"),
+            )),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = format!("http://{}", listener.local_addr().unwrap());
         let router = handover::router(functions.clone());
         // The server task ends with the test's runtime.
         tokio::spawn(async move { axum::serve(listener, router).await });
-        Self { engage, bot, store, functions, address, http: reqwest::Client::new() }
+        Self { engage, zenvia, bot, store, functions, address, http: reqwest::Client::new() }
     }
 
     pub async fn post_webhook(&self, body: impl Into<String>) -> reqwest::Response {

@@ -12,3 +12,4 @@ mod rebot;
 mod replay_events;
 mod store_suite;
 mod verification;
+mod zenvia;

@@ -64,6 +64,8 @@ async fn every_sample_replays_through_its_function() {
     for name in names {
         let function = if name.starts_with("engage-intervention") {
             "rebot"
+        } else if name.starts_with("zenvia-") {
+            "zenvia"
         } else if name.starts_with("emergency-") {
             "emergency"
         } else if name.starts_with("engage-") {
@@ -134,4 +136,29 @@ async fn emergency_samples_switch_with_the_iam_caller_recorded() {
     assert_eq!(status["reason"], "the bot answers nonsense");
     assert_eq!(run("emergency-off.json").await.status(), 200);
     assert!(!app.store.get_emergency().await.unwrap().active);
+}
+
+#[tokio::test]
+async fn zenvia_samples_accept_answer_and_end() {
+    let app = TestApp::spawn(Options::default().bot(BotKind::Builtin)).await;
+    wiremock::Mock::given(wiremock::matchers::path_regex(r"^/core/api/v1/bot/[^/]+/(accept|message)$"))
+        .respond_with(
+            wiremock::ResponseTemplate::new(200).set_body_json(json!({"message": "ok", "status": 200})),
+        )
+        .mount(&app.zenvia)
+        .await;
+    let run = |name: &'static str| {
+        let functions = app.functions.clone();
+        async move { handover::replay::replay(&functions, "zenvia", &sample(name)).await.unwrap() }
+    };
+    for name in ["zenvia-new-interaction.json", "zenvia-new-message.json", "zenvia-finished-interaction.json"]
+    {
+        let response = run(name).await;
+        assert_eq!(response.status(), 200, "{name}: {}", response.body());
+    }
+    let calls = app.zenvia.received_requests().await.unwrap();
+    let paths: Vec<_> = calls.iter().map(|r| r.url.path().rsplit('/').next().unwrap().to_string()).collect();
+    assert_eq!(paths, vec!["accept", "message"]);
+    let interaction = app.store.get_thread("zenvia:0000a-000b-0c00-0d0e-f00d00f11111").await.unwrap();
+    assert!(interaction.ended);
 }

@@ -4,6 +4,7 @@
 pub mod emergency;
 pub mod engage;
 pub mod lambda;
+pub mod zenvia;
 
 use bytes::Bytes;
 use http::{Response, StatusCode, header};

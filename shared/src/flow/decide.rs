@@ -212,6 +212,7 @@ pub fn thread_after_turn(
     now_ms: i64,
 ) -> ThreadState {
     let mut next = thread.clone();
+    next.bot_turns += 1;
     next.source_id = Some(content.source_id.clone());
     if let Some(id) = &progress.intervention_id {
         next.bot_intervention_id = Some(id.clone());
@@ -322,6 +323,68 @@ pub fn thread_after_emergency(thread: &ThreadState, categories: Vec<String>, now
         updated_at_ms: now_ms,
         ..thread.clone()
     }
+}
+
+/// Why a Zenvia message is not answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ZenviaSkip {
+    /// The bot never accepted this interaction.
+    UnknownInteraction,
+    /// The interaction was finished.
+    Ended,
+    /// The interaction was transferred to the agents.
+    Transferred,
+}
+
+impl ZenviaSkip {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::UnknownInteraction => "unknown_interaction",
+            Self::Ended => "interaction_ended",
+            Self::Transferred => "transferred",
+        }
+    }
+}
+
+/// Is a Zenvia message the bot's, and how? (CONTRACT C10)
+pub fn zenvia_turn(interaction: &ThreadState, emergency: bool) -> Result<Turn, ZenviaSkip> {
+    if interaction.version == 0 {
+        return Err(ZenviaSkip::UnknownInteraction);
+    }
+    if interaction.ended {
+        return Err(ZenviaSkip::Ended);
+    }
+    if interaction.owner == Owner::Agent {
+        return Err(ZenviaSkip::Transferred);
+    }
+    Ok(if emergency { Turn::EmergencyHandover } else { Turn::AskBot })
+}
+
+/// The interaction's state after a bot turn on Zenvia.
+pub fn interaction_after_turn(
+    interaction: &ThreadState,
+    plan: &TurnPlan,
+    progress: &EventProgress,
+    now_ms: i64,
+) -> ThreadState {
+    let mut next = interaction.clone();
+    next.bot_turns += 1;
+    next.consecutive_fallbacks = if plan.fallback { interaction.consecutive_fallbacks + 1 } else { 0 };
+    if let Some(reason) = &plan.handover {
+        if progress.transferred {
+            next.owner = Owner::Agent;
+            next.pending_handover = None;
+            next.owner_changed_at = Some(crate::time::format_rfc3339(now_ms));
+        } else {
+            next.pending_handover = Some(format!("transfer failed: {reason}"));
+        }
+        next.consecutive_fallbacks = 0;
+    }
+    if plan.resolve && progress.finished {
+        next.ended = true;
+    }
+    next.updated_at_ms = now_ms;
+    next
 }
 
 #[cfg(test)]
@@ -722,5 +785,34 @@ mod tests {
         assert_eq!(next.bot_intervention_id, None);
         assert_eq!(next.owner_changed_at.as_deref(), Some("2026-01-01T11:00:00Z"));
         assert_eq!(next.version, 3, "the store bumps the version");
+    }
+
+    #[test]
+    fn zenvia_messages_go_to_the_bot_only_on_accepted_open_interactions() {
+        let accepted = ThreadState { version: 1, ..ThreadState::new("zenvia:h") };
+        assert_eq!(zenvia_turn(&accepted, false), Ok(Turn::AskBot));
+        assert_eq!(zenvia_turn(&accepted, true), Ok(Turn::EmergencyHandover));
+        assert_eq!(zenvia_turn(&ThreadState::new("zenvia:h"), false), Err(ZenviaSkip::UnknownInteraction));
+        let ended = ThreadState { ended: true, ..accepted.clone() };
+        assert_eq!(zenvia_turn(&ended, false), Err(ZenviaSkip::Ended));
+        let transferred = ThreadState { owner: Owner::Agent, ..accepted };
+        assert_eq!(zenvia_turn(&transferred, true), Err(ZenviaSkip::Transferred));
+    }
+
+    #[test]
+    fn a_zenvia_interaction_after_transfer_or_finish() {
+        let accepted = ThreadState { version: 1, ..ThreadState::new("zenvia:h") };
+        let handover =
+            TurnPlan { replies: vec![], resolve: false, handover: Some("asked".into()), fallback: false };
+        let transferred = EventProgress { transferred: true, ..EventProgress::default() };
+        assert_eq!(interaction_after_turn(&accepted, &handover, &transferred, 1).owner, Owner::Agent);
+        let failed = interaction_after_turn(&accepted, &handover, &EventProgress::default(), 1);
+        assert_eq!(
+            (failed.owner, failed.pending_handover.as_deref()),
+            (Owner::Bot, Some("transfer failed: asked"))
+        );
+        let resolve = TurnPlan { replies: vec![], resolve: true, handover: None, fallback: false };
+        let finished = EventProgress { finished: true, ..EventProgress::default() };
+        assert!(interaction_after_turn(&accepted, &resolve, &finished, 1).ended);
     }
 }

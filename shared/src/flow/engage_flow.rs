@@ -8,22 +8,15 @@ use std::time::{Duration, Instant};
 use tracing::{Instrument, error, info, warn};
 
 use super::cache::TtlCache;
+use super::claim::{Claimed, claim_with_wait};
 use super::decide::{self, Turn, TurnPlan};
 use crate::bot::{Bot, BotMessage, BotRequest, Channel as BotChannel};
 use crate::config::WebhookSettings;
 use crate::engage::client::{AgentStatus, Channel, StatusQuery};
 use crate::engage::{ContentEvent, EngageClient, EngageError, InterventionEvent, WebhookEvent};
-use crate::store::{
-    BotOutcome, Claim, EventProgress, HandoverDecision, Lease, Store, StoreError, ThreadState,
-};
+use crate::store::{BotOutcome, EventProgress, HandoverDecision, Lease, Store, StoreError, ThreadState};
 
-/// How long one delivery holds an event and its thread's turn. Longer than any function run
-/// (API Gateway gives up after 30 s), so two deliveries never work on one thread at once.
-pub const EVENT_LEASE: Duration = Duration::from_secs(60);
-
-/// How long to wait for another event of the same thread (or another delivery of the same
-/// event) to finish before answering "retry later": customers often send two messages at once.
-const CLAIM_WAITS_MS: [u64; 7] = [25, 50, 100, 200, 400, 800, 1600];
+pub use super::claim::EVENT_LEASE;
 
 /// The channel list changes rarely; it is read again after this long.
 const CHANNELS_CACHE: Duration = Duration::from_secs(600);
@@ -154,25 +147,17 @@ impl EngageFlow {
         result
     }
 
-    /// Claims the event and its thread's turn, waiting briefly while either is busy.
-    /// `None`: already processed.
+    /// Claims the event and its thread's turn. `None`: already processed.
     async fn claim(
         &self,
         thread_id: &str,
         event_id: &str,
     ) -> Result<Option<(Lease, EventProgress, ThreadState)>, ProcessError> {
-        let lease_ms = EVENT_LEASE.as_millis() as i64;
-        for wait in CLAIM_WAITS_MS.iter().map(|ms| Some(*ms)).chain([None]) {
-            match self.store.claim_event(thread_id, event_id, crate::now_millis(), lease_ms).await? {
-                Claim::Done => return Ok(None),
-                Claim::Granted { lease, progress, thread } => return Ok(Some((lease, progress, thread))),
-                Claim::Busy => match wait {
-                    Some(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
-                    None => break,
-                },
-            }
+        match claim_with_wait(self.store.as_ref(), thread_id, event_id).await? {
+            Claimed::Granted { lease, progress, thread } => Ok(Some((lease, progress, thread))),
+            Claimed::Done => Ok(None),
+            Claimed::Busy => Err(ProcessError::Busy(event_id.to_string())),
         }
-        Err(ProcessError::Busy(event_id.to_string()))
     }
 
     async fn emergency_active(&self) -> Result<bool, StoreError> {

@@ -60,6 +60,9 @@ pub struct ThreadState {
     /// Fallback answers in a row.
     #[serde(default)]
     pub consecutive_fallbacks: u32,
+    /// Turns the bot took on this conversation.
+    #[serde(default)]
+    pub bot_turns: u32,
     /// Set when a handover is needed and not yet done, with its reason.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_handover: Option<String>,
@@ -68,6 +71,12 @@ pub struct ThreadState {
     pub owner_changed_at: Option<String>,
     #[serde(default)]
     pub updated_at_ms: i64,
+    /// The conversation is over (a Zenvia interaction finished): nobody answers it any more.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ended: bool,
+    /// The Zenvia department the interaction started in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub department_id: Option<i64>,
 }
 
 impl ThreadState {
@@ -126,6 +135,12 @@ pub struct EventProgress {
     pub intervention_closed: bool,
     #[serde(default)]
     pub thread_closed: bool,
+    /// Zenvia: the interaction was transferred to the agents.
+    #[serde(default)]
+    pub transferred: bool,
+    /// Zenvia: the interaction was finished by the bot.
+    #[serde(default)]
+    pub finished: bool,
 }
 
 /// The emergency switch (CONTRACT C9): while active, every bot message goes to the agents.

@@ -1,0 +1,288 @@
+//! The executor for Zenvia Chat's external-bot events (CONTRACT C10). The same bot, the same
+//! decisions and the same store as Engage Digital; only the platform calls differ. Each
+//! interaction is a thread of the store (`zenvia:<hash>`), so its events take turns too.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use tracing::{Instrument, error, info, warn};
+
+use super::cache::TtlCache;
+use super::claim::{Claimed, claim_with_wait};
+use super::decide::{self, Turn};
+use crate::bot::{Bot, BotMessage, BotRequest, Channel};
+use crate::config::ZenviaSettings;
+use crate::store::{BotOutcome, EventProgress, HandoverDecision, Lease, Store, StoreError, ThreadState};
+use crate::zenvia::{ZenviaClient, ZenviaError, ZenviaEvent};
+
+const THREAD_CONFLICT_ATTEMPTS: usize = 5;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ZenviaOutcome {
+    Accepted,
+    BotTurn {
+        replies: usize,
+        transferred: bool,
+        finished: bool,
+    },
+    Ended,
+    /// Not for the bot (the reason), or an event type not handled.
+    Ignored(&'static str),
+    Duplicate,
+}
+
+impl ZenviaOutcome {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Accepted => "accepted",
+            Self::BotTurn { transferred: true, .. } => "transferred",
+            Self::BotTurn { finished: true, .. } => "bot_finished",
+            Self::BotTurn { .. } => "bot_replied",
+            Self::Ended => "ended",
+            Self::Ignored(reason) => reason,
+            Self::Duplicate => "duplicate",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ZenviaProcessError {
+    #[error("another event of interaction {0} is being processed")]
+    Busy(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Zenvia(#[from] ZenviaError),
+}
+
+pub struct ZenviaFlow {
+    pub settings: Arc<ZenviaSettings>,
+    pub store: Arc<dyn Store>,
+    pub bot: Arc<dyn Bot>,
+    pub zenvia: ZenviaClient,
+    emergency: TtlCache<(), bool>,
+}
+
+fn interaction_key(hash: &str) -> String {
+    format!("zenvia:{hash}")
+}
+
+impl ZenviaFlow {
+    pub fn new(
+        settings: ZenviaSettings,
+        store: Arc<dyn Store>,
+        bot: Arc<dyn Bot>,
+        zenvia: ZenviaClient,
+    ) -> Self {
+        Self {
+            emergency: TtlCache::new(settings.flow.emergency_cache),
+            settings: Arc::new(settings),
+            store,
+            bot,
+            zenvia,
+        }
+    }
+
+    pub async fn process(&self, event: &ZenviaEvent) -> Result<ZenviaOutcome, ZenviaProcessError> {
+        let started = Instant::now();
+        let hash = event.interaction_hash().unwrap_or("");
+        let span = tracing::info_span!("zenvia_event", event_type = %event.event_type(), interaction = %hash);
+        async {
+            let result = self.process_inner(event).await;
+            let latency_ms = started.elapsed().as_millis() as u64;
+            match &result {
+                Ok(outcome) => info!(decision = outcome.label(), latency_ms, "event processed"),
+                Err(err) => warn!(error = %err, latency_ms, "event not finished"),
+            }
+            result
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn process_inner(&self, event: &ZenviaEvent) -> Result<ZenviaOutcome, ZenviaProcessError> {
+        let (hash, event_id) = match event {
+            ZenviaEvent::Unknown { event_type } => {
+                info!(%event_type, "event type not handled; acknowledged");
+                return Ok(ZenviaOutcome::Ignored("unknown_event_type"));
+            }
+            // One accept and one end per interaction, however often they are delivered.
+            ZenviaEvent::NewInteraction { interaction_hash, .. } => {
+                (interaction_hash, "new_interaction".to_string())
+            }
+            ZenviaEvent::FinishedInteraction { interaction_hash } => {
+                (interaction_hash, "finished_interaction".to_string())
+            }
+            // Messages carry no id: each delivery is its own event (it still waits its turn).
+            ZenviaEvent::NewMessage { interaction_hash, .. } => {
+                (interaction_hash, format!("message:{:032x}", rand::random::<u128>()))
+            }
+        };
+        let key = interaction_key(hash);
+        let (lease, mut progress, interaction) =
+            match claim_with_wait(self.store.as_ref(), &key, &event_id).await? {
+                Claimed::Granted { lease, progress, thread } => (lease, progress, thread),
+                Claimed::Done => return Ok(ZenviaOutcome::Duplicate),
+                Claimed::Busy => return Err(ZenviaProcessError::Busy(hash.clone())),
+            };
+        let result = match event {
+            ZenviaEvent::NewInteraction { department_id, .. } => {
+                self.new_interaction(hash, *department_id, &lease, &progress, interaction).await
+            }
+            ZenviaEvent::FinishedInteraction { .. } => {
+                let mut ended = interaction;
+                ended.ended = true;
+                ended.updated_at_ms = crate::now_millis();
+                self.finish(&lease, &progress, ended).await.map(|_| ZenviaOutcome::Ended).map_err(Into::into)
+            }
+            ZenviaEvent::NewMessage { content, content_type, .. } => {
+                self.new_message(hash, content, content_type, &lease, &mut progress, interaction).await
+            }
+            ZenviaEvent::Unknown { .. } => unreachable!("returned above"),
+        };
+        if result.is_err()
+            && let Err(err) = self.store.release_event(&lease, &progress).await
+        {
+            warn!(error = %err, "could not release the event");
+        }
+        result
+    }
+
+    /// Saves the interaction with the event's end; a concurrent writer makes it re-read and
+    /// re-apply `change`.
+    async fn finish(
+        &self,
+        lease: &Lease,
+        progress: &EventProgress,
+        next: ThreadState,
+    ) -> Result<(), StoreError> {
+        let mut next = next;
+        for _ in 0..THREAD_CONFLICT_ATTEMPTS {
+            match self.store.finish_event(lease, progress, Some(&next)).await {
+                Err(StoreError::ThreadConflict(_)) => {
+                    let fresh = self.store.get_thread(&next.thread_id).await?;
+                    next = ThreadState { version: fresh.version, ..next };
+                }
+                other => return other,
+            }
+        }
+        Err(StoreError::ThreadConflict(next.thread_id))
+    }
+
+    async fn new_interaction(
+        &self,
+        hash: &str,
+        department_id: Option<i64>,
+        lease: &Lease,
+        progress: &EventProgress,
+        interaction: ThreadState,
+    ) -> Result<ZenviaOutcome, ZenviaProcessError> {
+        let mut accepted = interaction;
+        accepted.department_id = department_id;
+        accepted.updated_at_ms = crate::now_millis();
+        match self.zenvia.accept(hash).await {
+            Ok(()) => {}
+            Err(err) if err.is_transient() => return Err(err.into()),
+            Err(err) => {
+                // Not ours to answer: recorded as ended, so later messages are ignored.
+                error!(error = %err, "Zenvia refused the accept; the interaction is left to Zenvia");
+                accepted.ended = true;
+            }
+        }
+        self.finish(lease, progress, accepted).await?;
+        Ok(ZenviaOutcome::Accepted)
+    }
+
+    async fn new_message(
+        &self,
+        hash: &str,
+        content: &str,
+        content_type: &str,
+        lease: &Lease,
+        progress: &mut EventProgress,
+        interaction: ThreadState,
+    ) -> Result<ZenviaOutcome, ZenviaProcessError> {
+        let emergency = self
+            .emergency
+            .get_or_load((), || async { Ok::<_, StoreError>(self.store.get_emergency().await?.active) })
+            .await?;
+        let turn = match decide::zenvia_turn(&interaction, emergency) {
+            Ok(turn) => turn,
+            Err(reason) => {
+                info!(reason = reason.as_str(), "message ignored");
+                self.store.finish_event(lease, progress, None).await?;
+                return Ok(ZenviaOutcome::Ignored(reason.as_str()));
+            }
+        };
+        if progress.bot.is_none() {
+            progress.bot = Some(match turn {
+                Turn::EmergencyHandover => BotOutcome::NotAsked { reason: decide::EMERGENCY_REASON.into() },
+                Turn::AskBot => {
+                    let request = BotRequest {
+                        conversation_id: hash.to_string(),
+                        channel: Channel::Zenvia,
+                        message: BotMessage {
+                            id: lease.event_id.clone(),
+                            text: content.to_string(),
+                            // Non-text messages reach the bot with their type.
+                            message_type: content_type.to_string(),
+                            language: None,
+                            author_id: Some(hash.to_string()),
+                            first: interaction.bot_turns == 0,
+                        },
+                    };
+                    match self.bot.ask(&request).await {
+                        Ok(answer) => BotOutcome::Answered(answer),
+                        Err(err) => {
+                            warn!(error = %err, "bot failed; transferring");
+                            BotOutcome::Failed { reason: err.reason() }
+                        }
+                    }
+                }
+            });
+        }
+        let flow = &self.settings.flow;
+        let plan = decide::plan_turn(progress.bot.as_ref().expect("set above"), &interaction, flow);
+        // Zenvia has no availability API: a handover always transfers.
+        let decision = plan.handover.as_ref().map(|_| HandoverDecision::Agents);
+        let messages = decide::messages_to_post(&plan, decision.as_ref(), flow);
+        let more_after_messages = plan.handover.is_some() || plan.resolve;
+        while progress.replies_posted < messages.len() {
+            match self.zenvia.send_text(hash, &messages[progress.replies_posted]).await {
+                Ok(()) => progress.replies_posted += 1,
+                Err(err) if err.is_transient() => return Err(err.into()),
+                Err(err) => {
+                    error!(error = %err, "Zenvia refused a message; remaining messages dropped");
+                    progress.replies_posted = messages.len();
+                }
+            }
+            if progress.replies_posted < messages.len() || more_after_messages {
+                self.store.save_progress(lease, progress).await?;
+            }
+        }
+        if plan.handover.is_some() && !progress.transferred {
+            match self.zenvia.transfer(hash, self.settings.transfer_department_id).await {
+                Ok(()) => progress.transferred = true,
+                Err(err) if err.is_transient() => return Err(err.into()),
+                // Recorded on the interaction (`pending_handover`), and logged with Zenvia's message.
+                Err(err) => error!(error = %err, "Zenvia refused the transfer"),
+            }
+        }
+        if plan.resolve && !progress.finished {
+            match self.zenvia.finish(hash).await {
+                Ok(()) => {}
+                Err(err) if err.is_transient() => return Err(err.into()),
+                // Most likely finished already: either way the bot is done with it.
+                Err(err) => warn!(error = %err, "Zenvia refused the finish; the interaction is ended anyway"),
+            }
+            progress.finished = true;
+        }
+        let next = decide::interaction_after_turn(&interaction, &plan, progress, crate::now_millis());
+        self.finish(lease, progress, next).await?;
+        Ok(ZenviaOutcome::BotTurn {
+            replies: progress.replies_posted,
+            transferred: progress.transferred,
+            finished: progress.finished,
+        })
+    }
+}
