@@ -17,6 +17,8 @@ use handover_core::edge::{self, ApiRequest, ApiResponse, MAX_BODY_BYTES};
 use handover_core::flow::EngageFlow;
 use handover_core::flow::emergency::EmergencyFlow;
 use handover_core::flow::zenvia_flow::ZenviaFlow;
+use handover_core::secret::Secret;
+use handover_core::store::Store;
 
 /// The functions the server runs, each built once.
 #[derive(Clone)]
@@ -29,6 +31,10 @@ pub struct Functions {
     pub emergency_authorization: Arc<Authorization>,
     /// Behind `/zenvia/webhook`, when Zenvia is configured.
     pub zenvia: Option<Arc<ZenviaFlow>>,
+    /// The store every function shares (read by `/analytics/agent_intervention.json`).
+    pub store: Arc<dyn Store>,
+    /// `ANALYTICS_ACCESS_TOKEN`; unset: the analytics route is refused.
+    pub analytics_token: Option<Secret>,
 }
 
 /// Continues unfinished emergency work every few seconds, as the schedule does in AWS.
@@ -55,6 +61,7 @@ pub fn router(functions: Functions) -> Router {
         .route("/engage/interventions", any(engage_interventions))
         .route("/emergency", any(emergency))
         .route("/zenvia/webhook", any(zenvia))
+        .route("/analytics/agent_intervention.json", any(analytics))
         .with_state(functions)
 }
 
@@ -85,6 +92,22 @@ async fn zenvia(State(functions): State<Functions>, request: Request) -> Respons
     };
     match into_api_request(request).await {
         Ok(request) => from_api_response(edge::zenvia::handle(flow, request).await),
+        Err(response) => from_api_response(response),
+    }
+}
+
+async fn analytics(State(functions): State<Functions>, request: Request) -> Response {
+    let Some(token) = &functions.analytics_token else {
+        return from_api_response(edge::error_response(
+            http::StatusCode::UNAUTHORIZED,
+            "not_configured",
+            "analytics is disabled: set ANALYTICS_ACCESS_TOKEN",
+        ));
+    };
+    match into_api_request(request).await {
+        Ok(request) => {
+            from_api_response(edge::analytics::handle(functions.store.as_ref(), token, request).await)
+        }
         Err(response) => from_api_response(response),
     }
 }

@@ -20,7 +20,7 @@ use handover_core::{telemetry, wiring};
 
 const USAGE: &str = "usage:
   handover [serve] [--host HOST] [--port PORT]   run every function locally (default 127.0.0.1:3000)
-  handover replay <function> <event.json>        run one API Gateway event through a function (function: webhook, rebot, emergency, zenvia)
+  handover replay <function> <event.json>        run one API Gateway event through a function (function: webhook, rebot, emergency, zenvia, analytics)
   handover emergency on|off [--reason TEXT] [--url URL]
   handover emergency status [--url URL]          switch or read the emergency handover of a running dev server
                                                  (default URL http://127.0.0.1:3000; sends Bearer $EMERGENCY_TOKEN)";
@@ -132,7 +132,7 @@ async fn start(
     let http = wiring::http_client();
     let store = local_store(&env).await?;
     let flow = wiring::engage_flow(WebhookSettings::from_env(&env)?, store.clone(), &http)?;
-    let store_for_zenvia = store.clone();
+    let shared_store = store.clone();
     let emergency = wiring::emergency_flow(EmergencySettings::from_env(&env)?, store, &http);
     let emergency_authorization = match env.get("EMERGENCY_TOKEN").filter(|t| !t.trim().is_empty()) {
         Some(token) => Authorization::Bearer(Secret::new(token.trim())),
@@ -141,7 +141,7 @@ async fn start(
     let zenvia_configured = ["ZENVIA_API_TOKEN", "ZENVIA_WEBHOOK_TOKEN"].iter().all(|v| env.contains_key(*v));
     let zenvia = match zenvia_configured {
         true => {
-            Some(Arc::new(wiring::zenvia_flow(ZenviaSettings::from_env(&env)?, store_for_zenvia, &http)?))
+            Some(Arc::new(wiring::zenvia_flow(ZenviaSettings::from_env(&env)?, shared_store.clone(), &http)?))
         }
         false => None,
     };
@@ -150,6 +150,11 @@ async fn start(
         emergency: Arc::new(emergency),
         emergency_authorization: Arc::new(emergency_authorization),
         zenvia,
+        store: shared_store,
+        analytics_token: env
+            .get("ANALYTICS_ACCESS_TOKEN")
+            .filter(|t| !t.trim().is_empty())
+            .map(|t| Secret::new(t.trim())),
     };
     spawn_emergency_schedule(&functions, std::time::Duration::from_secs(5));
     let mut app = router(functions.clone());

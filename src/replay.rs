@@ -11,7 +11,7 @@ use crate::Functions;
 pub enum ReplayError {
     #[error("the event is not an API Gateway HTTP API event: {0}")]
     NotAnEvent(String),
-    #[error("unknown function `{0}` (known: webhook, rebot, emergency, zenvia)")]
+    #[error("unknown function `{0}` (known: webhook, rebot, emergency, zenvia, analytics)")]
     UnknownFunction(String),
     #[error("the function is not configured: {0}")]
     NotConfigured(&'static str),
@@ -34,6 +34,10 @@ pub async fn replay(
         "zenvia" => match &functions.zenvia {
             Some(flow) => Ok(edge::zenvia::handle(flow, request).await),
             None => Err(ReplayError::NotConfigured("zenvia: set ZENVIA_API_TOKEN and ZENVIA_WEBHOOK_TOKEN")),
+        },
+        "analytics" => match &functions.analytics_token {
+            Some(token) => Ok(edge::analytics::handle(functions.store.as_ref(), token, request).await),
+            None => Err(ReplayError::NotConfigured("analytics: set ANALYTICS_ACCESS_TOKEN")),
         },
         other => Err(ReplayError::UnknownFunction(other.to_string())),
     }

@@ -290,6 +290,11 @@ impl ZenviaSettings {
     }
 }
 
+/// The analytics function's one secret: the required `Access-Token` header value.
+pub fn analytics_access_token(env: &dyn Env) -> Result<Secret, ConfigError> {
+    Ok(Secret::new(required(env, "ANALYTICS_ACCESS_TOKEN")?))
+}
+
 fn api_url(env: &dyn Env) -> Result<String, ConfigError> {
     let api_url = required(env, "ENGAGE_API_URL")?;
     if !(api_url.starts_with("http://") || api_url.starts_with("https://")) {

@@ -7,6 +7,7 @@
 //! - [`edge`]: HTTP handlers, independent of Lambda, plus the Lambda adapter.
 //! - [`config`]: typed configuration read once at start-up.
 
+pub mod analytics;
 pub mod bot;
 pub mod config;
 pub mod edge;

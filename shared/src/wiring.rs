@@ -108,3 +108,12 @@ pub async fn zenvia_function(env: &dyn Env, http: &reqwest::Client) -> Result<Ze
     let dynamo = DynamoSettings::from_env(env)?;
     zenvia_flow(settings, dynamo_store(&dynamo).await, http)
 }
+
+/// Everything the `analytics` Lambda needs: the store and the access token.
+pub async fn analytics_function(
+    env: &dyn Env,
+) -> Result<(Arc<dyn Store>, crate::secret::Secret), StartupError> {
+    let token = crate::config::analytics_access_token(env)?;
+    let dynamo = DynamoSettings::from_env(env)?;
+    Ok((dynamo_store(&dynamo).await, token))
+}

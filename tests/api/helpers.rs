@@ -18,6 +18,7 @@ use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 pub const ACCESS_TOKEN: &str = "sample-access-token-7f3a";
 pub const VERIFY_TOKEN: &str = "sample-verify-token";
 pub const EMERGENCY_TOKEN: &str = "test-emergency-token-5d2";
+pub const ANALYTICS_TOKEN: &str = "sample-analytics-token";
 pub const ZENVIA_API_TOKEN: &str = "zenvia-api-token-81c";
 pub const ZENVIA_WEBHOOK_TOKEN: &str = "sample-zenvia-webhook-token";
 pub const BOT_CATEGORY: &str = "5be59e0a13047d01f46caa62";
@@ -131,6 +132,8 @@ impl TestApp {
                 )
                 .expect("valid"),
             )),
+            store: store.clone(),
+            analytics_token: Some(Secret::new(ANALYTICS_TOKEN)),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = format!("http://{}", listener.local_addr().unwrap());

@@ -4,6 +4,7 @@
 mod dynamodb_local;
 mod helpers;
 
+mod analytics;
 mod dedup;
 mod emergency;
 mod handover;

@@ -10,6 +10,12 @@ fn sample(name: &str) -> String {
         .expect("sample event exists")
 }
 
+async fn replay_as(app: &TestApp, function: &str, name: &str) -> handover_core::edge::ApiResponse {
+    handover::replay::replay(&app.functions, function, &sample(name))
+        .await
+        .expect("the sample is a valid event")
+}
+
 async fn replay(app: &TestApp, name: &str) -> handover_core::edge::ApiResponse {
     handover::replay::replay(&app.functions, "webhook", &sample(name))
         .await
@@ -64,6 +70,8 @@ async fn every_sample_replays_through_its_function() {
     for name in names {
         let function = if name.starts_with("engage-intervention") {
             "rebot"
+        } else if name.starts_with("analytics-") {
+            "analytics"
         } else if name.starts_with("zenvia-") {
             "zenvia"
         } else if name.starts_with("emergency-") {
@@ -161,4 +169,13 @@ async fn zenvia_samples_accept_answer_and_end() {
     assert_eq!(paths, vec!["accept", "message"]);
     let interaction = app.store.get_thread("zenvia:0000a-000b-0c00-0d0e-f00d00f11111").await.unwrap();
     assert!(interaction.ended);
+}
+
+#[tokio::test]
+async fn the_analytics_sample_reports() {
+    let app = TestApp::spawn(Options::default()).await;
+    let response = replay_as(&app, "analytics", "analytics-report.json").await;
+    assert_eq!(response.status(), 200, "{}", response.body());
+    let body: serde_json::Value = serde_json::from_str(response.body()).unwrap();
+    assert_eq!(body["stats"].as_array().unwrap().len(), 9);
 }

@@ -43,9 +43,12 @@ async fn claims_and_leases(store: Arc<dyn Store>) {
         granted(store.claim_event("t1", "e1", now + LEASE_MS + 1, LEASE_MS).await.unwrap());
     assert_eq!(resumed, answered());
     assert_eq!(store.save_progress(&lease, &answered()).await, Err(StoreError::LeaseLost("e1".into())));
-    assert_eq!(store.finish_event(&lease, &answered(), None).await, Err(StoreError::LeaseLost("e1".into())));
+    assert_eq!(
+        store.finish_event(&lease, &answered(), None, &[]).await,
+        Err(StoreError::LeaseLost("e1".into()))
+    );
 
-    store.finish_event(&new_lease, &answered(), None).await.unwrap();
+    store.finish_event(&new_lease, &answered(), None, &[]).await.unwrap();
     assert_eq!(store.claim_event("t1", "e1", now + 10 * LEASE_MS, LEASE_MS).await.unwrap(), Claim::Done);
 }
 
@@ -64,7 +67,7 @@ async fn one_event_of_a_thread_at_a_time(store: Arc<dyn Store>) {
     // Another event of the same thread waits for the turn; another thread does not.
     assert_eq!(store.claim_event("t3", "b", now + 1, LEASE_MS).await.unwrap(), Claim::Busy);
     granted(store.claim_event("t3-other", "c", now + 1, LEASE_MS).await.unwrap());
-    store.finish_event(&first, &EventProgress::default(), None).await.unwrap();
+    store.finish_event(&first, &EventProgress::default(), None, &[]).await.unwrap();
     let (second, _, _) = granted(store.claim_event("t3", "b", now + 2, LEASE_MS).await.unwrap());
     // A released turn frees the thread too.
     store.release_event(&second, &EventProgress::default()).await.unwrap();
@@ -103,14 +106,14 @@ async fn finishing_is_atomic_with_the_thread(store: Arc<dyn Store>) {
     let progress = EventProgress { replies_posted: 2, ..EventProgress::default() };
     let stale = ThreadState { consecutive_fallbacks: 1, ..thread };
     assert_eq!(
-        store.finish_event(&lease, &progress, Some(&stale)).await,
+        store.finish_event(&lease, &progress, Some(&stale), &[]).await,
         Err(StoreError::ThreadConflict("t5".into()))
     );
     // Neither half happened: the event is still ours to finish, the thread unchanged.
     let current = store.get_thread("t5").await.unwrap();
     assert_eq!((current.owner, current.consecutive_fallbacks), (Owner::Agent, 0));
     let next = ThreadState { consecutive_fallbacks: 1, ..current };
-    store.finish_event(&lease, &progress, Some(&next)).await.unwrap();
+    store.finish_event(&lease, &progress, Some(&next), &[]).await.unwrap();
     let saved = store.get_thread("t5").await.unwrap();
     assert_eq!((saved.owner, saved.consecutive_fallbacks, saved.version), (Owner::Agent, 1, 2));
     assert_eq!(store.claim_event("t5", "e5", now + 1, LEASE_MS).await.unwrap(), Claim::Done);
@@ -142,7 +145,7 @@ async fn bot_owned_threads_are_listed_from_an_index(store: Arc<dyn Store>) {
     store.save_thread(&ThreadState { owner: Owner::Agent, ..agent }).await.unwrap();
     // An event on a thread that never got a state does not make it bot-owned.
     let (lease, _, _) = granted(store.claim_event("c1", "e", 6_000_000, LEASE_MS).await.unwrap());
-    store.finish_event(&lease, &EventProgress::default(), None).await.unwrap();
+    store.finish_event(&lease, &EventProgress::default(), None, &[]).await.unwrap();
 
     let mut seen = Vec::new();
     let mut after: Option<String> = None;

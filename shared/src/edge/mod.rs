@@ -1,6 +1,7 @@
 //! The HTTP edge: handlers over plain `http` types, shared by the Lambda functions and the
 //! local dev server, and the adapter between them and Lambda.
 
+pub mod analytics;
 pub mod emergency;
 pub mod engage;
 pub mod lambda;

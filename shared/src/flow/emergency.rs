@@ -294,7 +294,7 @@ impl EmergencyFlow {
                 Claim::Done | Claim::Busy => return Ok(None),
             };
         if thread.owner != Owner::Bot {
-            self.store.finish_event(&lease, &progress, None).await?;
+            self.store.finish_event(&lease, &progress, None, &[]).await?;
             return Ok(None);
         }
         let result = self.recategorize(&thread, &mut progress).await;
@@ -302,9 +302,16 @@ impl EmergencyFlow {
             Ok(categories) => {
                 let mut current = thread;
                 loop {
-                    let next =
-                        decide::thread_after_emergency(&current, categories.clone(), crate::now_millis());
-                    match self.store.finish_event(&lease, &progress, Some(&next)).await {
+                    let now = crate::now_millis();
+                    let next = decide::thread_after_emergency(&current, categories.clone(), now);
+                    let stats = [crate::analytics::intervention(
+                        now,
+                        thread_id,
+                        activation,
+                        "emergency_switch",
+                        true,
+                    )];
+                    match self.store.finish_event(&lease, &progress, Some(&next), &stats).await {
                         Ok(()) => return Ok(Some(true)),
                         Err(StoreError::ThreadConflict(_)) => {
                             current = self.store.get_thread(thread_id).await?
@@ -315,7 +322,7 @@ impl EmergencyFlow {
             }
             Err(err) if !err.is_transient() => {
                 error!(%thread_id, error = %err, code = %err.code(), "thread not recategorized; left with the bot");
-                self.store.finish_event(&lease, &progress, None).await?;
+                self.store.finish_event(&lease, &progress, None, &[]).await?;
                 Ok(Some(false))
             }
             Err(err) => {

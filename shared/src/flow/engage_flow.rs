@@ -10,11 +10,14 @@ use tracing::{Instrument, error, info, warn};
 use super::cache::TtlCache;
 use super::claim::{Claimed, claim_with_wait};
 use super::decide::{self, Turn, TurnPlan};
+use crate::analytics;
 use crate::bot::{Bot, BotMessage, BotRequest, Channel as BotChannel};
 use crate::config::WebhookSettings;
 use crate::engage::client::{AgentStatus, Channel, StatusQuery};
 use crate::engage::{ContentEvent, EngageClient, EngageError, InterventionEvent, WebhookEvent};
-use crate::store::{BotOutcome, EventProgress, HandoverDecision, Lease, Store, StoreError, ThreadState};
+use crate::store::{
+    BotOutcome, EventProgress, HandoverDecision, Lease, StatsEntry, Store, StoreError, ThreadState,
+};
 
 pub use super::claim::EVENT_LEASE;
 
@@ -189,10 +192,11 @@ impl EngageFlow {
             }
             Err(err) => return Err(err),
         };
+        let stats = turn_stats(content, &thread, &plan, progress, &lease.event_id);
         let mut thread = thread;
         for _ in 0..THREAD_CONFLICT_ATTEMPTS {
             let next = decide::thread_after_turn(&thread, content, &plan, progress, crate::now_millis());
-            match self.store.finish_event(lease, progress, Some(&next)).await {
+            match self.store.finish_event(lease, progress, Some(&next), &stats).await {
                 Ok(()) => {
                     return Ok(EventOutcome::BotTurn {
                         replies: progress.replies_posted,
@@ -219,7 +223,7 @@ impl EngageFlow {
         mut thread: ThreadState,
     ) -> Result<EventOutcome, ProcessError> {
         for _ in 0..THREAD_CONFLICT_ATTEMPTS {
-            match self.store.finish_event(lease, progress, Some(&thread)).await {
+            match self.store.finish_event(lease, progress, Some(&thread), &[]).await {
                 Ok(()) => return Ok(EventOutcome::Parked),
                 Err(StoreError::ThreadConflict(_)) => {
                     let reason = thread.pending_handover.take();
@@ -239,7 +243,7 @@ impl EngageFlow {
         progress: &EventProgress,
         reason: &'static str,
     ) -> Result<EventOutcome, ProcessError> {
-        self.store.finish_event(lease, progress, None).await?;
+        self.store.finish_event(lease, progress, None, &[]).await?;
         Ok(EventOutcome::Recorded(reason))
     }
 
@@ -273,7 +277,7 @@ impl EngageFlow {
         let mut thread = thread;
         for _ in 0..THREAD_CONFLICT_ATTEMPTS {
             let next = decide::thread_after_rebot(&thread, event, categories.clone(), crate::now_millis());
-            match self.store.finish_event(lease, progress, Some(&next)).await {
+            match self.store.finish_event(lease, progress, Some(&next), &[]).await {
                 Ok(()) => return Ok(EventOutcome::GivenBackToBot),
                 Err(StoreError::ThreadConflict(_)) => {
                     thread = self.store.get_thread(&thread.thread_id).await?
@@ -449,6 +453,34 @@ impl EngageFlow {
         }
         Ok(())
     }
+}
+
+/// What a turn adds to the handover statistics: a session on the thread's first bot turn, an
+/// intervention when it went to the agents. Timed by the event, not by its processing.
+fn turn_stats(
+    content: &ContentEvent,
+    thread_before: &ThreadState,
+    plan: &TurnPlan,
+    progress: &EventProgress,
+    event_id: &str,
+) -> Vec<StatsEntry> {
+    let at = content
+        .issued_at
+        .as_deref()
+        .and_then(crate::time::parse_rfc3339_ms)
+        .unwrap_or_else(crate::now_millis);
+    let mut stats = Vec::new();
+    if thread_before.bot_turns == 0 {
+        let user = content.author_id.as_deref().unwrap_or(&content.thread_id);
+        stats.extend(analytics::session(at, &content.thread_id, user));
+    }
+    if let (Some(reason), Some(HandoverDecision::Agents), true) =
+        (&plan.handover, &progress.handover, progress.recategorized)
+    {
+        let emergency = reason == decide::EMERGENCY_REASON;
+        stats.push(analytics::intervention(at, &content.thread_id, event_id, reason, emergency));
+    }
+    stats
 }
 
 /// The thread an event belongs to; events without one get a scope of their own.

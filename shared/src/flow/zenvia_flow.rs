@@ -10,9 +10,12 @@ use tracing::{Instrument, error, info, warn};
 use super::cache::TtlCache;
 use super::claim::{Claimed, claim_with_wait};
 use super::decide::{self, Turn};
+use crate::analytics;
 use crate::bot::{Bot, BotMessage, BotRequest, Channel};
 use crate::config::ZenviaSettings;
-use crate::store::{BotOutcome, EventProgress, HandoverDecision, Lease, Store, StoreError, ThreadState};
+use crate::store::{
+    BotOutcome, EventProgress, HandoverDecision, Lease, StatsEntry, Store, StoreError, ThreadState,
+};
 use crate::zenvia::{ZenviaClient, ZenviaError, ZenviaEvent};
 
 const THREAD_CONFLICT_ATTEMPTS: usize = 5;
@@ -133,7 +136,10 @@ impl ZenviaFlow {
                 let mut ended = interaction;
                 ended.ended = true;
                 ended.updated_at_ms = crate::now_millis();
-                self.finish(&lease, &progress, ended).await.map(|_| ZenviaOutcome::Ended).map_err(Into::into)
+                self.finish(&lease, &progress, ended, &[])
+                    .await
+                    .map(|_| ZenviaOutcome::Ended)
+                    .map_err(Into::into)
             }
             ZenviaEvent::NewMessage { content, content_type, .. } => {
                 self.new_message(hash, content, content_type, &lease, &mut progress, interaction).await
@@ -148,17 +154,18 @@ impl ZenviaFlow {
         result
     }
 
-    /// Saves the interaction with the event's end; a concurrent writer makes it re-read and
-    /// re-apply `change`.
+    /// Saves the interaction with the event's end. Every writer of an interaction holds its
+    /// turn, so a version conflict can only come from a writer outside the flows: ours wins.
     async fn finish(
         &self,
         lease: &Lease,
         progress: &EventProgress,
         next: ThreadState,
+        stats: &[StatsEntry],
     ) -> Result<(), StoreError> {
         let mut next = next;
         for _ in 0..THREAD_CONFLICT_ATTEMPTS {
-            match self.store.finish_event(lease, progress, Some(&next)).await {
+            match self.store.finish_event(lease, progress, Some(&next), stats).await {
                 Err(StoreError::ThreadConflict(_)) => {
                     let fresh = self.store.get_thread(&next.thread_id).await?;
                     next = ThreadState { version: fresh.version, ..next };
@@ -180,8 +187,9 @@ impl ZenviaFlow {
         let mut accepted = interaction;
         accepted.department_id = department_id;
         accepted.updated_at_ms = crate::now_millis();
+        let mut stats = Vec::new();
         match self.zenvia.accept(hash).await {
-            Ok(()) => {}
+            Ok(()) => stats = analytics::session(crate::now_millis(), hash, hash),
             Err(err) if err.is_transient() => return Err(err.into()),
             Err(err) => {
                 // Not ours to answer: recorded as ended, so later messages are ignored.
@@ -189,7 +197,7 @@ impl ZenviaFlow {
                 accepted.ended = true;
             }
         }
-        self.finish(lease, progress, accepted).await?;
+        self.finish(lease, progress, accepted, &stats).await?;
         Ok(ZenviaOutcome::Accepted)
     }
 
@@ -210,7 +218,7 @@ impl ZenviaFlow {
             Ok(turn) => turn,
             Err(reason) => {
                 info!(reason = reason.as_str(), "message ignored");
-                self.store.finish_event(lease, progress, None).await?;
+                self.store.finish_event(lease, progress, None, &[]).await?;
                 return Ok(ZenviaOutcome::Ignored(reason.as_str()));
             }
         };
@@ -277,8 +285,16 @@ impl ZenviaFlow {
             }
             progress.finished = true;
         }
-        let next = decide::interaction_after_turn(&interaction, &plan, progress, crate::now_millis());
-        self.finish(lease, progress, next).await?;
+        let now = crate::now_millis();
+        let next = decide::interaction_after_turn(&interaction, &plan, progress, now);
+        let stats: Vec<StatsEntry> = match (&plan.handover, progress.transferred) {
+            (Some(reason), true) => {
+                let emergency = reason == decide::EMERGENCY_REASON;
+                vec![analytics::intervention(now, hash, &lease.event_id, reason, emergency)]
+            }
+            _ => vec![],
+        };
+        self.finish(lease, progress, next, &stats).await?;
         Ok(ZenviaOutcome::BotTurn {
             replies: progress.replies_posted,
             transferred: progress.transferred,

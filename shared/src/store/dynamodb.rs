@@ -20,17 +20,19 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
-    Projection, ProjectionType, ReturnValue, ReturnValuesOnConditionCheckFailure, ScalarAttributeType,
-    Select, TimeToLiveSpecification,
+    KeysAndAttributes, Projection, ProjectionType, ReturnValue, ReturnValuesOnConditionCheckFailure,
+    ScalarAttributeType, Select, TimeToLiveSpecification, TransactWriteItem, Update,
 };
 
 use super::{
-    Claim, EVENT_RECORD_TTL_SECONDS, EmergencyState, EventProgress, Lease, Owner, Store, StoreError,
-    THREAD_TTL_SECONDS, ThreadState, new_lease_token,
+    Claim, EVENT_RECORD_TTL_SECONDS, EmergencyState, EventProgress, HourStats, Lease, Owner,
+    STATS_TTL_SECONDS, StatsEntry, StatsSet, Store, StoreError, THREAD_TTL_SECONDS, ThreadState,
+    new_lease_token,
 };
 
 const STATUS_IN_PROGRESS: &str = "in_progress";
@@ -67,6 +69,22 @@ fn string_attribute(name: &str) -> AttributeDefinition {
 
 fn key(name: &str, key_type: KeyType) -> KeySchemaElement {
     KeySchemaElement::builder().attribute_name(name).key_type(key_type).build().expect("complete key")
+}
+
+fn stats_key(hour: i64) -> String {
+    format!("stats#{hour}")
+}
+
+fn hour_stats_of(item: &Item) -> HourStats {
+    let set = |name: &str| item.get(name).and_then(|v| v.as_ss().ok()).cloned().unwrap_or_default();
+    let hour =
+        get_s(item, "pk").and_then(|pk| pk.strip_prefix("stats#")).and_then(|h| h.parse().ok()).unwrap_or(0);
+    HourStats {
+        hour,
+        sessions: set(StatsSet::Sessions.attribute()),
+        users: set(StatsSet::Users.attribute()),
+        interventions: set(StatsSet::Interventions.attribute()),
+    }
 }
 
 fn thread_key(thread_id: &str) -> AttributeValue {
@@ -202,6 +220,85 @@ impl DynamoStore {
 
     fn update(&self, thread_id: &str) -> UpdateItemFluentBuilder {
         self.client.update_item().table_name(&self.table).key("pk", thread_key(thread_id))
+    }
+
+    /// The update that finishes an event (and saves its thread), conditional on the lease
+    /// (and the thread's version).
+    fn finish_update(&self, lease: &Lease, progress: &EventProgress, thread: Option<&ThreadState>) -> Update {
+        let mut set = vec!["#ev.#status = :done", "#ev.progress = :progress"];
+        let mut remove =
+            vec!["#ev.lease_token".to_string(), "turn_until".to_string(), "turn_token".to_string()];
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .key("pk", thread_key(&lease.thread_id))
+            .expression_attribute_names("#ev", event_attribute(&lease.event_id))
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":token", s(&lease.token))
+            .expression_attribute_values(":done", s(STATUS_DONE))
+            .expression_attribute_values(":progress", s(to_json(progress)))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .condition_expression("#ev.lease_token = :token");
+        for (i, name) in lease.expired_events.iter().enumerate() {
+            let placeholder = format!("#old{i}");
+            update = update.expression_attribute_names(&placeholder, name);
+            remove.push(placeholder);
+        }
+        if let Some(thread) = thread {
+            set.extend(["#state = :state", "#owner = :owner", "version = :next"]);
+            let stored = ThreadState { version: thread.version + 1, ..thread.clone() };
+            if stored.owner == Owner::Bot {
+                set.push("bot_owned = :bot_owned");
+                update = update.expression_attribute_values(":bot_owned", s(BOT_OWNED));
+            } else {
+                remove.push("bot_owned".to_string());
+            }
+            update = update
+                .expression_attribute_names("#state", "state")
+                .expression_attribute_names("#owner", "owner")
+                .expression_attribute_values(":state", s(to_json(&stored)))
+                .expression_attribute_values(":owner", s(stored.owner.as_str()))
+                .expression_attribute_values(":next", n(stored.version as i64));
+            update = if thread.version == 0 {
+                update.condition_expression("#ev.lease_token = :token AND attribute_not_exists(version)")
+            } else {
+                update
+                    .condition_expression("#ev.lease_token = :token AND version = :read")
+                    .expression_attribute_values(":read", n(thread.version as i64))
+            };
+        }
+        update
+            .update_expression(format!("SET {} REMOVE {}", set.join(", "), remove.join(", ")))
+            .build()
+            .expect("complete update")
+    }
+
+    /// One `ADD` per hour item touched by `entries`.
+    fn stats_updates(&self, entries: &[StatsEntry]) -> Vec<Update> {
+        let mut by_hour: std::collections::BTreeMap<i64, std::collections::BTreeMap<StatsSet, Vec<String>>> =
+            Default::default();
+        for entry in entries {
+            by_hour.entry(entry.hour).or_default().entry(entry.set).or_default().push(entry.value.clone());
+        }
+        by_hour
+            .into_iter()
+            .map(|(hour, sets)| {
+                let mut update = Update::builder()
+                    .table_name(&self.table)
+                    .key("pk", s(stats_key(hour)))
+                    .expression_attribute_values(":expires", n(hour * 3600 + STATS_TTL_SECONDS));
+                let mut adds = Vec::new();
+                for (i, (set, values)) in sets.into_iter().enumerate() {
+                    adds.push(format!("#set{i} :values{i}"));
+                    update = update
+                        .expression_attribute_names(format!("#set{i}"), set.attribute())
+                        .expression_attribute_values(format!(":values{i}"), AttributeValue::Ss(values));
+                }
+                update
+                    .update_expression(format!("SET expires_at = :expires ADD {}", adds.join(", ")))
+                    .build()
+                    .expect("complete update")
+            })
+            .collect()
     }
 
     /// An update of an event's record, conditional on holding its lease.
@@ -344,47 +441,80 @@ impl Store for DynamoStore {
         lease: &Lease,
         progress: &EventProgress,
         thread: Option<&ThreadState>,
+        stats: &[StatsEntry],
     ) -> Result<(), StoreError> {
-        let mut set = vec!["#ev.#status = :done", "#ev.progress = :progress"];
-        let mut remove =
-            vec!["#ev.lease_token".to_string(), "turn_until".to_string(), "turn_token".to_string()];
-        let mut request = self
-            .leased_update(lease)
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":done", s(STATUS_DONE))
-            .expression_attribute_values(":progress", s(to_json(progress)))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        for (i, name) in lease.expired_events.iter().enumerate() {
-            let placeholder = format!("#old{i}");
-            request = request.expression_attribute_names(&placeholder, name);
-            remove.push(placeholder);
+        let finish = self.finish_update(lease, progress, thread);
+        if stats.is_empty() {
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(finish.key().clone()))
+                .update_expression(finish.update_expression())
+                .set_condition_expression(finish.condition_expression().map(String::from))
+                .set_expression_attribute_names(finish.expression_attribute_names().cloned())
+                .set_expression_attribute_values(finish.expression_attribute_values().cloned())
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                .send()
+                .await
+                .map_err(|e| condition_failure(e, lease))?;
+            return Ok(());
         }
-        if let Some(thread) = thread {
-            set.extend(["#state = :state", "#owner = :owner", "version = :next"]);
-            let stored = ThreadState { version: thread.version + 1, ..thread.clone() };
-            if stored.owner == Owner::Bot {
-                set.push("bot_owned = :bot_owned");
-                request = request.expression_attribute_values(":bot_owned", s(BOT_OWNED));
-            } else {
-                remove.push("bot_owned".to_string());
+        // The statistics go with the finish in one transaction: counted exactly when the event
+        // is done, still one request.
+        let mut transaction = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(finish).build());
+        for update in self.stats_updates(stats) {
+            transaction = transaction.transact_items(TransactWriteItem::builder().update(update).build());
+        }
+        match transaction.send().await {
+            Ok(_) => Ok(()),
+            Err(err) => match err.into_service_error() {
+                TransactWriteItemsError::TransactionCanceledException(cancelled) => {
+                    let first = cancelled.cancellation_reasons().first();
+                    if first.and_then(|r| r.code()) != Some("ConditionalCheckFailed") {
+                        return Err(unavailable(cancelled));
+                    }
+                    let old = first.and_then(|r| r.item()).cloned().unwrap_or_default();
+                    Err(match EventRecord::of(&old, &lease.event_id) {
+                        Some(record) if record.holds(&lease.token) => {
+                            StoreError::ThreadConflict(lease.thread_id.clone())
+                        }
+                        _ => StoreError::LeaseLost(lease.event_id.clone()),
+                    })
+                }
+                other => Err(unavailable(other)),
+            },
+        }
+    }
+
+    async fn read_stats(&self, from_hour: i64, to_hour: i64) -> Result<Vec<HourStats>, StoreError> {
+        let mut hours = Vec::new();
+        let all: Vec<i64> = (from_hour..=to_hour).collect();
+        // BatchGetItem takes 100 keys: the requests grow with the hours of the window.
+        for chunk in all.chunks(100) {
+            let mut keys = KeysAndAttributes::builder();
+            for hour in chunk {
+                keys = keys.keys(HashMap::from([("pk".to_string(), s(stats_key(*hour)))]));
             }
-            request = request
-                .expression_attribute_names("#state", "state")
-                .expression_attribute_names("#owner", "owner")
-                .expression_attribute_values(":state", s(to_json(&stored)))
-                .expression_attribute_values(":owner", s(stored.owner.as_str()))
-                .expression_attribute_values(":next", n(stored.version as i64));
-            request = if thread.version == 0 {
-                request.condition_expression("#ev.lease_token = :token AND attribute_not_exists(version)")
-            } else {
-                request
-                    .condition_expression("#ev.lease_token = :token AND version = :read")
-                    .expression_attribute_values(":read", n(thread.version as i64))
-            };
+            let mut pending = Some(HashMap::from([(self.table.clone(), keys.build().expect("keys given"))]));
+            while let Some(request) = pending.take().filter(|r| !r.is_empty()) {
+                let output = self
+                    .client
+                    .batch_get_item()
+                    .set_request_items(Some(request))
+                    .send()
+                    .await
+                    .map_err(|e| unavailable(e.into_service_error()))?;
+                for item in output.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
+                    hours.push(hour_stats_of(&item));
+                }
+                pending = output.unprocessed_keys;
+            }
         }
-        let expression = format!("SET {} REMOVE {}", set.join(", "), remove.join(", "));
-        request.update_expression(expression).send().await.map_err(|e| condition_failure(e, lease))?;
-        Ok(())
+        hours.sort_by_key(|h| h.hour);
+        Ok(hours)
     }
 
     async fn release_event(&self, lease: &Lease, progress: &EventProgress) -> Result<(), StoreError> {

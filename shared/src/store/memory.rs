@@ -1,10 +1,13 @@
 //! The in-memory store: the local dev server's default and the fast half of the store tests.
 //! Same semantics as DynamoDB (conditional writes, leases), one process only.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 
-use super::{Claim, EmergencyState, EventProgress, Lease, Store, StoreError, ThreadState, new_lease_token};
+use super::{
+    Claim, EmergencyState, EventProgress, HourStats, Lease, StatsEntry, StatsSet, Store, StoreError,
+    ThreadState, new_lease_token,
+};
 
 #[derive(Debug, Clone)]
 struct EventRecord {
@@ -22,6 +25,7 @@ struct Tables {
     /// The thread's turn: (until ms, lease token) of the event being processed.
     turns: HashMap<String, (i64, String)>,
     emergency: EmergencyState,
+    stats: BTreeMap<i64, BTreeMap<StatsSet, BTreeSet<String>>>,
 }
 
 #[derive(Default)]
@@ -116,12 +120,22 @@ impl Store for MemoryStore {
         lease: &Lease,
         progress: &EventProgress,
         thread: Option<&ThreadState>,
+        stats: &[StatsEntry],
     ) -> Result<(), StoreError> {
         let mut tables = self.tables();
         tables.held(lease)?;
         if let Some(thread) = thread {
             tables.check_version(thread)?;
             tables.put_thread(thread);
+        }
+        for entry in stats {
+            tables
+                .stats
+                .entry(entry.hour)
+                .or_default()
+                .entry(entry.set)
+                .or_default()
+                .insert(entry.value.clone());
         }
         let record = tables.held(lease)?;
         record.done = true;
@@ -187,5 +201,22 @@ impl Store for MemoryStore {
     async fn count_bot_owned(&self) -> Result<u64, StoreError> {
         let tables = self.tables();
         Ok(tables.threads.values().filter(|t| t.owner == super::Owner::Bot && t.version > 0).count() as u64)
+    }
+
+    async fn read_stats(&self, from_hour: i64, to_hour: i64) -> Result<Vec<HourStats>, StoreError> {
+        let tables = self.tables();
+        let set = |sets: &BTreeMap<StatsSet, BTreeSet<String>>, which| {
+            sets.get(&which).map(|s| s.iter().cloned().collect()).unwrap_or_default()
+        };
+        Ok(tables
+            .stats
+            .range(from_hour..=to_hour)
+            .map(|(hour, sets)| HourStats {
+                hour: *hour,
+                sessions: set(sets, StatsSet::Sessions),
+                users: set(sets, StatsSet::Users),
+                interventions: set(sets, StatsSet::Interventions),
+            })
+            .collect())
     }
 }

@@ -173,6 +173,47 @@ pub struct EmergencyState {
     pub failed: u64,
 }
 
+/// Which activity set of an hour's statistics an entry goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum StatsSet {
+    Sessions,
+    Users,
+    Interventions,
+}
+
+impl StatsSet {
+    pub fn attribute(self) -> &'static str {
+        match self {
+            Self::Sessions => "sessions",
+            Self::Users => "users",
+            Self::Interventions => "interventions",
+        }
+    }
+}
+
+/// One entry of the handover statistics: a string added to a set of an hour's item, so that
+/// recording the same entry twice (a retry) counts once. The entries' format belongs to
+/// [`crate::analytics`]; the store only keeps them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatsEntry {
+    /// Hours since the epoch.
+    pub hour: i64,
+    pub set: StatsSet,
+    pub value: String,
+}
+
+/// An hour's recorded entries.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HourStats {
+    pub hour: i64,
+    pub sessions: Vec<String>,
+    pub users: Vec<String>,
+    pub interventions: Vec<String>,
+}
+
+/// How long statistics are kept.
+pub const STATS_TTL_SECONDS: i64 = 400 * 24 * 3600;
+
 /// The outcome of claiming an event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
@@ -234,13 +275,18 @@ pub trait Store: Send + Sync {
     async fn save_progress(&self, lease: &Lease, progress: &EventProgress) -> Result<(), StoreError>;
 
     /// Marks the event done and, in the same atomic write, saves the thread's new state when
-    /// given (conditional on `thread.version`, the version it was read at).
+    /// given (conditional on `thread.version`, the version it was read at) and records the
+    /// statistics entries.
     async fn finish_event(
         &self,
         lease: &Lease,
         progress: &EventProgress,
         thread: Option<&ThreadState>,
+        stats: &[StatsEntry],
     ) -> Result<(), StoreError>;
+
+    /// The statistics of hours `from..=to` (hours since the epoch) that have any.
+    async fn read_stats(&self, from_hour: i64, to_hour: i64) -> Result<Vec<HourStats>, StoreError>;
 
     /// Gives the lease up after a failure, saving the steps done, so that the platform's retry
     /// resumes at once from there.

@@ -1,0 +1,355 @@
+//! Handover statistics in the exact shape of Avaamo's "live agent interventions" API (seed 002,
+//! CONTRACT C11), computed from what the functions recorded.
+//!
+//! Recording: each activity is one string added to a set of its hour's item (`stats#<hour>`):
+//! `sessions` (`<minute>|<conversation>`), `users` (`<minute>|<user>`) and `interventions`
+//! (`<minute>|<conversation>|<event>|<reason>|<emergency 0/1>`). Sets make a retried
+//! recording count once; minutes make every count exact at one-minute resolution; `users_count`
+//! is exact (distinct users, not a sketch). A report reads one item per hour of its window and
+//! of the previous one, whatever the traffic.
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde::Serialize;
+
+use crate::store::{HourStats, StatsEntry, StatsSet};
+use crate::time::{civil_from_days, days_from_civil, is_valid_date};
+
+/// The number of equal intervals of `stats`.
+pub const INTERVALS: usize = 9;
+/// Longest window a report covers.
+pub const MAX_WINDOW_DAYS: i64 = 366;
+
+fn minute_and_hour(at_ms: i64) -> (i64, i64) {
+    let seconds = at_ms.div_euclid(1000);
+    (seconds.div_euclid(3600), seconds.rem_euclid(3600) / 60)
+}
+
+fn clean(part: &str) -> String {
+    part.replace('|', "/")
+}
+
+/// A conversation the bot started (an Engage thread's first bot turn, a Zenvia interaction).
+pub fn session(at_ms: i64, conversation: &str, user: &str) -> Vec<StatsEntry> {
+    let (hour, minute) = minute_and_hour(at_ms);
+    vec![
+        StatsEntry { hour, set: StatsSet::Sessions, value: format!("{minute}|{}", clean(conversation)) },
+        StatsEntry { hour, set: StatsSet::Users, value: format!("{minute}|{}", clean(user)) },
+    ]
+}
+
+/// A handover to live agents (recategorization to AGENT, a Zenvia transfer).
+pub fn intervention(
+    at_ms: i64,
+    conversation: &str,
+    event_id: &str,
+    reason: &str,
+    emergency: bool,
+) -> StatsEntry {
+    let (hour, minute) = minute_and_hour(at_ms);
+    StatsEntry {
+        hour,
+        set: StatsSet::Interventions,
+        value: format!(
+            "{minute}|{}|{}|{}|{}",
+            clean(conversation),
+            clean(event_id),
+            clean(reason),
+            u8::from(emergency)
+        ),
+    }
+}
+
+/// Why a report request is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QueryError {
+    #[error("{0} must be a date as dd/mm/yyyy")]
+    BadDate(&'static str),
+    #[error("utc_offset must be a number of seconds between -50400 and 50400")]
+    BadOffset,
+    #[error("To Date cannot be before From Date")]
+    ToBeforeFrom,
+    #[error("the window is longer than 366 days")]
+    TooLong,
+}
+
+/// A report's window: from the start of `from_date` to the end of `to_date` (inclusive), local
+/// days at `utc_offset`, in Unix seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub start: i64,
+    /// The window's last second (`start` of the day after `to_date`, minus one).
+    pub end: i64,
+}
+
+fn parse_date(text: &str, name: &'static str) -> Result<i64, QueryError> {
+    let parts: Vec<&str> = text.trim().split('/').collect();
+    let [day, month, year] = parts.as_slice() else { return Err(QueryError::BadDate(name)) };
+    let number = |s: &str, max_len: usize| -> Result<i64, QueryError> {
+        if s.is_empty() || s.len() > max_len || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(QueryError::BadDate(name));
+        }
+        s.parse().map_err(|_| QueryError::BadDate(name))
+    };
+    let (day, month, year) = (number(day, 2)?, number(month, 2)?, number(year, 4)?);
+    if year < 1970 || !is_valid_date(year, month as u32, day as u32) {
+        return Err(QueryError::BadDate(name));
+    }
+    Ok(days_from_civil(year, month as u32, day as u32))
+}
+
+/// The window asked for, with Avaamo's defaults: `to_date` today, `from_date` three days
+/// before it, `utc_offset` 0.
+pub fn window(
+    from_date: Option<&str>,
+    to_date: Option<&str>,
+    utc_offset: Option<&str>,
+    now_ms: i64,
+) -> Result<Window, QueryError> {
+    let offset = match utc_offset.map(str::trim).filter(|s| !s.is_empty()) {
+        None => 0,
+        Some(text) => {
+            let value: f64 = text.parse().map_err(|_| QueryError::BadOffset)?;
+            if !value.is_finite() || value.abs() > 14.0 * 3600.0 {
+                return Err(QueryError::BadOffset);
+            }
+            value.trunc() as i64
+        }
+    };
+    let today = (now_ms.div_euclid(1000) + offset).div_euclid(86_400);
+    let to = match to_date.filter(|s| !s.trim().is_empty()) {
+        Some(text) => parse_date(text, "to_date")?,
+        None => today,
+    };
+    let from = match from_date.filter(|s| !s.trim().is_empty()) {
+        Some(text) => parse_date(text, "from_date")?,
+        None => to - 3,
+    };
+    if to < from {
+        return Err(QueryError::ToBeforeFrom);
+    }
+    if to - from >= MAX_WINDOW_DAYS {
+        return Err(QueryError::TooLong);
+    }
+    Ok(Window { start: from * 86_400 - offset, end: (to + 1) * 86_400 - offset - 1 })
+}
+
+impl Window {
+    fn length(self) -> i64 {
+        self.end - self.start
+    }
+
+    /// The hours (since the epoch) a report reads: the window and the previous interval.
+    pub fn hours(self) -> (i64, i64) {
+        ((self.start - self.length()).div_euclid(3600), self.end.div_euclid(3600))
+    }
+}
+
+/// A time as Avaamo writes it: whole seconds as integers, fractions as decimals.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Time(pub f64);
+
+impl Serialize for Time {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if self.0.fract() == 0.0 {
+            serializer.serialize_i64(self.0 as i64)
+        } else {
+            serializer.serialize_f64(self.0)
+        }
+    }
+}
+
+/// One stat object of the response.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Stat {
+    pub start_time: Time,
+    pub end_time: Time,
+    pub session_count: u64,
+    pub interventions_count: u64,
+    pub users_count: u64,
+}
+
+/// The response: Avaamo's three fields, then extra breakdowns for the window.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    pub aggregate_stats: Stat,
+    pub previous_interval_stats: Stat,
+    pub stats: Vec<Stat>,
+    /// Interventions caused by the emergency switch (also counted in `interventions_count`).
+    pub emergency_interventions_count: u64,
+    /// Interventions by reason (`asked_for_agent`, `bot_timeout`, `max_bot_failures`, ...).
+    pub interventions_by_reason: BTreeMap<String, u64>,
+    /// Sessions without an intervention, over sessions (`null` without sessions).
+    pub containment_rate: Option<f64>,
+}
+
+struct Activity<'a> {
+    time: i64,
+    key: &'a str,
+    rest: &'a str,
+}
+
+fn activities(hours: &[HourStats], pick: impl Fn(&HourStats) -> &Vec<String>) -> Vec<Activity<'_>> {
+    hours
+        .iter()
+        .flat_map(|hour| {
+            pick(hour).iter().filter_map(move |value| {
+                let (minute, rest) = value.split_once('|')?;
+                let minute: i64 = minute.parse().ok().filter(|m| (0..60).contains(m))?;
+                let (key, rest) = rest.split_once('|').unwrap_or((rest, ""));
+                Some(Activity { time: hour.hour * 3600 + minute * 60, key, rest })
+            })
+        })
+        .collect()
+}
+
+/// The report of `window` from the recorded hours.
+pub fn report(window: Window, hours: &[HourStats]) -> Report {
+    let sessions = activities(hours, |h| &h.sessions);
+    let users = activities(hours, |h| &h.users);
+    let interventions = activities(hours, |h| &h.interventions);
+    // Half-open [start, end) in seconds; the window's own end second is included.
+    let stat = |start: f64, end: f64, end_inclusive: bool| {
+        let inside = |t: i64| {
+            let t = t as f64;
+            t >= start && (t < end || (end_inclusive && t <= end))
+        };
+        let distinct = |list: &[Activity]| {
+            list.iter().filter(|a| inside(a.time)).map(|a| a.key).collect::<HashSet<_>>().len() as u64
+        };
+        Stat {
+            start_time: Time(start),
+            end_time: Time(end),
+            session_count: distinct(&sessions),
+            interventions_count: interventions.iter().filter(|a| inside(a.time)).count() as u64,
+            users_count: distinct(&users),
+        }
+    };
+    let (start, end) = (window.start as f64, window.end as f64);
+    let length = end - start;
+    let step = length / INTERVALS as f64;
+    let stats = (0..INTERVALS)
+        .map(|i| {
+            let from = start + step * i as f64;
+            let to = if i + 1 == INTERVALS { end } else { start + step * (i + 1) as f64 };
+            stat(from, to, i + 1 == INTERVALS)
+        })
+        .collect();
+    let aggregate = stat(start, end, true);
+    let in_window = |a: &&Activity| a.time >= window.start && a.time <= window.end;
+    let mut by_reason = BTreeMap::new();
+    let mut emergency = 0;
+    for activity in interventions.iter().filter(in_window) {
+        let mut parts = activity.rest.split('|');
+        let (_event, reason, flag) = (parts.next(), parts.next().unwrap_or(""), parts.next());
+        *by_reason.entry(reason.to_string()).or_insert(0) += 1;
+        emergency += u64::from(flag == Some("1"));
+    }
+    let intervened: HashSet<&str> = interventions.iter().filter(in_window).map(|a| a.key).collect();
+    let started: HashSet<&str> = sessions.iter().filter(in_window).map(|a| a.key).collect();
+    let containment_rate = (!started.is_empty())
+        .then(|| started.iter().filter(|c| !intervened.contains(*c)).count() as f64 / started.len() as f64);
+    Report {
+        previous_interval_stats: stat(start - length, start, false),
+        aggregate_stats: aggregate,
+        stats,
+        emergency_interventions_count: emergency,
+        interventions_by_reason: by_reason,
+        containment_rate,
+    }
+}
+
+/// `dd/mm/yyyy` of a day number (for messages and tests).
+pub fn format_day(days: i64) -> String {
+    let (year, month, day) = civil_from_days(days);
+    format!("{day:02}/{month:02}/{year:04}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const APRIL_10_2020: i64 = 18_362;
+
+    #[test]
+    fn the_seed_window_is_reproduced() {
+        // Avaamo's sample: 10/04/2020 to 13/04/2020 at UTC-7.
+        let w = window(Some("10/04/2020"), Some("13/04/2020"), Some("-25200"), 0).unwrap();
+        assert_eq!(w, Window { start: 1_586_502_000, end: 1_586_847_599 });
+        let r = report(w, &[]);
+        assert_eq!(r.previous_interval_stats.start_time, Time(1_586_156_401.0));
+        assert_eq!(r.previous_interval_stats.end_time, Time(1_586_502_000.0));
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["stats"].as_array().unwrap().len(), 9);
+        assert_eq!(json["stats"][0]["start_time"], serde_json::json!(1_586_502_000));
+        assert!((json["stats"][0]["end_time"].as_f64().unwrap() - 1_586_540_399.888_888_8).abs() < 1e-3);
+        assert_eq!(json["stats"][8]["end_time"], serde_json::json!(1_586_847_599));
+        assert_eq!(format_day(APRIL_10_2020), "10/04/2020");
+    }
+
+    #[test]
+    fn defaults_are_today_and_three_days_before() {
+        let now = (APRIL_10_2020 * 86_400 + 3_600) * 1000; // 10/04/2020 01:00 UTC
+        assert_eq!(
+            window(None, None, None, now).unwrap(),
+            window(Some("07/04/2020"), Some("10/04/2020"), Some("0"), now).unwrap()
+        );
+        // At UTC-2 it is still the 9th.
+        assert_eq!(
+            window(None, None, Some("-7200"), now).unwrap(),
+            window(Some("06/04/2020"), Some("09/04/2020"), Some("-7200"), now).unwrap()
+        );
+        let only_to = window(None, Some("20/04/2020"), None, now).unwrap();
+        assert_eq!(only_to.start, (APRIL_10_2020 + 7) * 86_400);
+    }
+
+    #[test]
+    fn bad_queries_say_which_parameter() {
+        assert_eq!(window(Some("2020-04-10"), None, None, 0), Err(QueryError::BadDate("from_date")));
+        assert_eq!(window(None, Some("31/02/2020"), None, 0), Err(QueryError::BadDate("to_date")));
+        assert_eq!(window(Some("1/13/2020"), None, None, 0), Err(QueryError::BadDate("from_date")));
+        assert_eq!(window(None, None, Some("east"), 0), Err(QueryError::BadOffset));
+        assert_eq!(window(None, None, Some("90000"), 0), Err(QueryError::BadOffset));
+        assert_eq!(window(Some("11/04/2020"), Some("10/04/2020"), None, 0), Err(QueryError::ToBeforeFrom));
+        assert_eq!(QueryError::ToBeforeFrom.to_string(), "To Date cannot be before From Date");
+        assert_eq!(window(Some("01/01/2020"), Some("01/02/2021"), None, 0), Err(QueryError::TooLong));
+        assert!(window(Some("1/4/2020"), Some("10/04/2020"), Some("3600.5"), 0).is_ok());
+    }
+
+    #[test]
+    fn counts_sessions_interventions_and_distinct_users_per_interval() {
+        let w = window(Some("10/04/2020"), Some("10/04/2020"), Some("0"), 0).unwrap();
+        let t = |h: i64, m: i64| (w.start + h * 3600 + m * 60) * 1000;
+        let mut entries = Vec::new();
+        entries.extend(session(t(0, 0), "c1", "u1"));
+        entries.extend(session(t(0, 1), "c2", "u1"));
+        entries.extend(session(t(23, 59), "c3", "u2"));
+        entries.push(intervention(t(0, 5), "c1", "e1", "asked_for_agent", false));
+        entries.push(intervention(t(23, 59), "c3", "e2", "emergency", true));
+        // Just before the window: the previous interval.
+        entries.extend(session(t(0, 0) - 60_000, "c0", "u0"));
+        let mut hours: BTreeMap<i64, HourStats> = BTreeMap::new();
+        for e in entries {
+            let h = hours.entry(e.hour).or_insert_with(|| HourStats { hour: e.hour, ..HourStats::default() });
+            match e.set {
+                StatsSet::Sessions => h.sessions.push(e.value),
+                StatsSet::Users => h.users.push(e.value),
+                StatsSet::Interventions => h.interventions.push(e.value),
+            }
+        }
+        let hours: Vec<HourStats> = hours.into_values().collect();
+        let r = report(w, &hours);
+        let counts = |s: &Stat| (s.session_count, s.interventions_count, s.users_count);
+        assert_eq!(counts(&r.aggregate_stats), (3, 2, 2));
+        assert_eq!(counts(&r.previous_interval_stats), (1, 0, 1));
+        assert_eq!(counts(&r.stats[0]), (2, 1, 1));
+        assert_eq!(counts(&r.stats[8]), (1, 1, 1));
+        assert_eq!(r.stats[1..8].iter().map(counts).collect::<Vec<_>>(), vec![(0, 0, 0); 7]);
+        assert_eq!(r.emergency_interventions_count, 1);
+        assert_eq!(
+            r.interventions_by_reason,
+            BTreeMap::from([("asked_for_agent".into(), 1), ("emergency".into(), 1)])
+        );
+        assert_eq!(r.containment_rate, Some(1.0 / 3.0));
+    }
+}

@@ -1,0 +1,56 @@
+//! `GET /analytics/agent_intervention.json` (CONTRACT C11), Avaamo's shape.
+
+use http::{Method, StatusCode};
+
+use super::{ApiRequest, ApiResponse, error_response, header_value, json_response, query_pairs, query_value};
+use crate::analytics::{self, QueryError};
+use crate::secret::Secret;
+use crate::store::Store;
+
+pub async fn handle(store: &dyn Store, access_token: &Secret, request: ApiRequest) -> ApiResponse {
+    if request.method() != Method::GET {
+        return error_response(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "use GET");
+    }
+    let authorized = header_value(&request, "access-token").is_some_and(|t| access_token.matches(t));
+    if !authorized {
+        tracing::warn!("analytics refused: wrong or missing Access-Token");
+        return error_response(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "a valid Access-Token header is required",
+        );
+    }
+    let query = query_pairs(&request);
+    let window = analytics::window(
+        query_value(&query, "from_date"),
+        query_value(&query, "to_date"),
+        query_value(&query, "utc_offset"),
+        crate::now_millis(),
+    );
+    let window = match window {
+        Ok(window) => window,
+        // Avaamo's exact answer for this case.
+        Err(QueryError::ToBeforeFrom) => {
+            return json_response(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                serde_json::json!({ "error": QueryError::ToBeforeFrom.to_string() }),
+            );
+        }
+        Err(err) => return error_response(StatusCode::BAD_REQUEST, "bad_request", &err.to_string()),
+    };
+    let (from_hour, to_hour) = window.hours();
+    match store.read_stats(from_hour, to_hour).await {
+        Ok(hours) => json_response(
+            StatusCode::OK,
+            serde_json::to_value(analytics::report(window, &hours)).expect("plain data"),
+        ),
+        Err(err) => {
+            tracing::error!(error = %err, "statistics could not be read");
+            error_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                "statistics could not be read; retry",
+            )
+        }
+    }
+}

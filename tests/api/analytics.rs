@@ -1,0 +1,146 @@
+//! CONTRACT C11: handover statistics, exact numbers from known recorded activity, on both
+//! stores, and the error answers.
+
+use std::sync::Arc;
+
+use handover_core::analytics::{intervention, session};
+use handover_core::store::{Claim, EventProgress, StatsEntry, Store, ThreadState};
+use handover_core::time::days_from_civil;
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+/// Records `entries` the way the flows do: with an event's finish.
+async fn record(store: &Arc<dyn Store>, entries: Vec<StatsEntry>) {
+    let id = uuid::Uuid::new_v4().to_string();
+    let Claim::Granted { lease, .. } = store.claim_event(&id, "e", 1, 60_000).await.unwrap() else {
+        panic!()
+    };
+    store
+        .finish_event(&lease, &EventProgress::default(), Some(&ThreadState::new(&id)), &entries)
+        .await
+        .unwrap();
+}
+
+async fn report(app: &TestApp, query: &str) -> (u16, Value) {
+    let response = app
+        .http
+        .get(format!("{}/analytics/agent_intervention.json?{query}", app.address))
+        .header("Access-Token", ANALYTICS_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+fn counts(stat: &Value) -> (u64, u64, u64) {
+    let n = |k: &str| stat[k].as_u64().unwrap();
+    (n("session_count"), n("interventions_count"), n("users_count"))
+}
+
+async fn exact_numbers(store: StoreKind) {
+    let app = TestApp::spawn(Options::default().store(store)).await;
+    // 10/04/2020 to 12/04/2020 at UTC+1: the window starts at 09/04 23:00 UTC.
+    let start = days_from_civil(2020, 4, 10) * 86_400 - 3600;
+    let ms = |seconds: i64| seconds * 1000;
+    let activity = [
+        session(ms(start), "c1", "u1"),          // stats[0]
+        session(ms(start + 28_740), "c2", "u2"), // stats[0], last minute before the edge
+        session(ms(start + 28_800), "c3", "u1"), // stats[1], a returning user
+        vec![intervention(ms(start + 28_860), "c3", "e3", "asked_for_agent", false)],
+        session(ms(start + 259_140), "c4", "u3"), // stats[8], the window's last minute
+        vec![intervention(ms(start + 259_140), "c4", "e4", "emergency", true)],
+        session(ms(start - 60), "c5", "u4"), // the previous interval
+        vec![intervention(ms(start - 60), "c5", "e5", "bot_timeout", false)],
+        session(ms(start + 259_200), "c6", "u5"), // the day after: outside
+        session(ms(start - 259_199 - 60), "c7", "u6"), // before the previous interval
+    ];
+    for entries in activity {
+        record(&app.store, entries).await;
+    }
+    // Recording the same entry again (a retry) counts once.
+    record(&app.store, session(ms(start), "c1", "u1")).await;
+
+    let (status, body) = report(&app, "from_date=10/04/2020&to_date=12/04/2020&utc_offset=3600").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["aggregate_stats"]["start_time"], json!(start));
+    assert_eq!(body["aggregate_stats"]["end_time"], json!(start + 259_199));
+    assert_eq!(counts(&body["aggregate_stats"]), (4, 2, 3));
+    assert_eq!(counts(&body["previous_interval_stats"]), (1, 1, 1));
+    let stats: Vec<_> = body["stats"].as_array().unwrap().iter().map(counts).collect();
+    assert_eq!(
+        stats,
+        vec![
+            (2, 0, 2),
+            (1, 1, 1),
+            (0, 0, 0),
+            (0, 0, 0),
+            (0, 0, 0),
+            (0, 0, 0),
+            (0, 0, 0),
+            (0, 0, 0),
+            (1, 1, 1)
+        ]
+    );
+    assert_eq!(body["emergency_interventions_count"], 1);
+    assert_eq!(body["interventions_by_reason"], json!({"asked_for_agent": 1, "emergency": 1}));
+    assert_eq!(body["containment_rate"], json!(0.5));
+
+    // The same days at UTC: an hour later, so the edges move.
+    let (_, utc) = report(&app, "from_date=10/04/2020&to_date=12/04/2020").await;
+    assert_eq!(counts(&utc["aggregate_stats"]), (4, 2, 4));
+    assert_eq!(counts(&utc["previous_interval_stats"]), (2, 1, 2));
+}
+
+#[tokio::test]
+async fn known_activity_gives_exact_numbers_memory() {
+    exact_numbers(StoreKind::Memory).await;
+}
+
+#[tokio::test]
+async fn known_activity_gives_exact_numbers_dynamodb() {
+    exact_numbers(StoreKind::Dynamo).await;
+}
+
+#[tokio::test]
+async fn the_flows_record_sessions_and_handovers() {
+    let app = TestApp::spawn(Options::default()).await;
+    crate::handover::platform(
+        &app,
+        json!([crate::handover::agent_on(crate::handover::CHAT_CHANNEL, "available", "ok")]),
+    )
+    .await;
+    app.bot_answers(json!({"replies": ["hi"]})).await;
+    app.post_webhook(content_body("ev-1", "c-1", "hello", true)).await;
+    app.post_webhook(content_body("ev-2", "c-2", "hello again", false)).await;
+    // content_body's events are issued on 22/11/2026 at 10:00 UTC.
+    let (_, body) = report(&app, "from_date=22/11/2026&to_date=22/11/2026").await;
+    assert_eq!(counts(&body["aggregate_stats"]), (1, 0, 1), "one conversation, one customer");
+    assert_eq!(body["containment_rate"], json!(1.0));
+}
+
+#[tokio::test]
+async fn errors_answer_as_specified() {
+    let app = TestApp::spawn(Options::default()).await;
+    let (status, body) = report(&app, "from_date=12/04/2020&to_date=10/04/2020").await;
+    assert_eq!((status, body), (422, json!({"error": "To Date cannot be before From Date"})));
+    for (query, word) in [
+        ("from_date=2020-04-10", "from_date"),
+        ("to_date=31/04/2020", "to_date"),
+        ("utc_offset=tomorrow", "utc_offset"),
+    ] {
+        let (status, body) = report(&app, query).await;
+        assert_eq!(status, 400, "{query}");
+        assert!(body["message"].as_str().unwrap().contains(word), "{body}");
+    }
+    let url = format!("{}/analytics/agent_intervention.json", app.address);
+    assert_eq!(app.http.get(&url).send().await.unwrap().status(), 401);
+    let wrong = app.http.get(&url).header("Access-Token", "sample-analytics-tokem").send().await.unwrap();
+    assert_eq!(wrong.status(), 401);
+    // Defaults: today and the three days before.
+    let (status, body) = report(&app, "").await;
+    assert_eq!(status, 200);
+    let length = body["aggregate_stats"]["end_time"].as_i64().unwrap()
+        - body["aggregate_stats"]["start_time"].as_i64().unwrap();
+    assert_eq!(length, 4 * 86_400 - 1);
+}
