@@ -1,6 +1,8 @@
 //! The local dev server: every function's routes on one HTTP server, through the very same
 //! handlers as the Lambda functions (CONTRACT C13).
 
+pub mod demo;
+pub mod devserver;
 pub mod replay;
 pub mod sandbox;
 

@@ -19,6 +19,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use handover_core::edge::engage::Endpoint;
+use handover_core::time::format_rfc3339_ms;
 
 use crate::Functions;
 
@@ -42,6 +43,14 @@ struct ThreadRecord {
     categories: Vec<String>,
     closed: bool,
     messages: u64,
+    /// The intervention of the agent who took the thread over.
+    agent_intervention: Option<String>,
+}
+
+impl ThreadRecord {
+    fn new(categories: Vec<String>) -> Self {
+        Self { categories, closed: false, messages: 0, agent_intervention: None }
+    }
 }
 
 impl World {
@@ -56,6 +65,7 @@ impl World {
 pub struct Sandbox {
     world: Arc<Mutex<World>>,
     bot_category: String,
+    agent_category: String,
     pub agents_available: Arc<std::sync::atomic::AtomicBool>,
 }
 
@@ -66,10 +76,11 @@ struct SandboxState {
 }
 
 impl Sandbox {
-    pub fn new(bot_category: &str) -> Self {
+    pub fn new(bot_category: &str, agent_category: &str) -> Self {
         Self {
             world: Arc::new(Mutex::new(World::default())),
             bot_category: bot_category.to_string(),
+            agent_category: agent_category.to_string(),
             agents_available: Arc::new(std::sync::atomic::AtomicBool::new(true)),
         }
     }
@@ -87,6 +98,8 @@ impl Sandbox {
         Router::new()
             .route("/sandbox/customer", post(customer_says))
             .route("/sandbox/calls", get(calls))
+            .route("/sandbox/agents", post(set_agents))
+            .route("/sandbox/agent/close", post(agent_closes))
             .route("/sandbox/1.0/interventions", post(create_intervention))
             .route("/sandbox/1.0/interventions/{id}/close", put(close_intervention))
             .route("/sandbox/1.0/contents", post(create_content))
@@ -105,6 +118,9 @@ impl Sandbox {
 struct CustomerMessage {
     thread: String,
     text: String,
+    /// `en` unless given.
+    #[serde(default)]
+    language: Option<String>,
 }
 
 /// Plays the customer: one message in, the bot's replies out.
@@ -119,21 +135,20 @@ async fn customer_says(
         let replies_before = world.replies.len();
         // A new thread gets the source's default categories, as on the platform.
         let defaults = state.sandbox.source_defaults(&world);
-        let thread = world.threads.entry(message.thread.clone()).or_insert_with(|| ThreadRecord {
-            categories: defaults,
-            closed: false,
-            messages: 0,
-        });
+        let thread =
+            world.threads.entry(message.thread.clone()).or_insert_with(|| ThreadRecord::new(defaults));
         thread.messages += 1;
         let event = json!({
             "id": format!("sandbox-delivery-{event_id}"),
             "domain_id": "sandbox",
             "events": [{
-                "type": "content.imported", "id": event_id, "issued_at": "2026-01-01T00:00:00Z",
+                "type": "content.imported", "id": event_id,
+                "issued_at": format_rfc3339_ms(handover_core::now_millis()),
                 "resource": {"type": "chat/message", "id": content_id, "metadata": {
                     "author_id": SANDBOX_AUTHOR, "body": message.text, "creator_id": null,
                     "first_in_thread": thread.messages == 1, "category_ids": thread.categories,
-                    "intervention_id": null, "language": "en", "source_id": SANDBOX_SOURCE,
+                    "intervention_id": null, "language": message.language.as_deref().unwrap_or("en"),
+                    "source_id": SANDBOX_SOURCE,
                     "status": "new", "thread_id": message.thread
                 }}
             }]
@@ -160,6 +175,66 @@ async fn customer_says(
         "bot_replies": replies,
         "thread_categories": categories,
     }))
+}
+
+#[derive(Deserialize)]
+struct Agents {
+    available: bool,
+}
+
+/// Makes every agent available or away.
+async fn set_agents(State(state): State<SandboxState>, Json(agents): Json<Agents>) -> Json<Value> {
+    state.sandbox.agents_available.store(agents.available, std::sync::atomic::Ordering::Relaxed);
+    Json(json!({ "available": agents.available }))
+}
+
+#[derive(Deserialize)]
+struct AgentClose {
+    thread: String,
+}
+
+/// Plays the agent who closes their intervention: delivers `intervention.closed` to the
+/// interventions webhook.
+async fn agent_closes(
+    State(state): State<SandboxState>,
+    Json(close): Json<AgentClose>,
+) -> (StatusCode, Json<Value>) {
+    let event = {
+        let mut world = state.sandbox.world();
+        let event_id = world.id("event");
+        let Some(thread) = world.threads.get_mut(&close.thread) else {
+            return (StatusCode::NOT_FOUND, Json(json!({"error": "no such thread"})));
+        };
+        let Some(intervention) = thread.agent_intervention.take() else {
+            return (StatusCode::CONFLICT, Json(json!({"error": "no agent intervention on this thread"})));
+        };
+        json!({
+            "id": format!("sandbox-delivery-{event_id}"),
+            "domain_id": "sandbox",
+            "events": [{
+                "type": "intervention.closed", "id": event_id,
+                "issued_at": format_rfc3339_ms(handover_core::now_millis()),
+                "resource": {"type": "intervention", "id": intervention, "metadata": {
+                    "thread_id": close.thread, "category_ids": thread.categories,
+                    "source_id": SANDBOX_SOURCE, "user_id": "sandbox-agent"
+                }}
+            }]
+        })
+    };
+    let request = http::Request::builder()
+        .method("POST")
+        .uri("/engage/interventions")
+        .header("content-type", "application/json")
+        .body(Bytes::from(event.to_string()))
+        .expect("valid request");
+    let response =
+        handover_core::edge::engage::handle(&state.functions.engage, Endpoint::Interventions, request).await;
+    let world = state.sandbox.world();
+    let categories = world.threads.get(&close.thread).map(|t| t.categories.clone()).unwrap_or_default();
+    (
+        StatusCode::OK,
+        Json(json!({ "webhook_status": response.status().as_u16(), "thread_categories": categories })),
+    )
 }
 
 async fn calls(State(state): State<SandboxState>) -> Json<Value> {
@@ -225,12 +300,13 @@ async fn update_categories(
         .collect();
     let mut world = state.sandbox.world();
     world.calls.push(format!("PUT /content_threads/{id}/update_categories {categories:?} -> 200"));
-    let thread = world.threads.entry(id.clone()).or_insert_with(|| ThreadRecord {
-        categories: vec![],
-        closed: false,
-        messages: 0,
-    });
+    let next_intervention = world.id("agent-intervention");
+    let thread = world.threads.entry(id.clone()).or_insert_with(|| ThreadRecord::new(vec![]));
     thread.categories = categories.clone();
+    // An agent takes over a thread in the AGENT category, with an intervention of their own.
+    if categories.contains(&state.sandbox.agent_category) && thread.agent_intervention.is_none() {
+        thread.agent_intervention = Some(next_intervention);
+    }
     (StatusCode::OK, Json(json!({"id": id, "thread_category_ids": categories})))
 }
 

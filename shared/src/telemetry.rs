@@ -5,7 +5,12 @@ use tracing_subscriber::EnvFilter;
 /// Installs the global subscriber once. `RUST_LOG` filters (default `info`). Inside Lambda
 /// (`AWS_LAMBDA_FUNCTION_NAME` is set) lines are JSON; elsewhere they are compact text.
 pub fn init() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    init_with("info");
+}
+
+/// The same, with another filter when `RUST_LOG` is unset (the demo keeps its transcript clean).
+pub fn init_with(default_filter: &str) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     let in_lambda = std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some();
     use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()

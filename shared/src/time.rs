@@ -98,6 +98,12 @@ pub fn format_rfc3339(ms: i64) -> String {
     )
 }
 
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ` for milliseconds since the epoch (UTC), as webhook events carry.
+pub fn format_rfc3339_ms(ms: i64) -> String {
+    let seconds = format_rfc3339(ms);
+    format!("{}.{:03}Z", seconds.trim_end_matches('Z'), ms.rem_euclid(1000))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,5 +140,7 @@ mod tests {
     fn formats_utc() {
         assert_eq!(format_rfc3339(1_541_779_199_770), "2018-11-09T15:59:59Z");
         assert_eq!(format_rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(format_rfc3339_ms(1_541_779_199_770), "2018-11-09T15:59:59.770Z");
+        assert_eq!(parse_rfc3339_ms(&format_rfc3339_ms(1_541_779_199_770)), Some(1_541_779_199_770));
     }
 }

@@ -6,6 +6,7 @@ mod helpers;
 
 mod analytics;
 mod dedup;
+mod devserver;
 mod emergency;
 mod handover;
 mod ingest;

@@ -163,10 +163,24 @@ impl DynamoStore {
     }
 
     /// A client for `endpoint` (DynamoDB Local) or, without one, for AWS from the environment.
+    /// DynamoDB Local accepts any credentials: without AWS ones in the environment, local
+    /// placeholders and `us-east-1` are used, so nobody needs an AWS account to run it.
     pub async fn client_for(endpoint: Option<&str>) -> Client {
         let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
         if let Some(endpoint) = endpoint {
             loader = loader.endpoint_url(endpoint);
+            if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() && std::env::var_os("AWS_PROFILE").is_none() {
+                loader = loader.credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                    "local",
+                    "local",
+                    None,
+                    None,
+                    "dynamodb-local",
+                ));
+            }
+            if std::env::var_os("AWS_REGION").is_none() && std::env::var_os("AWS_DEFAULT_REGION").is_none() {
+                loader = loader.region(aws_config::Region::new("us-east-1"));
+            }
         }
         Client::new(&loader.load().await)
     }

@@ -1,0 +1,153 @@
+//! Starting the local dev server: the functions built from an environment (with the Engage
+//! Digital sandbox when `ENGAGE_API_URL` is unset), served on one address.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use handover_core::config::{EmergencySettings, WebhookSettings, ZenviaSettings};
+use handover_core::edge::emergency::Authorization;
+use handover_core::secret::Secret;
+use handover_core::store::{DynamoStore, MemoryStore, Store};
+use handover_core::wiring;
+
+use crate::sandbox::{SANDBOX_TOKEN, Sandbox};
+use crate::{Functions, router, spawn_emergency_schedule};
+
+// The same values as the sample events in `events/`, so `replay` works with no configuration.
+pub const DEFAULT_VERIFY_TOKEN: &str = "sample-verify-token";
+pub const DEFAULT_BOT_CATEGORY: &str = "5be59e0a13047d01f46caa62";
+pub const DEFAULT_AGENT_CATEGORY: &str = "5be59e0a13047d01f46caa63";
+
+/// A running dev server.
+pub struct DevServer {
+    pub address: SocketAddr,
+    pub functions: Functions,
+    /// The simulated Engage Digital, when `ENGAGE_API_URL` was unset.
+    pub sandbox: Option<Sandbox>,
+    pub server: tokio::task::JoinHandle<std::io::Result<()>>,
+    env: HashMap<String, String>,
+}
+
+fn set(env: &HashMap<String, String>, name: &str) -> Option<String> {
+    env.get(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+}
+
+/// Builds every function from `env` and serves them on `host:port` (port 0: any free port).
+pub async fn start(host: &str, port: u16, mut env: HashMap<String, String>) -> anyhow::Result<DevServer> {
+    let listener = tokio::net::TcpListener::bind((host, port))
+        .await
+        .with_context(|| format!("cannot listen on {host}:{port}"))?;
+    let address = listener.local_addr()?;
+
+    let sandbox = if set(&env, "ENGAGE_API_URL").is_none() {
+        env.insert("ENGAGE_API_URL".into(), format!("http://{address}/sandbox/1.0"));
+        env.insert("ENGAGE_ACCESS_TOKEN".into(), SANDBOX_TOKEN.into());
+        env.entry("ENGAGE_VERIFY_TOKEN".into()).or_insert_with(|| DEFAULT_VERIFY_TOKEN.into());
+        env.entry("BOT_CATEGORY_ID".into()).or_insert_with(|| DEFAULT_BOT_CATEGORY.into());
+        env.entry("AGENT_CATEGORY_ID".into()).or_insert_with(|| DEFAULT_AGENT_CATEGORY.into());
+        Some(Sandbox::new(&env["BOT_CATEGORY_ID"], &env["AGENT_CATEGORY_ID"]))
+    } else {
+        None
+    };
+
+    let http = wiring::http_client();
+    let store = local_store(&env).await?;
+    let engage = wiring::engage_flow(WebhookSettings::from_env(&env)?, store.clone(), &http)?;
+    let emergency = wiring::emergency_flow(EmergencySettings::from_env(&env)?, store.clone(), &http);
+    let emergency_authorization = match set(&env, "EMERGENCY_TOKEN") {
+        Some(token) => Authorization::Bearer(Secret::new(token)),
+        None => Authorization::Refuse,
+    };
+    let zenvia = match set(&env, "ZENVIA_API_TOKEN").and(set(&env, "ZENVIA_WEBHOOK_TOKEN")) {
+        Some(_) => {
+            Some(Arc::new(wiring::zenvia_flow(ZenviaSettings::from_env(&env)?, store.clone(), &http)?))
+        }
+        None => None,
+    };
+    let functions = Functions {
+        engage: Arc::new(engage),
+        emergency: Arc::new(emergency),
+        emergency_authorization: Arc::new(emergency_authorization),
+        zenvia,
+        store,
+        analytics_token: set(&env, "ANALYTICS_ACCESS_TOKEN").map(Secret::new),
+    };
+    // What the one-minute schedule does in AWS.
+    spawn_emergency_schedule(&functions, std::time::Duration::from_secs(5));
+    let mut app = router(functions.clone());
+    if let Some(sandbox) = &sandbox {
+        app = app.merge(sandbox.clone().router(functions.clone()));
+    }
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(DevServer { address, functions, sandbox, server, env })
+}
+
+impl DevServer {
+    /// What the server tells a person on start-up: its routes and how to use the sandbox.
+    pub fn banner(&self) -> String {
+        let address = self.address;
+        let mut lines = vec![
+            format!("handover dev server on http://{address}"),
+            format!("  GET|POST http://{address}/engage/webhook         (Engage Digital: content.imported)"),
+            format!(
+                "  GET|POST http://{address}/engage/interventions   (Engage Digital: intervention.closed/reopened)"
+            ),
+        ];
+        lines.push(match set(&self.env, "EMERGENCY_TOKEN") {
+            Some(_) => {
+                format!("  GET|POST http://{address}/emergency               (Bearer $EMERGENCY_TOKEN)")
+            }
+            None => format!(
+                "  GET|POST http://{address}/emergency               (refused: EMERGENCY_TOKEN is unset)"
+            ),
+        });
+        if self.functions.zenvia.is_some() {
+            lines.push(format!(
+                "  POST     http://{address}/zenvia/webhook?token=$ZENVIA_WEBHOOK_TOKEN   (Zenvia Chat)"
+            ));
+        }
+        if self.functions.analytics_token.is_some() {
+            lines.push(format!(
+                "  GET      http://{address}/analytics/agent_intervention.json   (Access-Token: $ANALYTICS_ACCESS_TOKEN)"
+            ));
+        }
+        if self.sandbox.is_some() {
+            let post = |path: &str, body: &str| {
+                format!("    curl -s http://{address}{path} -H 'content-type: application/json' -d '{body}'")
+            };
+            lines.extend([
+                format!("Engage Digital sandbox at http://{address}/sandbox/1.0 (ENGAGE_API_URL is unset)"),
+                "  play the customer:".into(),
+                post("/sandbox/customer", r#"{"thread":"t1","text":"hello"}"#),
+                post("/sandbox/customer", r#"{"thread":"t1","text":"I want to talk to a human"}"#),
+                "  play the agent who closes the conversation (the thread goes back to the bot):".into(),
+                post("/sandbox/agent/close", r#"{"thread":"t1"}"#),
+                "  make every agent away (or available again with true):".into(),
+                post("/sandbox/agents", r#"{"available":false}"#),
+                "  the calls the platform received:".into(),
+                format!("    curl -s http://{address}/sandbox/calls"),
+            ]);
+        }
+        lines.join("\n")
+    }
+}
+
+/// `STORE=memory` (default) or `STORE=dynamodb` (with `DYNAMODB_ENDPOINT`; the table is created
+/// if missing).
+async fn local_store(env: &HashMap<String, String>) -> anyhow::Result<Arc<dyn Store>> {
+    match set(env, "STORE").as_deref().unwrap_or("memory") {
+        "memory" => Ok(Arc::new(MemoryStore::new())),
+        "dynamodb" => {
+            let table = set(env, "TABLE_NAME").unwrap_or_else(|| "handover-local".into());
+            let endpoint = set(env, "DYNAMODB_ENDPOINT");
+            let client = DynamoStore::client_for(endpoint.as_deref()).await;
+            DynamoStore::create_table_if_missing(&client, &table).await?;
+            Ok(Arc::new(DynamoStore::new(client, table)))
+        }
+        other => {
+            bail!("configuration error: STORE is malformed: expected `memory` or `dynamodb`, not `{other}`")
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! CONTRACT C13: the dev server as a newcomer uses it: the sandbox through HTTP (as with
+//! curl), the demo's transcript, and the DynamoDB store against DynamoDB Local.
+
+use std::collections::HashMap;
+
+use handover::devserver::{self, DevServer};
+use serde_json::{Value, json};
+
+async fn post(dev: &DevServer, path: &str, body: Value) -> Value {
+    let response = reqwest::Client::new()
+        .post(format!("http://{}{path}", dev.address))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "{path}: {}", response.status());
+    response.json().await.unwrap()
+}
+
+async fn says(dev: &DevServer, text: &str) -> Value {
+    post(dev, "/sandbox/customer", json!({"thread": "t1", "text": text})).await
+}
+
+const BOT: &str = devserver::DEFAULT_BOT_CATEGORY;
+const AGENT: &str = devserver::DEFAULT_AGENT_CATEGORY;
+
+async fn bot_reply_handover_and_rebot(dev: &DevServer) {
+    let hello = says(dev, "hello").await;
+    assert_eq!(hello["bot_replies"], json!(["Hello! I am the virtual assistant. How can I help you today?"]));
+    assert_eq!(hello["thread_categories"], json!([BOT]));
+
+    let human = says(dev, "I want to talk to a human").await;
+    assert_eq!(human["thread_categories"], json!([AGENT]));
+    assert_eq!(says(dev, "anyone?").await["bot_replies"], json!([]));
+
+    let closed = post(dev, "/sandbox/agent/close", json!({"thread": "t1"})).await;
+    assert_eq!(closed["webhook_status"], 200);
+    assert_eq!(closed["thread_categories"], json!([BOT]));
+    assert_eq!(says(dev, "hello again").await["bot_replies"].as_array().unwrap().len(), 1);
+
+    let calls: Vec<String> =
+        reqwest::get(format!("http://{}/sandbox/calls", dev.address)).await.unwrap().json().await.unwrap();
+    assert!(
+        calls.iter().any(|c| c.starts_with("PUT /content_threads/t1/update_categories") && c.contains(AGENT))
+    );
+    assert!(calls.last().unwrap().starts_with("POST /contents"), "{calls:#?}");
+}
+
+#[tokio::test]
+async fn a_scripted_session_shows_a_reply_a_handover_and_a_rebot() {
+    let dev = devserver::start("127.0.0.1", 0, HashMap::new()).await.unwrap();
+    assert!(dev.banner().contains("/sandbox/customer"), "the start-up text tells how to play the customer");
+    bot_reply_handover_and_rebot(&dev).await;
+}
+
+#[tokio::test]
+async fn the_dev_server_keeps_state_in_dynamodb_local() {
+    let table = format!("devserver{}", uuid::Uuid::new_v4().simple());
+    let env = HashMap::from([
+        ("STORE".to_string(), "dynamodb".to_string()),
+        ("DYNAMODB_ENDPOINT".to_string(), crate::dynamodb_local::endpoint().to_string()),
+        ("TABLE_NAME".to_string(), table),
+    ]);
+    let dev = devserver::start("127.0.0.1", 0, env).await.unwrap();
+    bot_reply_handover_and_rebot(&dev).await;
+}
+
+#[tokio::test]
+async fn the_demo_prints_the_transcript() {
+    let mut out = Vec::new();
+    handover::demo::run(&mut out).await.unwrap();
+    let transcript = String::from_utf8(out).unwrap();
+    for line in [
+        "[t1] customer> Hello",
+        "[t1] bot> Hello! I am the virtual assistant. How can I help you today?",
+        "     platform: POST /interventions?content_id=content-1 -> 200",
+        "[t1] bot> Glad I could help. Goodbye!",
+        "     platform: PUT /interventions/intervention-3/close -> 200",
+        "[t2] thread category: AGENT",
+        "[t2] (no bot reply)",
+        "[t3] bot> All our agents are busy right now. I am still here: tell me more, or try again a little later.",
+        "[t2] agent closes the intervention",
+        "emergency on: active=true handed_over=4 remaining=0",
+        "[t6] (no bot reply)",
+        "emergency off: active=false",
+        "[t7] bot> Hello! I am the virtual assistant. How can I help you today?",
+    ] {
+        assert!(transcript.lines().any(|l| l == line), "missing line {line:?} in:\n{transcript}");
+    }
+    assert!(transcript.contains(
+        "platform: PUT /content_threads/t2/update_categories [\"5be59e0a13047d01f46caa62\"] -> 200"
+    ));
+}
+
+/// Stops the child process when the test ends, whatever happens.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn the_readme_command_starts_the_server() {
+    use std::io::{BufRead, BufReader};
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_handover"))
+        .args(["--port", &port.to_string()])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let _running = Running(child);
+    // The banner is printed once the server listens: wait for it, not for a time.
+    let banner: Vec<String> = tokio::task::spawn_blocking(move || {
+        BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .take_while(|l| !l.contains("/sandbox/calls"))
+            .collect()
+    })
+    .await
+    .unwrap();
+    assert_eq!(banner[0], format!("handover dev server on http://127.0.0.1:{port}"));
+    let url = format!(
+        "http://127.0.0.1:{port}/engage/webhook?hub.mode=subscribe&hub.challenge=it-works&hub.verify_token={}",
+        devserver::DEFAULT_VERIFY_TOKEN
+    );
+    let response = reqwest::get(url).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), "it-works");
+}
