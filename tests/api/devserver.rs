@@ -58,7 +58,7 @@ async fn the_dev_server_keeps_state_in_dynamodb_local() {
     let table = format!("devserver{}", uuid::Uuid::new_v4().simple());
     let env = HashMap::from([
         ("STORE".to_string(), "dynamodb".to_string()),
-        ("DYNAMODB_ENDPOINT".to_string(), crate::dynamodb_local::endpoint().to_string()),
+        ("DYNAMODB_ENDPOINT".to_string(), handover_testkit::dynamodb_local::endpoint().to_string()),
         ("TABLE_NAME".to_string(), table),
     ]);
     let dev = devserver::start("127.0.0.1", 0, env).await.unwrap();

@@ -54,19 +54,26 @@ pub struct TestApp {
 
 pub struct Options {
     pub store: StoreKind,
+    /// Counts the DynamoDB requests (with `StoreKind::Dynamo`).
+    pub meter: Option<handover_testkit::meter::DynamoMeter>,
     pub bot: BotKind,
     pub env: Vec<(&'static str, String)>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { store: StoreKind::Memory, bot: BotKind::Http, env: vec![] }
+        Self { store: StoreKind::Memory, meter: None, bot: BotKind::Http, env: vec![] }
     }
 }
 
 impl Options {
     pub fn store(mut self, store: StoreKind) -> Self {
         self.store = store;
+        self
+    }
+    pub fn metered(mut self, meter: &handover_testkit::meter::DynamoMeter) -> Self {
+        self.store = StoreKind::Dynamo;
+        self.meter = Some(meter.clone());
         self
     }
     pub fn bot(mut self, bot: BotKind) -> Self {
@@ -80,10 +87,23 @@ impl Options {
 }
 
 pub async fn new_store(kind: StoreKind) -> Arc<dyn Store> {
-    match kind {
-        StoreKind::Memory => Arc::new(MemoryStore::new()),
-        StoreKind::Dynamo => {
-            let (client, table) = crate::dynamodb_local::fresh_table().await;
+    metered_store(kind, None).await
+}
+
+async fn metered_store(
+    kind: StoreKind,
+    meter: Option<&handover_testkit::meter::DynamoMeter>,
+) -> Arc<dyn Store> {
+    use handover_testkit::dynamodb_local;
+    match (kind, meter) {
+        (StoreKind::Memory, _) => Arc::new(MemoryStore::new()),
+        (StoreKind::Dynamo, None) => {
+            let (client, table) = dynamodb_local::fresh_table().await;
+            Arc::new(DynamoStore::new(client, table))
+        }
+        (StoreKind::Dynamo, Some(meter)) => {
+            let (client, table) =
+                dynamodb_local::fresh_table_with(dynamodb_local::metered_client(meter)).await;
             Arc::new(DynamoStore::new(client, table))
         }
     }
@@ -114,7 +134,7 @@ impl TestApp {
         for (name, value) in options.env {
             env.insert(name.into(), value);
         }
-        let store = new_store(options.store).await;
+        let store = metered_store(options.store, options.meter.as_ref()).await;
         let settings = WebhookSettings::from_env(&env).expect("test configuration is valid");
         let flow = wiring::engage_flow(settings, store.clone(), &wiring::http_client())
             .expect("test configuration is valid");

@@ -1,10 +1,10 @@
 //! Integration tests: one binary, real HTTP everywhere (wiremock fakes for Engage Digital and
 //! the bot), and Amazon's DynamoDB Local for the DynamoDB store.
 
-mod dynamodb_local;
 mod helpers;
 
 mod analytics;
+mod budget;
 mod dedup;
 mod devserver;
 mod emergency;

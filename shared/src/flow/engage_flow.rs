@@ -343,10 +343,12 @@ impl EngageFlow {
 
         let recategorize = progress.handover == Some(HandoverDecision::Agents) && !progress.recategorized;
         let messages = decide::messages_to_post(&plan, progress.handover.as_ref(), flow);
+        let posted_before = progress.replies_posted;
         while progress.replies_posted < messages.len() {
             let text = &messages[progress.replies_posted];
             match self.engage.create_reply(&content.content_id, text).await {
                 Ok(_) => progress.replies_posted += 1,
+                // The event is released with `progress`: the retry posts only what is left.
                 Err(err) if err.is_transient() => return Err(err.into()),
                 Err(err) => {
                     // The platform will never accept it (thread closed, no right to reply):
@@ -355,12 +357,13 @@ impl EngageFlow {
                     progress.replies_posted = messages.len();
                 }
             }
-            let more_steps = progress.replies_posted < messages.len() || recategorize || plan.resolve;
-            if more_steps {
-                // Saved with the bot's answer, so a resumed run posts the same text and never
-                // posts a message twice.
-                self.store.save_progress(lease, progress).await?;
-            }
+        }
+        if progress.replies_posted > posted_before && (recategorize || plan.resolve) {
+            // Saved (with the bot's answer and the handover decision) before the next step, so
+            // a run that dies there is resumed without posting anything twice. One write for
+            // all the messages: a process dying between two messages of one turn is the
+            // remaining (rare) way to repeat one.
+            self.store.save_progress(lease, progress).await?;
         }
 
         if recategorize {

@@ -255,6 +255,7 @@ impl ZenviaFlow {
         let decision = plan.handover.as_ref().map(|_| HandoverDecision::Agents);
         let messages = decide::messages_to_post(&plan, decision.as_ref(), flow);
         let more_after_messages = plan.handover.is_some() || plan.resolve;
+        let posted_before = progress.replies_posted;
         while progress.replies_posted < messages.len() {
             match self.zenvia.send_text(hash, &messages[progress.replies_posted]).await {
                 Ok(()) => progress.replies_posted += 1,
@@ -264,9 +265,10 @@ impl ZenviaFlow {
                     progress.replies_posted = messages.len();
                 }
             }
-            if progress.replies_posted < messages.len() || more_after_messages {
-                self.store.save_progress(lease, progress).await?;
-            }
+        }
+        if progress.replies_posted > posted_before && more_after_messages {
+            // As on Engage Digital: saved before the transfer or the finish.
+            self.store.save_progress(lease, progress).await?;
         }
         if plan.handover.is_some() && !progress.transferred {
             match self.zenvia.transfer(hash, self.settings.transfer_department_id).await {

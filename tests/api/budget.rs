@@ -1,0 +1,79 @@
+//! The request budgets of the README (issue 9), asserted on request counts, which are
+//! deterministic (never on times): Engage Digital requests counted by the fake platform,
+//! DynamoDB requests counted at the client, against DynamoDB Local.
+
+use handover_testkit::meter::DynamoMeter;
+use serde_json::json;
+use wiremock::matchers::{body_string_contains, method, path};
+use wiremock::{Mock, ResponseTemplate};
+
+use crate::handover::{CHAT_CHANNEL, agent_on, platform};
+use crate::helpers::*;
+
+struct Cost {
+    engage: usize,
+    dynamodb: u64,
+}
+
+async fn cost_of(app: &TestApp, meter: &DynamoMeter, body: String) -> Cost {
+    let engage_before = app.engage_calls().await.len();
+    meter.reset();
+    assert_eq!(app.post_webhook(body).await.status(), 200);
+    Cost { engage: app.engage_calls().await.len() - engage_before, dynamodb: meter.requests() }
+}
+
+#[tokio::test]
+async fn each_scenario_stays_within_its_request_budget() {
+    let meter = DynamoMeter::new();
+    // Function containers reuse the emergency switch's value for a few seconds.
+    let app = TestApp::spawn(Options::default().metered(&meter).env("EMERGENCY_CACHE_SECONDS", "300")).await;
+    platform(&app, json!([agent_on(CHAT_CHANNEL, "available", "ok")])).await;
+    Mock::given(method("POST"))
+        .and(path("/bot"))
+        .and(body_string_contains("agent"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"replies": ["One moment"], "action": "handover"})),
+        )
+        .mount(&app.bot)
+        .await;
+    app.bot_answers(json!({"replies": ["Sure."]})).await;
+
+    // A warm container: the emergency switch and the agents' availability already read once.
+    let warm_up =
+        content_body_with("ev-w", "c-w", "agent", true, |m| m["thread_id"] = json!("warm-up-thread"));
+    assert_eq!(app.post_webhook(warm_up).await.status(), 200);
+
+    let first = cost_of(&app, &meter, content_body("ev-1", "c-1", "hello", true)).await;
+    assert_eq!(first.engage, 2, "first message: intervention and reply");
+    assert!(
+        first.dynamodb <= 3,
+        "first message: {} DynamoDB requests ({:?})",
+        first.dynamodb,
+        meter.operations()
+    );
+
+    let follow_up = cost_of(&app, &meter, content_body("ev-2", "c-2", "and then?", false)).await;
+    assert_eq!(follow_up.engage, 1, "follow-up: the reply");
+    assert!(
+        follow_up.dynamodb <= 2,
+        "follow-up: {} DynamoDB requests ({:?})",
+        follow_up.dynamodb,
+        meter.operations()
+    );
+
+    let handover = cost_of(&app, &meter, content_body("ev-3", "c-3", "agent please", false)).await;
+    let replies = 2; // the bot's "One moment" and the handover message
+    assert!(
+        handover.engage - replies <= 2,
+        "handover: {} Engage requests besides the replies",
+        handover.engage - replies
+    );
+    assert!(
+        handover.dynamodb <= 3,
+        "handover: {} DynamoDB requests ({:?})",
+        handover.dynamodb,
+        meter.operations()
+    );
+    assert!(meter.capacity() > 0.0, "consumed capacity is reported");
+}
