@@ -26,7 +26,7 @@ async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         // Warnings only, so the transcript reads cleanly.
-        Some("demo") => telemetry::init_with("warn"),
+        Some("demo") => telemetry::init_with(tracing::level_filters::LevelFilter::WARN),
         _ => telemetry::init(),
     }
     if let Err(err) = run(args).await {

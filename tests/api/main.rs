@@ -5,6 +5,7 @@ mod helpers;
 
 mod analytics;
 mod budget;
+mod crash;
 mod dedup;
 mod devserver;
 mod emergency;

@@ -85,6 +85,10 @@ pub struct Content {
     pub id: String,
     #[serde(default)]
     pub thread_id: Option<String>,
+    #[serde(default)]
+    pub in_reply_to_id: Option<String>,
+    #[serde(default)]
+    pub intervention_id: Option<String>,
 }
 
 /// A thread as the API renders it.
@@ -210,6 +214,23 @@ impl EngageClient {
     /// `POST /contents` replying to a content; the text goes in the form body.
     pub async fn create_reply(&self, in_reply_to_id: &str, body: &str) -> Result<Content, EngageError> {
         self.call(Method::POST, "/contents", &[("in_reply_to_id", in_reply_to_id), ("body", body)]).await
+    }
+
+    /// `GET /contents/{id}`.
+    pub async fn get_content(&self, content_id: &str) -> Result<Content, EngageError> {
+        self.call_with_retry(Method::GET, &format!("/contents/{}", encode(content_id)), &[]).await
+    }
+
+    /// The latest contents of a thread (`GET /contents?q=thread:"…"`, newest first, one page).
+    pub async fn thread_contents(&self, thread_id: &str) -> Result<Vec<Content>, EngageError> {
+        #[derive(Deserialize)]
+        struct Page {
+            records: Vec<Content>,
+        }
+        let query = encode(&format!("thread:\"{thread_id}\""));
+        let page: Page =
+            self.call_with_retry(Method::GET, &format!("/contents?q={query}&limit=150"), &[]).await?;
+        Ok(page.records)
     }
 
     /// `GET /content_threads/{id}`.

@@ -297,7 +297,7 @@ impl EmergencyFlow {
             self.store.finish_event(&lease, &progress, None, &[]).await?;
             return Ok(None);
         }
-        let result = self.recategorize(&thread, &mut progress).await;
+        let result = self.recategorize(&thread, &lease, &mut progress).await;
         match result {
             Ok(categories) => {
                 let mut current = thread;
@@ -335,6 +335,7 @@ impl EmergencyFlow {
     async fn recategorize(
         &self,
         thread: &crate::store::ThreadState,
+        lease: &crate::store::Lease,
         progress: &mut EventProgress,
     ) -> Result<Vec<String>, EngageError> {
         if progress.new_categories.is_none() {
@@ -349,6 +350,14 @@ impl EmergencyFlow {
             progress.new_categories = Some(decide::switch_category(&current, bot, agent));
         }
         let categories = progress.new_categories.clone().expect("set above");
+        if lease.after_crash {
+            // The crashed run may have done it already.
+            self.pacer.wait().await;
+            if self.engage.get_thread(&thread.thread_id).await?.thread_category_ids == categories {
+                progress.recategorized = true;
+                return Ok(categories);
+            }
+        }
         self.pacer.wait().await;
         self.engage.update_thread_categories(&thread.thread_id, &categories).await?;
         progress.recategorized = true;

@@ -271,7 +271,9 @@ impl EngageFlow {
         }
         let categories = progress.new_categories.clone().expect("set above");
         if !progress.recategorized {
-            self.engage.update_thread_categories(&thread.thread_id, &categories).await?;
+            if !self.already_categorized(lease, &thread.thread_id, &categories).await? {
+                self.engage.update_thread_categories(&thread.thread_id, &categories).await?;
+            }
             progress.recategorized = true;
         }
         let mut thread = thread;
@@ -299,6 +301,17 @@ impl EngageFlow {
         progress: &mut EventProgress,
     ) -> Result<TurnPlan, ProcessError> {
         let flow = &self.settings.flow;
+        if turn == Turn::AskBot
+            && decide::should_open_intervention(content, thread, progress, flow)
+            && lease.after_crash
+        {
+            // The crashed run may have opened it: the content then belongs to it.
+            if let Some(id) = self.engage.get_content(&content.content_id).await?.intervention_id {
+                info!(intervention_id = %id, "resumed after a crash: the intervention was already open");
+                progress.intervention_id = Some(id);
+                progress.intervention_step_done = true;
+            }
+        }
         if turn == Turn::AskBot && decide::should_open_intervention(content, thread, progress, flow) {
             match self.engage.create_intervention(&content.content_id).await {
                 Ok(intervention) => progress.intervention_id = Some(intervention.id),
@@ -343,6 +356,16 @@ impl EngageFlow {
 
         let recategorize = progress.handover == Some(HandoverDecision::Agents) && !progress.recategorized;
         let messages = decide::messages_to_post(&plan, progress.handover.as_ref(), flow);
+        if lease.after_crash && progress.replies_posted < messages.len() {
+            // The crashed run may have posted some: count the replies the platform has.
+            let contents = self.engage.thread_contents(&content.thread_id).await?;
+            let already =
+                contents.iter().filter(|c| c.in_reply_to_id.as_deref() == Some(&content.content_id)).count();
+            if already > progress.replies_posted {
+                info!(already, "resumed after a crash: replies already posted are not posted again");
+                progress.replies_posted = already.min(messages.len());
+            }
+        }
         let posted_before = progress.replies_posted;
         while progress.replies_posted < messages.len() {
             let text = &messages[progress.replies_posted];
@@ -383,7 +406,9 @@ impl EngageFlow {
             // 409 (being categorized) and 429 are retried with backoff inside the client; a
             // final failure returns, the event is released with its progress, and the
             // platform's retry finishes the handover.
-            self.engage.update_thread_categories(&content.thread_id, &categories).await?;
+            if !self.already_categorized(lease, &content.thread_id, &categories).await? {
+                self.engage.update_thread_categories(&content.thread_id, &categories).await?;
+            }
             progress.recategorized = true;
         }
 
@@ -391,6 +416,20 @@ impl EngageFlow {
             self.resolve(content, thread, lease, progress).await?;
         }
         Ok(plan)
+    }
+
+    /// After a crash, whether the thread already has `categories` (the crashed run set them).
+    async fn already_categorized(
+        &self,
+        lease: &Lease,
+        thread_id: &str,
+        categories: &[String],
+    ) -> Result<bool, EngageError> {
+        if !lease.after_crash {
+            return Ok(false);
+        }
+        let current = self.engage.get_thread(thread_id).await?.thread_category_ids;
+        Ok(current == categories)
     }
 
     /// `GET /status` for the content's source (and language, falling back to any language),

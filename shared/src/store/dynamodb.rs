@@ -236,6 +236,24 @@ impl DynamoStore {
         self.client.update_item().table_name(&self.table).key("pk", thread_key(thread_id))
     }
 
+    /// Adds statistics entries outside of any event (backfills, benchmarks): one `UpdateItem`
+    /// per hour touched.
+    pub async fn add_stats(&self, entries: &[StatsEntry]) -> Result<(), StoreError> {
+        for update in self.stats_updates(entries) {
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(update.key().clone()))
+                .update_expression(update.update_expression())
+                .set_expression_attribute_names(update.expression_attribute_names().cloned())
+                .set_expression_attribute_values(update.expression_attribute_values().cloned())
+                .send()
+                .await
+                .map_err(|e| unavailable(e.into_service_error()))?;
+        }
+        Ok(())
+    }
+
     /// The update that finishes an event (and saves its thread), conditional on the lease
     /// (and the thread's version).
     fn finish_update(&self, lease: &Lease, progress: &EventProgress, thread: Option<&ThreadState>) -> Update {
@@ -380,6 +398,7 @@ impl Store for DynamoStore {
             event_id: event_id.to_string(),
             token: token.clone(),
             expired_events: expired_events(item, now_ms),
+            after_crash: false,
         };
         let existing = match claimed {
             Ok(output) => {
@@ -431,7 +450,9 @@ impl Store for DynamoStore {
                 let progress =
                     EventRecord::of(&item, event_id).map(|r| r.progress()).transpose()?.unwrap_or_default();
                 let thread = thread_of(thread_id, &item)?;
-                Ok(Claim::Granted { lease: lease(&item), progress, thread })
+                // A released event's lease is 0; a crashed holder's is a past time.
+                let lease = Lease { after_crash: lease_until > 0, ..lease(&item) };
+                Ok(Claim::Granted { lease, progress, thread })
             }
             Err(err) => match err.into_service_error() {
                 e if e.is_conditional_check_failed_exception() => Ok(Claim::Busy),

@@ -84,11 +84,12 @@ impl Store for MemoryStore {
         let mut tables = self.tables();
         let thread = tables.thread(thread_id);
         let token = new_lease_token();
-        let lease = Lease {
+        let mut lease = Lease {
             thread_id: thread_id.to_string(),
             event_id: event_id.to_string(),
             token: token.clone(),
             expired_events: vec![],
+            after_crash: false,
         };
         let key = (thread_id.to_string(), event_id.to_string());
         let turn_free = tables.turns.get(thread_id).is_none_or(|(until, _)| *until <= now_ms);
@@ -96,7 +97,11 @@ impl Store for MemoryStore {
             Some(record) if record.done => return Ok(Claim::Done),
             Some(record) if record.lease_until_ms > now_ms => return Ok(Claim::Busy),
             _ if !turn_free => return Ok(Claim::Busy),
-            Some(record) => record.progress.clone(),
+            Some(record) => {
+                // Released events drop their token; a crashed holder's is still there.
+                lease.after_crash = record.lease_token.is_some();
+                record.progress.clone()
+            }
             None => EventProgress::default(),
         };
         let record = EventRecord {

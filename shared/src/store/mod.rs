@@ -239,6 +239,10 @@ pub struct Lease {
     /// Records of the thread's earlier events past [`EVENT_RECORD_TTL_SECONDS`], seen when
     /// claiming; finishing this event removes them (housekeeping, no extra request).
     pub expired_events: Vec<String>,
+    /// The previous delivery died holding the event (its lease expired, it was never
+    /// released): a step it began may or may not have reached the platform, so the resumed run
+    /// checks with the platform before repeating one.
+    pub after_crash: bool,
 }
 
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]

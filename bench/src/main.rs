@@ -1,0 +1,438 @@
+//! `cargo run --release -p handover-bench`: the numbers behind the README's performance budget.
+//!
+//! 1. Per-event time of the core (in-memory store, builtin bot, a fake Engage Digital on
+//!    loopback that answers at once), p50 and p99, per scenario.
+//! 2. Requests per scenario: Engage Digital (counted by the fake) and DynamoDB (counted at the
+//!    client, against DynamoDB Local), with the capacity DynamoDB Local reports.
+//! 3. Size of each release binary, and its cold start: process start to first response
+//!    written, through a minimal fake Lambda Runtime API on loopback.
+//! 4. Analytics at scale: 100,000 sessions over 7 days in DynamoDB Local, then a 7-day report.
+//!
+//! `--quick` runs fewer iterations (a smoke run).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::routing::any;
+use handover_core::config::WebhookSettings;
+use handover_core::engage::{Envelope, WebhookEvent};
+use handover_core::flow::EngageFlow;
+use handover_core::store::{DynamoStore, MemoryStore, Owner, Store, ThreadState};
+use handover_core::{analytics, wiring};
+use handover_testkit::dynamodb_local;
+use handover_testkit::meter::DynamoMeter;
+use serde_json::{Value, json};
+
+const BOT: &str = "bot-category";
+const AGENT: &str = "agent-category";
+const SOURCE: &str = "source-1";
+const CHANNEL: &str = "channel-1";
+const FUNCTIONS: [&str; 5] = ["webhook", "rebot", "emergency", "zenvia", "analytics"];
+
+/// A fake Engage Digital that answers every call the product makes at once, and counts them.
+async fn fake_engage() -> anyhow::Result<(String, Arc<AtomicUsize>)> {
+    let calls = Arc::new(AtomicUsize::new(0));
+    async fn answer(State(calls): State<Arc<AtomicUsize>>, request: Request) -> axum::Json<Value> {
+        calls.fetch_add(1, Ordering::SeqCst);
+        let path = request.uri().path().to_string();
+        axum::Json(match path.as_str() {
+            "/1.0/status" => {
+                json!([{"agent_id": "a1", "channels": [{"id": CHANNEL, "status": "available", "busyness": "ok"}]}])
+            }
+            "/1.0/channels" => json!({"records": [{"id": CHANNEL, "source_ids": [SOURCE]}]}),
+            p if p.starts_with("/1.0/content_threads/") => {
+                json!({"id": "t", "thread_category_ids": ["other", BOT]})
+            }
+            _ => json!({"id": "x1"}),
+        })
+    }
+    let app = Router::new().fallback(any(answer)).with_state(calls.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let address = listener.local_addr()?;
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok((format!("http://{address}/1.0"), calls))
+}
+
+fn flow(engage_url: &str, store: Arc<dyn Store>) -> anyhow::Result<EngageFlow> {
+    let env: HashMap<&str, &str> = HashMap::from([
+        ("ENGAGE_API_URL", engage_url),
+        ("ENGAGE_ACCESS_TOKEN", "bench-token"),
+        ("ENGAGE_VERIFY_TOKEN", "bench-verify"),
+        ("BOT_CATEGORY_ID", BOT),
+        ("AGENT_CATEGORY_ID", AGENT),
+        ("HANDOVER_MESSAGE", ""),
+        ("EMERGENCY_CACHE_SECONDS", "300"),
+    ]);
+    Ok(wiring::engage_flow(WebhookSettings::from_env(&env)?, store, &wiring::http_client())?)
+}
+
+fn content(event: &str, thread: &str, text: &str, first: bool) -> WebhookEvent {
+    let body = json!({"events": [{"type": "content.imported", "id": event, "issued_at": "2026-11-22T10:00:00.000Z",
+        "resource": {"type": "chat/message", "id": format!("c-{event}"), "metadata": {
+            "author_id": "customer-1", "body": text, "creator_id": null, "first_in_thread": first,
+            "category_ids": [BOT], "intervention_id": null, "language": "en", "source_id": SOURCE,
+            "status": "new", "thread_id": thread}}}]});
+    Envelope::parse(body.to_string().as_bytes()).expect("valid").events.remove(0)
+}
+
+fn closed(event: &str, thread: &str) -> WebhookEvent {
+    let body = json!({"events": [{"type": "intervention.closed", "id": event, "issued_at": "2026-11-22T11:00:00.000Z",
+        "resource": {"type": "intervention", "id": format!("agent-{event}"), "metadata": {
+            "thread_id": thread, "category_ids": ["other", AGENT], "source_id": SOURCE}}}]});
+    Envelope::parse(body.to_string().as_bytes()).expect("valid").events.remove(0)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Scenario {
+    FollowUp,
+    FirstMessage,
+    Handover,
+    Rebot,
+}
+
+const SCENARIOS: [Scenario; 4] =
+    [Scenario::FollowUp, Scenario::FirstMessage, Scenario::Handover, Scenario::Rebot];
+
+impl Scenario {
+    fn name(self) -> &'static str {
+        match self {
+            Self::FollowUp => "follow-up message (bot reply)",
+            Self::FirstMessage => "first message (intervention + reply)",
+            Self::Handover => "handover (availability cached)",
+            Self::Rebot => "rebot (intervention.closed)",
+        }
+    }
+
+    /// Prepares iteration `i` (not timed) and returns its event.
+    async fn prepare(self, flow: &EngageFlow, i: usize) -> anyhow::Result<WebhookEvent> {
+        let thread = format!("{:?}-{i}", self);
+        Ok(match self {
+            Self::FollowUp => {
+                // A thread the bot already talks on.
+                flow.process(&content(&format!("{thread}-a"), &thread, "hello", true)).await?;
+                content(&format!("{thread}-b"), &thread, "what are your opening hours?", false)
+            }
+            Self::FirstMessage => content(&format!("{thread}-a"), &thread, "hello", true),
+            Self::Handover => {
+                flow.process(&content(&format!("{thread}-a"), &thread, "hello", true)).await?;
+                content(&format!("{thread}-b"), &thread, "I want to talk to a human", false)
+            }
+            Self::Rebot => {
+                let with_agents = ThreadState {
+                    owner: Owner::Agent,
+                    categories: Some(vec!["other".into(), AGENT.into()]),
+                    ..ThreadState::new(&thread)
+                };
+                flow.store.save_thread(&with_agents).await?;
+                closed(&format!("{thread}-c"), &thread)
+            }
+        })
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.3} ms", d.as_secs_f64() * 1000.0)
+}
+
+async fn core_latency(iterations: usize) -> anyhow::Result<()> {
+    println!("\n## Per-event processing time of the core\n");
+    println!(
+        "In-memory store, builtin bot, a fake Engage Digital on loopback answering at once; {iterations} events per scenario.\n"
+    );
+    println!("| scenario | p50 | p99 |\n|---|---|---|");
+    let (engage, _) = fake_engage().await?;
+    let flow = flow(&engage, Arc::new(MemoryStore::new()))?;
+    // Warm the caches a running container has: emergency switch, channels, agent status.
+    let warm = Scenario::Handover.prepare(&flow, usize::MAX).await?;
+    flow.process(&warm).await?;
+    for scenario in SCENARIOS {
+        let mut times = Vec::with_capacity(iterations);
+        for i in 0..iterations {
+            let event = scenario.prepare(&flow, i).await?;
+            let started = Instant::now();
+            flow.process(&event).await?;
+            times.push(started.elapsed());
+        }
+        times.sort();
+        println!(
+            "| {} | {} | {} |",
+            scenario.name(),
+            ms(percentile(&times, 0.5)),
+            ms(percentile(&times, 0.99))
+        );
+    }
+    Ok(())
+}
+
+async fn request_counts() -> anyhow::Result<()> {
+    println!("\n## Requests per event\n");
+    println!(
+        "DynamoDB Local through a metered client; Engage Digital requests counted by the fake; a warm container.\n"
+    );
+    println!(
+        "| scenario | Engage Digital requests | DynamoDB requests | DynamoDB operations | capacity units |\n|---|---|---|---|---|"
+    );
+    let (engage, engage_calls) = fake_engage().await?;
+    let meter = DynamoMeter::new();
+    let (client, table) = dynamodb_local::fresh_table_with(dynamodb_local::metered_client(&meter)).await;
+    let flow = flow(&engage, Arc::new(DynamoStore::new(client, table)))?;
+    let warm = Scenario::Handover.prepare(&flow, usize::MAX).await?;
+    flow.process(&warm).await?;
+    for scenario in SCENARIOS {
+        let event = scenario.prepare(&flow, 0).await?;
+        meter.reset();
+        let before = engage_calls.load(Ordering::SeqCst);
+        flow.process(&event).await?;
+        println!(
+            "| {} | {} | {} | {} | {:.1} |",
+            scenario.name(),
+            engage_calls.load(Ordering::SeqCst) - before,
+            meter.requests(),
+            meter.operations().join(", "),
+            meter.capacity()
+        );
+    }
+    Ok(())
+}
+
+fn repository_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("inside the repository").to_path_buf()
+}
+
+fn release_binaries() -> anyhow::Result<PathBuf> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut build = Command::new(cargo);
+    build.current_dir(repository_root()).args(["build", "--release", "--quiet"]);
+    for function in FUNCTIONS {
+        build.args(["-p", function]);
+    }
+    if !build.status().context("cargo build")?.success() {
+        bail!("the release build failed");
+    }
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| repository_root().join("target"));
+    Ok(target.join("release"))
+}
+
+/// A minimal Lambda Runtime API: hands out one event, and reports when its response arrives.
+async fn fake_runtime(
+    event: Value,
+) -> anyhow::Result<(SocketAddr, tokio::sync::mpsc::Receiver<(Instant, u16)>)> {
+    let (sender, receiver) = tokio::sync::mpsc::channel(4);
+    let served = Arc::new(AtomicUsize::new(0));
+    let app = Router::new().fallback(any(move |request: Request| {
+        let (sender, served, event) = (sender.clone(), served.clone(), event.clone());
+        async move {
+            let path = request.uri().path().to_string();
+            if path.ends_with("/invocation/next") {
+                if served.fetch_add(1, Ordering::SeqCst) > 0 {
+                    // One invocation per process: the next poll waits until the process is killed.
+                    std::future::pending::<()>().await;
+                }
+                let deadline = handover_core::now_millis() + 30_000;
+                return axum::response::Response::builder()
+                    .header("lambda-runtime-aws-request-id", "bench-request-1")
+                    .header("lambda-runtime-deadline-ms", deadline.to_string())
+                    .header(
+                        "lambda-runtime-invoked-function-arn",
+                        "arn:aws:lambda:us-east-1:123456789012:function:bench",
+                    )
+                    .header("lambda-runtime-trace-id", "Root=1-00000000-000000000000000000000000")
+                    .body(axum::body::Body::from(event.to_string()))
+                    .expect("valid response");
+            }
+            let at = Instant::now();
+            let body = axum::body::to_bytes(request.into_body(), 1 << 20).await.unwrap_or_default();
+            let status = serde_json::from_slice::<Value>(&body)
+                .ok()
+                .and_then(|v| v["statusCode"].as_u64())
+                .unwrap_or(0);
+            let code = if path.ends_with("/response") { status as u16 } else { 0 };
+            let _ = sender.send((at, code)).await;
+            axum::response::Response::builder()
+                .status(202)
+                .body(axum::body::Body::empty())
+                .expect("valid response")
+        }
+    }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let address = listener.local_addr()?;
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok((address, receiver))
+}
+
+/// An event each function answers without any network call but the Runtime API's, so the
+/// figure is the function's own start-up (configuration, SDK and HTTP clients, TLS).
+fn cold_start_event(function: &str) -> anyhow::Result<Value> {
+    let sample = |name: &str| -> anyhow::Result<Value> {
+        let path = repository_root().join("events").join(name);
+        Ok(serde_json::from_str(
+            &std::fs::read_to_string(&path).with_context(|| path.display().to_string())?,
+        )?)
+    };
+    let mut event = match function {
+        "webhook" => sample("engage-verify-ok.json")?,
+        "rebot" => sample("engage-interventions-verify-ok.json")?,
+        "zenvia" => sample("zenvia-new-interaction.json")?,
+        "analytics" => sample("analytics-report.json")?,
+        _ => sample("emergency-status.json")?,
+    };
+    match function {
+        // Refused before any call: wrong token, no IAM identity.
+        "zenvia" => event["rawQueryString"] = json!("token=not-the-token"),
+        "analytics" => event["headers"]["access-token"] = json!("not-the-token"),
+        "emergency" => event["requestContext"]
+            .as_object_mut()
+            .expect("object")
+            .remove("authorizer")
+            .map(|_| ())
+            .unwrap_or(()),
+        _ => {}
+    }
+    Ok(event)
+}
+
+fn function_env() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("AWS_LAMBDA_FUNCTION_NAME", "bench"),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"),
+        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
+        ("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/bench"),
+        ("AWS_LAMBDA_LOG_STREAM_NAME", "bench"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "bench"),
+        ("AWS_SECRET_ACCESS_KEY", "bench"),
+        ("RUST_LOG", "warn"),
+        ("TABLE_NAME", "handover"),
+        ("ENGAGE_API_URL", "https://bench.api.engagement.dimelo.com/1.0"),
+        ("ENGAGE_ACCESS_TOKEN", "bench-token"),
+        ("ENGAGE_VERIFY_TOKEN", "sample-verify-token"),
+        ("BOT_CATEGORY_ID", BOT),
+        ("AGENT_CATEGORY_ID", AGENT),
+        ("ZENVIA_API_TOKEN", "bench-zenvia"),
+        ("ZENVIA_WEBHOOK_TOKEN", "sample-zenvia-webhook-token"),
+        ("ANALYTICS_ACCESS_TOKEN", "sample-analytics-token"),
+    ]
+}
+
+async fn binaries(runs: usize) -> anyhow::Result<()> {
+    println!("\n## Release binaries: size and cold start\n");
+    let dir = release_binaries()?;
+    println!(
+        "Stripped release binaries for this machine ({}); cold start = process start to first response written, median of {runs} runs.\n",
+        std::env::consts::ARCH
+    );
+    println!("| function | size | cold start (median) | min | max |\n|---|---|---|---|---|");
+    for function in FUNCTIONS {
+        let binary = dir.join(function);
+        let size = std::fs::metadata(&binary).with_context(|| binary.display().to_string())?.len();
+        let mut times = Vec::with_capacity(runs);
+        for _ in 0..runs {
+            let (address, mut responses) = fake_runtime(cold_start_event(function)?).await?;
+            let started = Instant::now();
+            let mut child = Command::new(&binary)
+                .env_clear()
+                .envs(function_env())
+                .env("AWS_LAMBDA_RUNTIME_API", address.to_string())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()?;
+            let answer = tokio::time::timeout(Duration::from_secs(10), responses.recv()).await;
+            let _ = child.kill();
+            let _ = child.wait();
+            match answer {
+                Ok(Some((at, status))) if status > 0 => times.push(at - started),
+                other => bail!("{function} gave no response: {other:?}"),
+            }
+        }
+        times.sort();
+        println!(
+            "| {function} | {:.2} MB | {} | {} | {} |",
+            size as f64 / 1_000_000.0,
+            ms(percentile(&times, 0.5)),
+            ms(times[0]),
+            ms(times[times.len() - 1])
+        );
+    }
+    Ok(())
+}
+
+async fn analytics_at_scale(sessions: usize) -> anyhow::Result<()> {
+    println!("\n## Analytics: a 7-day report over {sessions} sessions\n");
+    let meter = DynamoMeter::new();
+    let (client, table) = dynamodb_local::fresh_table_with(dynamodb_local::metered_client(&meter)).await;
+    let store = DynamoStore::new(client, table);
+    let now = handover_core::now_millis();
+    let day = 86_400_000;
+    let span = 7 * day;
+    let start = (now / day - 7) * day;
+    let mut entries = Vec::with_capacity(sessions * 2);
+    for i in 0..sessions {
+        let at = start + (i as i64 * span) / sessions as i64;
+        entries.extend(analytics::session(
+            at,
+            &format!("thread-{i:06}"),
+            &format!("customer-{:05}", i % 40_000),
+        ));
+        if i % 5 == 0 {
+            entries.push(analytics::intervention(
+                at,
+                &format!("thread-{i:06}"),
+                &format!("e{i}"),
+                "asked_for_agent",
+                false,
+            ));
+        }
+    }
+    let loading = Instant::now();
+    for chunk in entries.chunks(4_000) {
+        store.add_stats(chunk).await?;
+    }
+    println!("Loaded in {:.1} s (one UpdateItem per hour per chunk).\n", loading.elapsed().as_secs_f64());
+    let window = analytics::window(None, None, Some("0"), now)
+        .map(|w| analytics::Window { start: w.end - 7 * 86_400 + 1, end: w.end })
+        .map_err(|e| anyhow::anyhow!(e))?;
+    println!(
+        "| run | latency | DynamoDB requests | capacity units | sessions counted |\n|---|---|---|---|---|"
+    );
+    for run in 1..=3 {
+        meter.reset();
+        let started = Instant::now();
+        let (from, to) = window.hours();
+        let hours = store.read_stats(from, to).await?;
+        let report = analytics::report(window, &hours);
+        println!(
+            "| {run} | {} | {} | {:.1} | {} |",
+            ms(started.elapsed()),
+            meter.requests(),
+            meter.capacity(),
+            report.aggregate_stats.session_count
+        );
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let (iterations, runs, sessions) = if quick { (200, 3, 10_000) } else { (2_000, 11, 100_000) };
+    println!("# handover benchmark{}", if quick { " (quick)" } else { "" });
+    core_latency(iterations).await?;
+    request_counts().await?;
+    binaries(runs).await?;
+    analytics_at_scale(sessions).await?;
+    Ok(())
+}
