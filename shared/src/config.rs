@@ -57,6 +57,8 @@ pub struct EngageSettings {
     /// `None`: every source is bot-managed.
     pub bot_source_ids: Option<Vec<String>>,
     pub async_source_ids: Vec<String>,
+    /// The time budget of one Engage Digital call.
+    pub timeout: Duration,
 }
 
 impl EngageSettings {
@@ -72,6 +74,7 @@ impl EngageSettings {
             async_source_ids: optional(env, "ENGAGE_ASYNC_SOURCE_IDS")
                 .map(|v| comma_list(&v))
                 .unwrap_or_default(),
+            timeout: Duration::from_millis(number(env, "ENGAGE_TIMEOUT_MS", 10_000)?),
         })
     }
 

@@ -55,7 +55,8 @@ pub fn engage_flow(
 ) -> Result<EngageFlow, StartupError> {
     let bot = bot(&settings.bot, http)?;
     let engage =
-        EngageClient::new(http.clone(), &settings.engage.api_url, settings.engage.access_token.clone());
+        EngageClient::new(http.clone(), &settings.engage.api_url, settings.engage.access_token.clone())
+            .with_timeout(settings.engage.timeout);
     Ok(EngageFlow::new(settings, store, bot, engage))
 }
 

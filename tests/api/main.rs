@@ -5,10 +5,10 @@ mod helpers;
 
 mod analytics;
 mod budget;
-mod crash;
 mod dedup;
 mod devserver;
 mod emergency;
+mod faults;
 mod handover;
 mod ingest;
 mod rebot;

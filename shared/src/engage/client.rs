@@ -183,6 +183,7 @@ pub struct EngageClient {
     api_url: String,
     token: Secret,
     retry: RetryPolicy,
+    timeout: Duration,
 }
 
 impl EngageClient {
@@ -192,7 +193,14 @@ impl EngageClient {
             api_url: api_url.trim_end_matches('/').to_string(),
             token,
             retry: RetryPolicy::default(),
+            timeout: Duration::from_secs(10),
         }
+    }
+
+    /// The time budget of each call (a call that takes longer fails as a transport error).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
     }
 
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
@@ -342,7 +350,8 @@ impl EngageClient {
         form: &[(&str, &str)],
     ) -> Result<T, EngageError> {
         let url = format!("{}{}", self.api_url, path);
-        let mut request = self.http.request(method, &url).bearer_auth(self.token.expose());
+        let mut request =
+            self.http.request(method, &url).bearer_auth(self.token.expose()).timeout(self.timeout);
         if !form.is_empty() {
             request = request.form(form);
         }

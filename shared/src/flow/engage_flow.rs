@@ -141,7 +141,11 @@ impl EngageFlow {
             }
             _ => self.record(&lease, &progress, "recorded").await,
         };
-        if result.is_err() {
+        if let Err(err) = &result {
+            // A call that got no answer may have been performed: the next run checks first.
+            if matches!(err, ProcessError::Engage(EngageError::Transport(_))) {
+                progress.uncertain = true;
+            }
             // Keep what was done and let the platform's next attempt resume at once.
             if let Err(err) = self.store.release_event(&lease, &progress).await {
                 warn!(error = %err, "could not release the event; a retry waits for its lease to expire");
@@ -271,7 +275,7 @@ impl EngageFlow {
         }
         let categories = progress.new_categories.clone().expect("set above");
         if !progress.recategorized {
-            if !self.already_categorized(lease, &thread.thread_id, &categories).await? {
+            if !self.already_categorized(lease, progress, &thread.thread_id, &categories).await? {
                 self.engage.update_thread_categories(&thread.thread_id, &categories).await?;
             }
             progress.recategorized = true;
@@ -303,7 +307,7 @@ impl EngageFlow {
         let flow = &self.settings.flow;
         if turn == Turn::AskBot
             && decide::should_open_intervention(content, thread, progress, flow)
-            && lease.after_crash
+            && (lease.after_crash || progress.uncertain)
         {
             // The crashed run may have opened it: the content then belongs to it.
             if let Some(id) = self.engage.get_content(&content.content_id).await?.intervention_id {
@@ -356,7 +360,7 @@ impl EngageFlow {
 
         let recategorize = progress.handover == Some(HandoverDecision::Agents) && !progress.recategorized;
         let messages = decide::messages_to_post(&plan, progress.handover.as_ref(), flow);
-        if lease.after_crash && progress.replies_posted < messages.len() {
+        if (lease.after_crash || progress.uncertain) && progress.replies_posted < messages.len() {
             // The crashed run may have posted some: count the replies the platform has.
             let contents = self.engage.thread_contents(&content.thread_id).await?;
             let already =
@@ -406,7 +410,7 @@ impl EngageFlow {
             // 409 (being categorized) and 429 are retried with backoff inside the client; a
             // final failure returns, the event is released with its progress, and the
             // platform's retry finishes the handover.
-            if !self.already_categorized(lease, &content.thread_id, &categories).await? {
+            if !self.already_categorized(lease, progress, &content.thread_id, &categories).await? {
                 self.engage.update_thread_categories(&content.thread_id, &categories).await?;
             }
             progress.recategorized = true;
@@ -418,14 +422,15 @@ impl EngageFlow {
         Ok(plan)
     }
 
-    /// After a crash, whether the thread already has `categories` (the crashed run set them).
+    /// After a crash or an unanswered call, whether the thread already has `categories`.
     async fn already_categorized(
         &self,
         lease: &Lease,
+        progress: &EventProgress,
         thread_id: &str,
         categories: &[String],
     ) -> Result<bool, EngageError> {
-        if !lease.after_crash {
+        if !(lease.after_crash || progress.uncertain) {
             return Ok(false);
         }
         let current = self.engage.get_thread(thread_id).await?.thread_category_ids;

@@ -141,6 +141,10 @@ pub struct EventProgress {
     /// Zenvia: the interaction was finished by the bot.
     #[serde(default)]
     pub finished: bool,
+    /// A platform call got no answer (timeout, connection lost): it may have been performed.
+    /// The next run checks with the platform before repeating a step, as after a crash.
+    #[serde(default)]
+    pub uncertain: bool,
 }
 
 /// The emergency switch (CONTRACT C9): while active, every bot message goes to the agents.

@@ -1,11 +1,18 @@
-//! A delivery killed between any two steps (issue 10): the process dies holding the event (no
-//! release), its lease expires, the platform redelivers, and the work is finished exactly once:
-//! one intervention, one message, one recategorization.
+//! Faults at every step (issue 10). A fault point is "the k-th action", an action being a
+//! platform call or a store write; the fake platform and the store wrapper share one
+//! countdown, and at the fault point one of these happens:
 //!
-//! A kill point is "before the k-th action", an action being a platform call or a store write.
-//! The fake platform and the store wrapper share one countdown; at zero the action is not
-//! performed, the test is signalled, and the task is aborted there, as a killed process would
-//! stop. Time is advanced through the store (no sleeping for the lease to expire).
+//! - `Kill`: the action does not happen and the delivery dies there (the task is aborted, as a
+//!   killed process would stop: no release). Its lease expires (time is moved forward through
+//!   the store, no sleeping) and the platform redelivers.
+//! - `Fail`: the platform answers `503`, or the store is unavailable: the webhook answers with
+//!   a retryable error, and the platform redelivers.
+//! - `RateLimit`: the platform answers `429` once (calls that retry inside recover).
+//! - `NoAnswer`: the platform performs the call but answers too late (a timeout): the caller
+//!   cannot know it happened.
+//!
+//! For every fault point and kind, after the redelivery the work is done exactly once: one
+//! intervention, each message once, one recategorization.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
@@ -27,18 +34,32 @@ use tokio::sync::Notify;
 
 use crate::helpers::{AGENT_CATEGORY, BOT_CATEGORY, OTHER_CATEGORY, SOURCE, StoreKind, THREAD, new_store};
 
-/// Counts actions down to a kill point.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fault {
+    Kill,
+    Fail,
+    RateLimit,
+    NoAnswer,
+}
+
+/// Counts actions down to the fault point.
 struct Killer {
     remaining: AtomicUsize,
     killed: Notify,
+    fault: Fault,
+    /// The fault point was reached.
+    hit: std::sync::atomic::AtomicBool,
 }
 
 impl Killer {
-    /// `true`: this action is the kill point; it must not happen.
+    /// `true`: this action is the fault point.
     fn is_kill_point(&self) -> bool {
         let before = self.remaining.fetch_sub(1, Ordering::SeqCst);
         if before == 1 {
-            self.killed.notify_one();
+            self.hit.store(true, Ordering::SeqCst);
+            if self.fault == Fault::Kill {
+                self.killed.notify_one();
+            }
             return true;
         }
         false
@@ -63,7 +84,10 @@ struct Platform {
 
 type Shared = (Arc<Mutex<Platform>>, Arc<Killer>);
 
-async fn platform_answer(State((platform, killer)): State<Shared>, request: Request) -> axum::Json<Value> {
+async fn platform_answer(
+    State((platform, killer)): State<Shared>,
+    request: Request,
+) -> (axum::http::StatusCode, axum::Json<Value>) {
     let method = request.method().to_string();
     let uri = request.uri().clone();
     let path = uri.path().to_string();
@@ -73,13 +97,40 @@ async fn platform_answer(State((platform, killer)): State<Shared>, request: Requ
             map.entry(k.into_owned()).or_default().push(v.into_owned());
             map
         });
-    if killer.is_kill_point() {
-        killer.die_here().await;
+    let late = if killer.is_kill_point() {
+        match killer.fault {
+            Fault::Kill => killer.die_here().await,
+            Fault::Fail => return failure(503, "unavailable"),
+            Fault::RateLimit => return failure(429, "rate_limit_exceeded"),
+            Fault::NoAnswer => true,
+        }
+    } else {
+        false
+    };
+    let answer = perform(&platform, &method, &path, uri.query(), &form);
+    if late {
+        // Performed, but the answer comes after the caller gave up.
+        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
     }
+    (axum::http::StatusCode::OK, axum::Json(answer))
+}
+
+fn failure(status: u16, error: &str) -> (axum::http::StatusCode, axum::Json<Value>) {
+    let body = json!({"error": error, "message": "injected", "status": status});
+    (axum::http::StatusCode::from_u16(status).unwrap(), axum::Json(body))
+}
+
+fn perform(
+    platform: &Mutex<Platform>,
+    method: &str,
+    path: &str,
+    query: Option<&str>,
+    form: &HashMap<String, Vec<String>>,
+) -> Value {
     let mut p = platform.lock().unwrap();
-    let answer = match (method.as_str(), path.as_str()) {
+    match (method, path) {
         ("POST", "/1.0/interventions") => {
-            let content = form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+            let content = form_urlencoded::parse(query.unwrap_or("").as_bytes())
                 .find(|(k, _)| k == "content_id")
                 .map(|(_, v)| v.into_owned())
                 .unwrap();
@@ -112,8 +163,7 @@ async fn platform_answer(State((platform, killer)): State<Shared>, request: Requ
             json!({"id": THREAD})
         }
         other => panic!("unexpected call {other:?}"),
-    };
-    axum::Json(answer)
+    }
 }
 
 /// The store, with a clock that can be moved forward and writes that count as actions.
@@ -124,10 +174,15 @@ struct CrashableStore {
 }
 
 impl CrashableStore {
-    async fn action(&self) {
+    async fn action(&self) -> Result<(), StoreError> {
         if self.killer.is_kill_point() {
-            self.killer.die_here().await;
+            match self.killer.fault {
+                Fault::Kill => self.killer.die_here().await,
+                // DynamoDB unavailable or throttled beyond the SDK's own retries.
+                _ => return Err(StoreError::Unavailable("injected".into())),
+            }
         }
+        Ok(())
     }
 }
 
@@ -144,7 +199,7 @@ impl Store for CrashableStore {
         self.inner.claim_event(thread, event, now, lease_ms).await
     }
     async fn save_progress(&self, lease: &Lease, progress: &EventProgress) -> Result<(), StoreError> {
-        self.action().await;
+        self.action().await?;
         self.inner.save_progress(lease, progress).await
     }
     async fn finish_event(
@@ -154,7 +209,7 @@ impl Store for CrashableStore {
         thread: Option<&ThreadState>,
         stats: &[StatsEntry],
     ) -> Result<(), StoreError> {
-        self.action().await;
+        self.action().await?;
         self.inner.finish_event(lease, progress, thread, stats).await
     }
     async fn release_event(&self, lease: &Lease, progress: &EventProgress) -> Result<(), StoreError> {
@@ -196,13 +251,12 @@ fn first_message_asking_for_an_agent() -> WebhookEvent {
     Envelope::parse(body.to_string().as_bytes()).unwrap().events.remove(0)
 }
 
-/// Runs the scenario killed before action `kill_at` (0: never), then redelivers; returns what
-/// the platform performed, and whether the kill point was reached.
-async fn run_killed_at(kill_at: usize, kind: StoreKind) -> (Vec<String>, bool, ThreadState) {
-    let killer = Arc::new(Killer {
-        remaining: AtomicUsize::new(if kill_at == 0 { usize::MAX } else { kill_at }),
-        killed: Notify::new(),
-    });
+/// Runs the scenario with `fault` at action `kill_at` (0: never), then redelivers as the
+/// platform would; returns what the platform performed, whether the fault point was reached,
+/// and the thread.
+async fn run_killed_at(kill_at: usize, kind: StoreKind, fault: Fault) -> (Vec<String>, bool, ThreadState) {
+    let remaining = AtomicUsize::new(if kill_at == 0 { usize::MAX } else { kill_at });
+    let killer = Arc::new(Killer { remaining, killed: Notify::new(), fault, hit: Default::default() });
     let platform = Arc::new(Mutex::new(Platform {
         categories: vec![OTHER_CATEGORY.into(), BOT_CATEGORY.into()],
         ..Platform::default()
@@ -224,6 +278,7 @@ async fn run_killed_at(kill_at: usize, kind: StoreKind) -> (Vec<String>, bool, T
         ("BOT_CATEGORY_ID", BOT_CATEGORY),
         ("AGENT_CATEGORY_ID", AGENT_CATEGORY),
         ("HANDOVER_MESSAGE", "One moment"),
+        ("ENGAGE_TIMEOUT_MS", "300"),
     ]);
     let flow = Arc::new(
         wiring::engage_flow(WebhookSettings::from_env(&env).unwrap(), store.clone(), &wiring::http_client())
@@ -235,57 +290,76 @@ async fn run_killed_at(kill_at: usize, kind: StoreKind) -> (Vec<String>, bool, T
         let (flow, event) = (flow.clone(), event.clone());
         tokio::spawn(async move { EngageFlow::process(&flow, &event).await.map(|_| ()) })
     };
-    let killed = tokio::select! {
-        _ = killer.killed.notified() => {
-            running.abort();
-            true
-        }
+    tokio::select! {
+        _ = killer.killed.notified() => running.abort(),
         finished = &mut running => {
-            finished.unwrap().unwrap();
-            false
+            // Without a kill the delivery ends by itself: done, or a retryable error the
+            // webhook answers with (503) when the fault could not be recovered inside.
+            let first = finished.unwrap();
+            if !killer.hit.load(Ordering::SeqCst) {
+                assert!(first.is_ok(), "no fault, yet {first:?}");
+            }
         }
-    };
-    // The process is gone: nothing after the kill point runs, nothing is released.
-    // The platform redelivers after the lease expired.
+    }
+    let reached = killer.hit.load(Ordering::SeqCst);
     killer.remaining.store(usize::MAX, Ordering::SeqCst);
-    store.skew_ms.store(120_000, Ordering::SeqCst);
+    if fault == Fault::Kill {
+        // The process is gone: nothing after the kill point ran, nothing was released. The
+        // platform redelivers after the lease expired.
+        store.skew_ms.store(120_000, Ordering::SeqCst);
+    }
     flow.process(&event).await.expect("the redelivery finishes the work");
     // And once more, as a late duplicate: nothing.
     flow.process(&event).await.unwrap();
     let thread = store.get_thread(THREAD).await.unwrap();
     let performed = platform.lock().unwrap().performed.clone();
-    (performed, killed, thread)
+    (performed, reached, thread)
 }
 
-async fn every_kill_point_is_finished_exactly_once(kind: StoreKind) {
+async fn every_fault_point_is_finished_exactly_once(kind: StoreKind, fault: Fault) {
     let expected = vec![
         "open intervention".to_string(),
         "reply One moment".to_string(),
         format!("recategorize {:?}", vec![OTHER_CATEGORY, AGENT_CATEGORY]),
     ];
-    let (uninterrupted, killed, _) = run_killed_at(0, kind).await;
-    assert!(!killed);
+    let (uninterrupted, reached, _) = run_killed_at(0, kind, fault).await;
+    assert!(!reached);
     assert_eq!(uninterrupted, expected);
-    let mut kill_at = 1;
+    let mut point = 1;
     loop {
-        let (performed, killed, thread) = run_killed_at(kill_at, kind).await;
-        if !killed {
+        let (performed, reached, thread) = run_killed_at(point, kind, fault).await;
+        if !reached {
             break;
         }
-        assert_eq!(performed, expected, "killed before action {kill_at}");
-        assert_eq!(thread.owner, Owner::Agent, "killed before action {kill_at}");
-        assert_eq!(thread.bot_intervention_id.as_deref(), Some("int-1"), "killed before action {kill_at}");
-        kill_at += 1;
+        assert_eq!(performed, expected, "{fault:?} at action {point}");
+        assert_eq!(thread.owner, Owner::Agent, "{fault:?} at action {point}");
+        assert_eq!(thread.bot_intervention_id.as_deref(), Some("int-1"), "{fault:?} at action {point}");
+        point += 1;
     }
-    assert!(kill_at > 8, "every platform call and store write was a kill point ({kill_at})");
+    assert!(point > 8, "every platform call and store write was a fault point ({point})");
 }
 
 #[tokio::test]
-async fn every_kill_point_is_finished_exactly_once_memory() {
-    every_kill_point_is_finished_exactly_once(StoreKind::Memory).await;
+async fn a_delivery_killed_at_any_step_is_finished_exactly_once_memory() {
+    every_fault_point_is_finished_exactly_once(StoreKind::Memory, Fault::Kill).await;
 }
 
 #[tokio::test]
-async fn every_kill_point_is_finished_exactly_once_dynamodb() {
-    every_kill_point_is_finished_exactly_once(StoreKind::Dynamo).await;
+async fn a_delivery_killed_at_any_step_is_finished_exactly_once_dynamodb() {
+    every_fault_point_is_finished_exactly_once(StoreKind::Dynamo, Fault::Kill).await;
+}
+
+#[tokio::test]
+async fn a_5xx_or_an_unavailable_store_at_any_step_is_finished_exactly_once() {
+    every_fault_point_is_finished_exactly_once(StoreKind::Memory, Fault::Fail).await;
+}
+
+#[tokio::test]
+async fn a_429_at_any_step_is_finished_exactly_once() {
+    every_fault_point_is_finished_exactly_once(StoreKind::Memory, Fault::RateLimit).await;
+}
+
+#[tokio::test]
+async fn a_timeout_at_any_step_is_finished_exactly_once() {
+    every_fault_point_is_finished_exactly_once(StoreKind::Memory, Fault::NoAnswer).await;
 }
