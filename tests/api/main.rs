@@ -5,6 +5,7 @@ mod helpers;
 
 mod analytics;
 mod budget;
+mod concurrency;
 mod dedup;
 mod devserver;
 mod emergency;
@@ -13,6 +14,7 @@ mod handover;
 mod ingest;
 mod rebot;
 mod replay_events;
+mod secrets;
 mod store_suite;
 mod verification;
 mod zenvia;
