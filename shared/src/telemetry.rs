@@ -26,7 +26,13 @@ pub fn init_with(default_level: LevelFilter) {
         .with_ansi(std::io::stderr().is_terminal());
     let result = if in_lambda {
         // CloudWatch adds its own timestamp.
-        builder.json().flatten_event(true).without_time().with_current_span(true).try_init()
+        builder
+            .json()
+            .flatten_event(true)
+            .without_time()
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init()
     } else {
         builder.compact().try_init()
     };

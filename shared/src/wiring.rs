@@ -25,12 +25,19 @@ pub enum StartupError {
 
 /// The one HTTP client of a process: rustls, bounded connect and request times.
 pub fn http_client() -> reqwest::Client {
+    install_crypto_provider();
     reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(3))
         .timeout(Duration::from_secs(15))
         .pool_idle_timeout(Duration::from_secs(50))
         .build()
         .expect("the TLS backend initializes")
+}
+
+/// rustls' crypto for the whole process: ring (see the workspace manifest). Installing it
+/// twice is harmless.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 pub fn bot(settings: &BotSettings, http: &reqwest::Client) -> Result<Arc<dyn Bot>, RulesError> {
