@@ -23,6 +23,15 @@ pub enum StartupError {
     Rules(#[from] RulesError),
 }
 
+/// The value of a function's start-up, or the process ends with one line naming what is
+/// wrong (exit code 2): a function never runs half-configured.
+pub fn or_exit<T>(startup: Result<T, StartupError>) -> T {
+    startup.unwrap_or_else(|err| {
+        eprintln!("{err}");
+        std::process::exit(2)
+    })
+}
+
 /// The one HTTP client of a process: rustls, bounded connect and request times.
 pub fn http_client() -> reqwest::Client {
     install_crypto_provider();

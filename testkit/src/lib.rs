@@ -3,3 +3,4 @@
 
 pub mod dynamodb_local;
 pub mod meter;
+pub mod startup;

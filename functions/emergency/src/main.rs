@@ -9,13 +9,7 @@ use handover_core::{config::ProcessEnv, edge, telemetry, wiring};
 async fn main() -> Result<(), lambda_http::Error> {
     telemetry::init();
     let http = wiring::http_client();
-    let flow = match wiring::emergency_function(&ProcessEnv, &http).await {
-        Ok(flow) => flow,
-        Err(err) => {
-            eprintln!("{err}");
-            std::process::exit(2);
-        }
-    };
+    let flow = wiring::or_exit(wiring::emergency_function(&ProcessEnv, &http).await);
     let authorization = Authorization::Iam;
     edge::lambda::run_with_schedule(
         |request| edge::emergency::handle(&flow, &authorization, request),

@@ -1,7 +1,8 @@
 //! A missing or malformed variable stops the function at start-up with one line naming it.
 
-use std::process::Command;
+use handover_testkit::startup::{each_missing_variable_is_named, malformed_variable_is_named};
 
+const BINARY: &str = env!("CARGO_BIN_EXE_emergency");
 const COMPLETE: [(&str, &str); 5] = [
     ("ENGAGE_API_URL", "https://acme.api.engagement.dimelo.com/1.0"),
     ("ENGAGE_ACCESS_TOKEN", "very-secret-access-token"),
@@ -10,31 +11,12 @@ const COMPLETE: [(&str, &str); 5] = [
     ("TABLE_NAME", "handover"),
 ];
 
-fn start_with(env: &[(&str, &str)]) -> (Option<i32>, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_emergency"))
-        .env_clear()
-        .envs(env.iter().copied())
-        .output()
-        .expect("the binary runs");
-    (output.status.code(), String::from_utf8_lossy(&output.stderr).into_owned())
-}
-
 #[test]
 fn each_missing_variable_stops_start_up_naming_it() {
-    for missing in COMPLETE.map(|(name, _)| name) {
-        let env: Vec<_> = COMPLETE.iter().copied().filter(|(name, _)| *name != missing).collect();
-        let (code, stderr) = start_with(&env);
-        assert_eq!(code, Some(2), "{missing}");
-        assert_eq!(stderr, format!("configuration error: {missing} is required but not set\n"));
-    }
+    each_missing_variable_is_named(BINARY, &COMPLETE);
 }
 
 #[test]
 fn a_rate_above_the_platform_limit_is_refused() {
-    let mut env = COMPLETE.to_vec();
-    env.push(("EMERGENCY_REQUESTS_PER_MINUTE", "600"));
-    let (code, stderr) = start_with(&env);
-    assert_eq!(code, Some(2));
-    assert!(stderr.contains("EMERGENCY_REQUESTS_PER_MINUTE"), "{stderr}");
-    assert!(!stderr.contains("very-secret"));
+    malformed_variable_is_named(BINARY, &COMPLETE, "EMERGENCY_REQUESTS_PER_MINUTE", "600");
 }

@@ -10,12 +10,6 @@ async fn main() -> Result<(), lambda_http::Error> {
     telemetry::init();
     let http = wiring::http_client();
     // The same flow as the webhook's: an event registered on the wrong URL is still handled.
-    let flow = match wiring::webhook_function(&ProcessEnv, &http).await {
-        Ok(flow) => flow,
-        Err(err) => {
-            eprintln!("{err}");
-            std::process::exit(2);
-        }
-    };
+    let flow = wiring::or_exit(wiring::webhook_function(&ProcessEnv, &http).await);
     edge::lambda::run(|request| edge::engage::handle(&flow, Endpoint::Interventions, request)).await
 }

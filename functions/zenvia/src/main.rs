@@ -6,12 +6,6 @@ use handover_core::{config::ProcessEnv, edge, telemetry, wiring};
 async fn main() -> Result<(), lambda_http::Error> {
     telemetry::init();
     let http = wiring::http_client();
-    let flow = match wiring::zenvia_function(&ProcessEnv, &http).await {
-        Ok(flow) => flow,
-        Err(err) => {
-            eprintln!("{err}");
-            std::process::exit(2);
-        }
-    };
+    let flow = wiring::or_exit(wiring::zenvia_function(&ProcessEnv, &http).await);
     edge::lambda::run(|request| edge::zenvia::handle(&flow, request)).await
 }
