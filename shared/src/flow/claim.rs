@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::store::{Claim, EventProgress, Lease, Store, StoreError, ThreadState};
+use crate::store::{Claim, EventProgress, Lease, StatsEntry, Store, StoreError, ThreadState};
 
 /// How long one delivery holds an event and its thread's turn. Longer than any function run
 /// (API Gateway gives up after 30 s), so two deliveries never work on one thread at once.
@@ -45,4 +45,28 @@ pub async fn claim_with_wait(
         }
     }
     Ok(Claimed::Busy)
+}
+
+/// A thread changed under us this many times in a row: give up and let the sender retry.
+const THREAD_CONFLICT_ATTEMPTS: usize = 5;
+
+/// Finishes an event, saving `change` applied to its thread in the same write. When another
+/// writer changed the thread meanwhile (its version moved), the thread is read again and
+/// `change` applied to it: the event's steps are not repeated, its outcome is re-applied.
+pub async fn finish_applying(
+    store: &dyn Store,
+    lease: &Lease,
+    progress: &EventProgress,
+    thread: ThreadState,
+    stats: &[StatsEntry],
+    change: impl Fn(&ThreadState) -> ThreadState,
+) -> Result<(), StoreError> {
+    let mut current = thread;
+    for _ in 0..THREAD_CONFLICT_ATTEMPTS {
+        match store.finish_event(lease, progress, Some(&change(&current)), stats).await {
+            Err(StoreError::ThreadConflict(_)) => current = store.get_thread(&current.thread_id).await?,
+            other => return other,
+        }
+    }
+    Err(StoreError::ThreadConflict(current.thread_id))
 }

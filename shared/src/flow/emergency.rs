@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tracing::{error, info, warn};
 
+use super::claim::finish_applying;
 use super::decide;
 use crate::config::EmergencySettings;
 use crate::engage::{EngageClient, EngageError};
@@ -300,25 +301,14 @@ impl EmergencyFlow {
         let result = self.recategorize(&thread, &lease, &mut progress).await;
         match result {
             Ok(categories) => {
-                let mut current = thread;
-                loop {
-                    let now = crate::now_millis();
-                    let next = decide::thread_after_emergency(&current, categories.clone(), now);
-                    let stats = [crate::analytics::intervention(
-                        now,
-                        thread_id,
-                        activation,
-                        "emergency_switch",
-                        true,
-                    )];
-                    match self.store.finish_event(&lease, &progress, Some(&next), &stats).await {
-                        Ok(()) => return Ok(Some(true)),
-                        Err(StoreError::ThreadConflict(_)) => {
-                            current = self.store.get_thread(thread_id).await?
-                        }
-                        Err(err) => return Err(err.into()),
-                    }
-                }
+                let now = crate::now_millis();
+                let stats =
+                    [crate::analytics::intervention(now, thread_id, activation, "emergency_switch", true)];
+                finish_applying(self.store.as_ref(), &lease, &progress, thread, &stats, |current| {
+                    decide::thread_after_emergency(current, categories.clone(), now)
+                })
+                .await?;
+                Ok(Some(true))
             }
             Err(err) if !err.is_transient() => {
                 error!(%thread_id, error = %err, code = %err.code(), "thread not recategorized; left with the bot");

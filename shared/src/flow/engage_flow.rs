@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use tracing::{Instrument, error, info, warn};
 
 use super::cache::TtlCache;
-use super::claim::{Claimed, claim_with_wait};
+use super::claim::{Claimed, claim_with_wait, finish_applying};
 use super::decide::{self, Turn, TurnPlan};
 use crate::analytics;
 use crate::bot::{Bot, BotMessage, BotRequest, Channel as BotChannel};
@@ -23,9 +23,6 @@ pub use super::claim::EVENT_LEASE;
 
 /// The channel list changes rarely; it is read again after this long.
 const CHANNELS_CACHE: Duration = Duration::from_secs(600);
-
-/// A thread changed under us this many times in a row: give up and let the platform retry.
-const THREAD_CONFLICT_ATTEMPTS: usize = 5;
 
 /// What became of one event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -189,34 +186,25 @@ impl EngageFlow {
             // help, so the event is finished and the thread marked, loudly, for a person.
             Err(ProcessError::Engage(err)) if !err.is_transient() => {
                 error!(error = %err, code = %err.code(), "the platform refused a step for good; thread marked, event parked");
-                let mut parked = thread.clone();
-                parked.pending_handover = Some(format!("refused by the platform: {}", err.code()));
-                parked.updated_at_ms = crate::now_millis();
-                return self.finish_parked(lease, progress, parked).await;
+                let reason = format!("refused by the platform: {}", err.code());
+                return self.finish_parked(lease, progress, thread, reason).await;
             }
             Err(err) => return Err(err),
         };
         let stats = turn_stats(content, &thread, &plan, progress, &lease.event_id);
-        let mut thread = thread;
-        for _ in 0..THREAD_CONFLICT_ATTEMPTS {
-            let next = decide::thread_after_turn(&thread, content, &plan, progress, crate::now_millis());
-            match self.store.finish_event(lease, progress, Some(&next), &stats).await {
-                Ok(()) => {
-                    return Ok(EventOutcome::BotTurn {
-                        replies: progress.replies_posted,
-                        resolved: plan.resolve,
-                        handover: progress.handover.clone(),
-                    });
-                }
-                // Written meanwhile by another function (emergency, rebot): apply this turn's
-                // outcome to the thread as it is now. The steps done are not repeated.
-                Err(StoreError::ThreadConflict(_)) => {
-                    thread = self.store.get_thread(&content.thread_id).await?
-                }
-                Err(err) => return Err(err.into()),
-            }
-        }
-        Err(StoreError::ThreadConflict(content.thread_id.clone()).into())
+        // Another function (emergency, rebot) may write the thread meanwhile: this turn's
+        // outcome is then applied to the thread as it is now, and never takes it back from
+        // the agents.
+        let now = crate::now_millis();
+        finish_applying(self.store.as_ref(), lease, progress, thread, &stats, |current| {
+            decide::thread_after_turn(current, content, &plan, progress, now)
+        })
+        .await?;
+        Ok(EventOutcome::BotTurn {
+            replies: progress.replies_posted,
+            resolved: plan.resolve,
+            handover: progress.handover.clone(),
+        })
     }
 
     /// Finishes an event whose work cannot be completed, with the thread marked.
@@ -224,20 +212,17 @@ impl EngageFlow {
         &self,
         lease: &Lease,
         progress: &EventProgress,
-        mut thread: ThreadState,
+        thread: ThreadState,
+        reason: String,
     ) -> Result<EventOutcome, ProcessError> {
-        for _ in 0..THREAD_CONFLICT_ATTEMPTS {
-            match self.store.finish_event(lease, progress, Some(&thread), &[]).await {
-                Ok(()) => return Ok(EventOutcome::Parked),
-                Err(StoreError::ThreadConflict(_)) => {
-                    let reason = thread.pending_handover.take();
-                    thread = self.store.get_thread(&thread.thread_id).await?;
-                    thread.pending_handover = reason;
-                }
-                Err(err) => return Err(err.into()),
-            }
-        }
-        Err(StoreError::ThreadConflict(thread.thread_id.clone()).into())
+        let now = crate::now_millis();
+        finish_applying(self.store.as_ref(), lease, progress, thread, &[], |current| ThreadState {
+            pending_handover: Some(reason.clone()),
+            updated_at_ms: now,
+            ..current.clone()
+        })
+        .await?;
+        Ok(EventOutcome::Parked)
     }
 
     /// Finishes an event that changes nothing but its own record.
@@ -280,18 +265,12 @@ impl EngageFlow {
             }
             progress.recategorized = true;
         }
-        let mut thread = thread;
-        for _ in 0..THREAD_CONFLICT_ATTEMPTS {
-            let next = decide::thread_after_rebot(&thread, event, categories.clone(), crate::now_millis());
-            match self.store.finish_event(lease, progress, Some(&next), &[]).await {
-                Ok(()) => return Ok(EventOutcome::GivenBackToBot),
-                Err(StoreError::ThreadConflict(_)) => {
-                    thread = self.store.get_thread(&thread.thread_id).await?
-                }
-                Err(err) => return Err(err.into()),
-            }
-        }
-        Err(StoreError::ThreadConflict(thread.thread_id.clone()).into())
+        let now = crate::now_millis();
+        finish_applying(self.store.as_ref(), lease, progress, thread, &[], |current| {
+            decide::thread_after_rebot(current, event, categories.clone(), now)
+        })
+        .await?;
+        Ok(EventOutcome::GivenBackToBot)
     }
 
     /// Intervention, bot, messages, recategorization, resolve: each done once; what a later

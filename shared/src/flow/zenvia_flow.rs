@@ -8,7 +8,7 @@ use std::time::Instant;
 use tracing::{Instrument, error, info, warn};
 
 use super::cache::TtlCache;
-use super::claim::{Claimed, claim_with_wait};
+use super::claim::{Claimed, claim_with_wait, finish_applying};
 use super::decide::{self, Turn};
 use crate::analytics;
 use crate::bot::{Bot, BotMessage, BotRequest, Channel};
@@ -17,8 +17,6 @@ use crate::store::{
     BotOutcome, EventProgress, HandoverDecision, Lease, StatsEntry, Store, StoreError, ThreadState,
 };
 use crate::zenvia::{ZenviaClient, ZenviaError, ZenviaEvent};
-
-const THREAD_CONFLICT_ATTEMPTS: usize = 5;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ZenviaOutcome {
@@ -133,10 +131,13 @@ impl ZenviaFlow {
                 self.new_interaction(hash, *department_id, &lease, &progress, interaction).await
             }
             ZenviaEvent::FinishedInteraction { .. } => {
-                let mut ended = interaction;
-                ended.ended = true;
-                ended.updated_at_ms = crate::now_millis();
-                self.finish(&lease, &progress, ended, &[])
+                let now = crate::now_millis();
+                let end = |current: &ThreadState| ThreadState {
+                    ended: true,
+                    updated_at_ms: now,
+                    ..current.clone()
+                };
+                finish_applying(self.store.as_ref(), &lease, &progress, interaction, &[], end)
                     .await
                     .map(|_| ZenviaOutcome::Ended)
                     .map_err(Into::into)
@@ -154,28 +155,6 @@ impl ZenviaFlow {
         result
     }
 
-    /// Saves the interaction with the event's end. Every writer of an interaction holds its
-    /// turn, so a version conflict can only come from a writer outside the flows: ours wins.
-    async fn finish(
-        &self,
-        lease: &Lease,
-        progress: &EventProgress,
-        next: ThreadState,
-        stats: &[StatsEntry],
-    ) -> Result<(), StoreError> {
-        let mut next = next;
-        for _ in 0..THREAD_CONFLICT_ATTEMPTS {
-            match self.store.finish_event(lease, progress, Some(&next), stats).await {
-                Err(StoreError::ThreadConflict(_)) => {
-                    let fresh = self.store.get_thread(&next.thread_id).await?;
-                    next = ThreadState { version: fresh.version, ..next };
-                }
-                other => return other,
-            }
-        }
-        Err(StoreError::ThreadConflict(next.thread_id))
-    }
-
     async fn new_interaction(
         &self,
         hash: &str,
@@ -184,20 +163,25 @@ impl ZenviaFlow {
         progress: &EventProgress,
         interaction: ThreadState,
     ) -> Result<ZenviaOutcome, ZenviaProcessError> {
-        let mut accepted = interaction;
-        accepted.department_id = department_id;
-        accepted.updated_at_ms = crate::now_millis();
         let mut stats = Vec::new();
+        let mut ended = false;
         match self.zenvia.accept(hash).await {
             Ok(()) => stats = analytics::session(crate::now_millis(), hash, hash),
             Err(err) if err.is_transient() => return Err(err.into()),
             Err(err) => {
                 // Not ours to answer: recorded as ended, so later messages are ignored.
                 error!(error = %err, "Zenvia refused the accept; the interaction is left to Zenvia");
-                accepted.ended = true;
+                ended = true;
             }
         }
-        self.finish(lease, progress, accepted, &stats).await?;
+        let now = crate::now_millis();
+        finish_applying(self.store.as_ref(), lease, progress, interaction, &stats, |current| ThreadState {
+            department_id,
+            ended: current.ended || ended,
+            updated_at_ms: now,
+            ..current.clone()
+        })
+        .await?;
         Ok(ZenviaOutcome::Accepted)
     }
 
@@ -288,7 +272,6 @@ impl ZenviaFlow {
             progress.finished = true;
         }
         let now = crate::now_millis();
-        let next = decide::interaction_after_turn(&interaction, &plan, progress, now);
         let stats: Vec<StatsEntry> = match (&plan.handover, progress.transferred) {
             (Some(reason), true) => {
                 let emergency = reason == decide::EMERGENCY_REASON;
@@ -296,7 +279,10 @@ impl ZenviaFlow {
             }
             _ => vec![],
         };
-        self.finish(lease, progress, next, &stats).await?;
+        finish_applying(self.store.as_ref(), lease, progress, interaction, &stats, |current| {
+            decide::interaction_after_turn(current, &plan, progress, now)
+        })
+        .await?;
         Ok(ZenviaOutcome::BotTurn {
             replies: progress.replies_posted,
             transferred: progress.transferred,
