@@ -405,6 +405,7 @@ mod tests {
             agent_category_id: "AGENT".into(),
             bot_source_ids: Some(vec!["s1".into()]),
             async_source_ids: vec![],
+            timeout: Duration::from_secs(1),
         }
     }
 
