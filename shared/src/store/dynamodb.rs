@@ -247,44 +247,50 @@ impl DynamoStore {
     /// per hour touched.
     pub async fn add_stats(&self, entries: &[StatsEntry]) -> Result<(), StoreError> {
         for update in self.stats_updates(entries) {
-            self.client
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(update.key().clone()))
-                .update_expression(update.update_expression())
-                .set_expression_attribute_names(update.expression_attribute_names().cloned())
-                .set_expression_attribute_values(update.expression_attribute_values().cloned())
-                .send()
-                .await
-                .map_err(|e| unavailable(e.into_service_error()))?;
+            self.send_update(update).await.map_err(|e| unavailable(e.into_service_error()))?;
         }
         Ok(())
     }
 
-    /// The update that finishes an event (and saves its thread), conditional on the lease
-    /// (and the thread's version).
-    fn finish_update(&self, lease: &Lease, progress: &EventProgress, thread: Option<&ThreadState>) -> Update {
-        let mut set = vec!["#ev.#status = :done", "#ev.progress = :progress"];
-        let mut remove =
-            vec!["#ev.lease_token".to_string(), "turn_until".to_string(), "turn_token".to_string()];
+    /// One conditional update of a thread's item: finishing an event (conditional on its
+    /// lease) and/or saving the thread (conditional on its version), in one write.
+    fn thread_item_update(
+        &self,
+        thread_id: &str,
+        event: Option<(&Lease, &EventProgress)>,
+        thread: Option<&ThreadState>,
+    ) -> Update {
+        let mut set: Vec<&str> = Vec::new();
+        let mut remove: Vec<String> = Vec::new();
+        let mut conditions: Vec<&str> = Vec::new();
         let mut update = Update::builder()
             .table_name(&self.table)
-            .key("pk", thread_key(&lease.thread_id))
-            .expression_attribute_names("#ev", event_attribute(&lease.event_id))
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":token", s(&lease.token))
-            .expression_attribute_values(":done", s(STATUS_DONE))
-            .expression_attribute_values(":progress", s(to_json(progress)))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .condition_expression("#ev.lease_token = :token");
-        for (i, name) in lease.expired_events.iter().enumerate() {
-            let placeholder = format!("#old{i}");
-            update = update.expression_attribute_names(&placeholder, name);
-            remove.push(placeholder);
+            .key("pk", thread_key(thread_id))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        if let Some((lease, progress)) = event {
+            set.extend(["#ev.#status = :done", "#ev.progress = :progress"]);
+            remove.extend([
+                "#ev.lease_token".to_string(),
+                "turn_until".to_string(),
+                "turn_token".to_string(),
+            ]);
+            conditions.push("#ev.lease_token = :token");
+            update = update
+                .expression_attribute_names("#ev", event_attribute(&lease.event_id))
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":token", s(&lease.token))
+                .expression_attribute_values(":done", s(STATUS_DONE))
+                .expression_attribute_values(":progress", s(to_json(progress)));
+            for (i, name) in lease.expired_events.iter().enumerate() {
+                let placeholder = format!("#old{i}");
+                update = update.expression_attribute_names(&placeholder, name);
+                remove.push(placeholder);
+            }
         }
         if let Some(thread) = thread {
-            set.extend(["#state = :state", "#owner = :owner", "version = :next"]);
             let stored = ThreadState { version: thread.version + 1, ..thread.clone() };
+            set.extend(["#state = :state", "#owner = :owner", "version = :next", "expires_at = :expires"]);
+            // The sparse index of bot-owned threads follows the owner.
             if stored.owner == Owner::Bot {
                 set.push("bot_owned = :bot_owned");
                 update = update.expression_attribute_values(":bot_owned", s(BOT_OWNED));
@@ -296,19 +302,40 @@ impl DynamoStore {
                 .expression_attribute_names("#owner", "owner")
                 .expression_attribute_values(":state", s(to_json(&stored)))
                 .expression_attribute_values(":owner", s(stored.owner.as_str()))
-                .expression_attribute_values(":next", n(stored.version as i64));
-            update = if thread.version == 0 {
-                update.condition_expression("#ev.lease_token = :token AND attribute_not_exists(version)")
+                .expression_attribute_values(":next", n(stored.version as i64))
+                .expression_attribute_values(":expires", n(crate::now_millis() / 1000 + THREAD_TTL_SECONDS));
+            if thread.version == 0 {
+                conditions.push("attribute_not_exists(version)");
             } else {
-                update
-                    .condition_expression("#ev.lease_token = :token AND version = :read")
-                    .expression_attribute_values(":read", n(thread.version as i64))
-            };
+                conditions.push("version = :read");
+                update = update.expression_attribute_values(":read", n(thread.version as i64));
+            }
+        }
+        let mut expression = format!("SET {}", set.join(", "));
+        if !remove.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
         }
         update
-            .update_expression(format!("SET {} REMOVE {}", set.join(", "), remove.join(", ")))
+            .update_expression(expression)
+            .condition_expression(conditions.join(" AND "))
             .build()
             .expect("complete update")
+    }
+
+    /// Sends one `Update` on its own (outside a transaction).
+    async fn send_update(&self, update: Update) -> Result<(), SdkError<UpdateItemError>> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(update.key().clone()))
+            .update_expression(update.update_expression())
+            .set_condition_expression(update.condition_expression().map(String::from))
+            .set_expression_attribute_names(update.expression_attribute_names().cloned())
+            .set_expression_attribute_values(update.expression_attribute_values().cloned())
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await
+            .map(|_| ())
     }
 
     /// One `ADD` per hour item touched by `entries`.
@@ -485,21 +512,9 @@ impl Store for DynamoStore {
         thread: Option<&ThreadState>,
         stats: &[StatsEntry],
     ) -> Result<(), StoreError> {
-        let finish = self.finish_update(lease, progress, thread);
+        let finish = self.thread_item_update(&lease.thread_id, Some((lease, progress)), thread);
         if stats.is_empty() {
-            self.client
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(finish.key().clone()))
-                .update_expression(finish.update_expression())
-                .set_condition_expression(finish.condition_expression().map(String::from))
-                .set_expression_attribute_names(finish.expression_attribute_names().cloned())
-                .set_expression_attribute_values(finish.expression_attribute_values().cloned())
-                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-                .send()
-                .await
-                .map_err(|e| condition_failure(e, lease))?;
-            return Ok(());
+            return self.send_update(finish).await.map_err(|e| condition_failure(e, lease));
         }
         // The statistics go with the finish in one transaction: counted exactly when the event
         // is done, still one request.
@@ -589,33 +604,9 @@ impl Store for DynamoStore {
     }
 
     async fn save_thread(&self, thread: &ThreadState) -> Result<(), StoreError> {
-        let stored = ThreadState { version: thread.version + 1, ..thread.clone() };
-        let index = if stored.owner == Owner::Bot { ", bot_owned = :bot_owned" } else { " REMOVE bot_owned" };
-        let request = self
-            .update(&thread.thread_id)
-            .update_expression(format!(
-                "SET #state = :state, #owner = :owner, version = :next, expires_at = :expires{index}"
-            ))
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_names("#owner", "owner")
-            .expression_attribute_values(":state", s(to_json(&stored)))
-            .expression_attribute_values(":owner", s(stored.owner.as_str()))
-            .expression_attribute_values(":next", n(stored.version as i64))
-            .expression_attribute_values(":expires", n(crate::now_millis() / 1000 + THREAD_TTL_SECONDS));
-        let request = if stored.owner == Owner::Bot {
-            request.expression_attribute_values(":bot_owned", s(BOT_OWNED))
-        } else {
-            request
-        };
-        let request = if thread.version == 0 {
-            request.condition_expression("attribute_not_exists(version)")
-        } else {
-            request
-                .condition_expression("version = :read")
-                .expression_attribute_values(":read", n(thread.version as i64))
-        };
-        match request.send().await {
-            Ok(_) => Ok(()),
+        let update = self.thread_item_update(&thread.thread_id, None, Some(thread));
+        match self.send_update(update).await {
+            Ok(()) => Ok(()),
             Err(err) => match err.into_service_error() {
                 e if e.is_conditional_check_failed_exception() => {
                     Err(StoreError::ThreadConflict(thread.thread_id.clone()))
