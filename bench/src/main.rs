@@ -11,7 +11,6 @@
 //! `--quick` runs fewer iterations (a smoke run).
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -27,8 +26,8 @@ use handover_core::engage::{Envelope, WebhookEvent};
 use handover_core::flow::EngageFlow;
 use handover_core::store::{DynamoStore, MemoryStore, Owner, Store, ThreadState};
 use handover_core::{analytics, wiring};
-use handover_testkit::dynamodb_local;
 use handover_testkit::meter::DynamoMeter;
+use handover_testkit::{dynamodb_local, lambda_runtime};
 use serde_json::{Value, json};
 
 const BOT: &str = "bot-category";
@@ -227,53 +226,6 @@ fn release_binaries() -> anyhow::Result<PathBuf> {
     Ok(target.join("release"))
 }
 
-/// A minimal Lambda Runtime API: hands out one event, and reports when its response arrives.
-async fn fake_runtime(
-    event: Value,
-) -> anyhow::Result<(SocketAddr, tokio::sync::mpsc::Receiver<(Instant, u16)>)> {
-    let (sender, receiver) = tokio::sync::mpsc::channel(4);
-    let served = Arc::new(AtomicUsize::new(0));
-    let app = Router::new().fallback(any(move |request: Request| {
-        let (sender, served, event) = (sender.clone(), served.clone(), event.clone());
-        async move {
-            let path = request.uri().path().to_string();
-            if path.ends_with("/invocation/next") {
-                if served.fetch_add(1, Ordering::SeqCst) > 0 {
-                    // One invocation per process: the next poll waits until the process is killed.
-                    std::future::pending::<()>().await;
-                }
-                let deadline = handover_core::now_millis() + 30_000;
-                return axum::response::Response::builder()
-                    .header("lambda-runtime-aws-request-id", "bench-request-1")
-                    .header("lambda-runtime-deadline-ms", deadline.to_string())
-                    .header(
-                        "lambda-runtime-invoked-function-arn",
-                        "arn:aws:lambda:us-east-1:123456789012:function:bench",
-                    )
-                    .header("lambda-runtime-trace-id", "Root=1-00000000-000000000000000000000000")
-                    .body(axum::body::Body::from(event.to_string()))
-                    .expect("valid response");
-            }
-            let at = Instant::now();
-            let body = axum::body::to_bytes(request.into_body(), 1 << 20).await.unwrap_or_default();
-            let status = serde_json::from_slice::<Value>(&body)
-                .ok()
-                .and_then(|v| v["statusCode"].as_u64())
-                .unwrap_or(0);
-            let code = if path.ends_with("/response") { status as u16 } else { 0 };
-            let _ = sender.send((at, code)).await;
-            axum::response::Response::builder()
-                .status(202)
-                .body(axum::body::Body::empty())
-                .expect("valid response")
-        }
-    }));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let address = listener.local_addr()?;
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    Ok((address, receiver))
-}
-
 /// An event each function answers without any network call but the Runtime API's, so the
 /// figure is the function's own start-up (configuration, SDK and HTTP clients, TLS).
 fn cold_start_event(function: &str) -> anyhow::Result<Value> {
@@ -305,28 +257,19 @@ fn cold_start_event(function: &str) -> anyhow::Result<Value> {
     Ok(event)
 }
 
-fn function_env() -> Vec<(&'static str, &'static str)> {
-    vec![
-        ("AWS_LAMBDA_FUNCTION_NAME", "bench"),
-        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"),
-        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
-        ("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/bench"),
-        ("AWS_LAMBDA_LOG_STREAM_NAME", "bench"),
-        ("AWS_REGION", "us-east-1"),
-        ("AWS_ACCESS_KEY_ID", "bench"),
-        ("AWS_SECRET_ACCESS_KEY", "bench"),
-        ("RUST_LOG", "warn"),
-        ("TABLE_NAME", "handover"),
-        ("ENGAGE_API_URL", "https://bench.api.engagement.dimelo.com/1.0"),
-        ("ENGAGE_ACCESS_TOKEN", "bench-token"),
-        ("ENGAGE_VERIFY_TOKEN", "sample-verify-token"),
-        ("BOT_CATEGORY_ID", BOT),
-        ("AGENT_CATEGORY_ID", AGENT),
-        ("ZENVIA_API_TOKEN", "bench-zenvia"),
-        ("ZENVIA_WEBHOOK_TOKEN", "sample-zenvia-webhook-token"),
-        ("ANALYTICS_ACCESS_TOKEN", "sample-analytics-token"),
-    ]
-}
+/// The functions' own configuration (secrets are placeholders: nothing is called).
+const FUNCTION_ENV: [(&str, &str); 10] = [
+    ("RUST_LOG", "warn"),
+    ("TABLE_NAME", "handover"),
+    ("ENGAGE_API_URL", "https://bench.api.engagement.dimelo.com/1.0"),
+    ("ENGAGE_ACCESS_TOKEN", "bench-token"),
+    ("ENGAGE_VERIFY_TOKEN", "sample-verify-token"),
+    ("BOT_CATEGORY_ID", BOT),
+    ("AGENT_CATEGORY_ID", AGENT),
+    ("ZENVIA_API_TOKEN", "bench-zenvia"),
+    ("ZENVIA_WEBHOOK_TOKEN", "sample-zenvia-webhook-token"),
+    ("ANALYTICS_ACCESS_TOKEN", "sample-analytics-token"),
+];
 
 async fn binaries(runs: usize) -> anyhow::Result<()> {
     println!("\n## Release binaries: size and cold start\n");
@@ -341,20 +284,22 @@ async fn binaries(runs: usize) -> anyhow::Result<()> {
         let size = std::fs::metadata(&binary).with_context(|| binary.display().to_string())?.len();
         let mut times = Vec::with_capacity(runs);
         for _ in 0..runs {
-            let (address, mut responses) = fake_runtime(cold_start_event(function)?).await?;
+            let (address, mut answers) = lambda_runtime::serve_one(cold_start_event(function)?).await?;
             let started = Instant::now();
             let mut child = Command::new(&binary)
                 .env_clear()
-                .envs(function_env())
-                .env("AWS_LAMBDA_RUNTIME_API", address.to_string())
+                .envs(FUNCTION_ENV)
+                .envs(lambda_runtime::lambda_environment(address))
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()?;
-            let answer = tokio::time::timeout(Duration::from_secs(10), responses.recv()).await;
+            let answer = tokio::time::timeout(Duration::from_secs(10), answers.recv()).await;
             let _ = child.kill();
             let _ = child.wait();
             match answer {
-                Ok(Some((at, status))) if status > 0 => times.push(at - started),
+                Ok(Some(answer)) if answer.ok && answer.body["statusCode"].as_u64().is_some() => {
+                    times.push(answer.at - started)
+                }
                 other => bail!("{function} gave no response: {other:?}"),
             }
         }

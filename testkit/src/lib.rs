@@ -1,6 +1,8 @@
 //! Support for the tests and the benchmark: Amazon's DynamoDB Local, started once per process,
-//! and a meter that counts the DynamoDB requests a client makes and the capacity they consume.
+//! a meter that counts the DynamoDB requests a client makes and the capacity they consume, a
+//! fake Lambda Runtime API, and start-up checks of the function binaries.
 
 pub mod dynamodb_local;
+pub mod lambda_runtime;
 pub mod meter;
 pub mod startup;

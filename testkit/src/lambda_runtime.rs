@@ -1,0 +1,82 @@
+//! A minimal Lambda Runtime API on loopback: it hands one event to the function process that
+//! polls it, and reports the answer (or the error) the process posts back, with its time.
+//! The function binaries then run exactly as in Lambda, through their real entry point.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::routing::any;
+use serde_json::Value;
+
+/// What a function posted back for its invocation.
+#[derive(Debug)]
+pub struct Answer {
+    pub at: Instant,
+    /// `true` for `/response`, `false` for `/error`.
+    pub ok: bool,
+    /// The posted JSON (`null` when the body is not JSON).
+    pub body: Value,
+}
+
+/// Serves `event` once; returns the address for `AWS_LAMBDA_RUNTIME_API` and the answers.
+pub async fn serve_one(event: Value) -> std::io::Result<(SocketAddr, tokio::sync::mpsc::Receiver<Answer>)> {
+    let (sender, receiver) = tokio::sync::mpsc::channel(4);
+    let served = Arc::new(AtomicUsize::new(0));
+    let app = Router::new().fallback(any(move |request: Request| {
+        let (sender, served, event) = (sender.clone(), served.clone(), event.clone());
+        async move {
+            let path = request.uri().path().to_string();
+            if path.ends_with("/invocation/next") {
+                if served.fetch_add(1, Ordering::SeqCst) > 0 {
+                    // One invocation per process: the next poll waits until the process ends.
+                    std::future::pending::<()>().await;
+                }
+                let deadline = handover_core::now_millis() + 30_000;
+                return axum::response::Response::builder()
+                    .header("lambda-runtime-aws-request-id", "request-1")
+                    .header("lambda-runtime-deadline-ms", deadline.to_string())
+                    .header(
+                        "lambda-runtime-invoked-function-arn",
+                        "arn:aws:lambda:us-east-1:123456789012:function:f",
+                    )
+                    .header("lambda-runtime-trace-id", "Root=1-00000000-000000000000000000000000")
+                    .body(axum::body::Body::from(event.to_string()))
+                    .expect("valid response");
+            }
+            let at = Instant::now();
+            let bytes = axum::body::to_bytes(request.into_body(), 1 << 20).await.unwrap_or_default();
+            let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            let _ = sender.send(Answer { at, ok: path.ends_with("/response"), body }).await;
+            axum::response::Response::builder()
+                .status(202)
+                .body(axum::body::Body::empty())
+                .expect("valid response")
+        }
+    }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let address = listener.local_addr()?;
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok((address, receiver))
+}
+
+/// The environment Lambda gives a function (besides its own configuration).
+pub fn lambda_environment(runtime: SocketAddr) -> Vec<(&'static str, String)> {
+    [
+        ("AWS_LAMBDA_FUNCTION_NAME", "f"),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"),
+        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
+        ("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/f"),
+        ("AWS_LAMBDA_LOG_STREAM_NAME", "f"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "testkey"),
+        ("AWS_SECRET_ACCESS_KEY", "testsecret"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k, v.to_string()))
+    .chain([("AWS_LAMBDA_RUNTIME_API", runtime.to_string())])
+    .collect()
+}
