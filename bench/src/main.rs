@@ -34,6 +34,8 @@ const BOT: &str = "bot-category";
 const AGENT: &str = "agent-category";
 const SOURCE: &str = "source-1";
 const CHANNEL: &str = "channel-1";
+/// Distinct customers in the analytics load: most come back several times.
+const CUSTOMERS: usize = 40_000;
 const FUNCTIONS: [&str; 5] = ["webhook", "rebot", "emergency", "zenvia", "analytics"];
 
 /// A fake Engage Digital that answers every call the product makes at once, and counts them.
@@ -332,7 +334,7 @@ async fn analytics_at_scale(sessions: usize) -> anyhow::Result<()> {
         entries.extend(analytics::session(
             at,
             &format!("thread-{i:06}"),
-            &format!("customer-{:05}", i % 40_000),
+            &format!("customer-{:05}", i % CUSTOMERS),
         ));
         if i % 5 == 0 {
             entries.push(analytics::intervention(
@@ -349,7 +351,8 @@ async fn analytics_at_scale(sessions: usize) -> anyhow::Result<()> {
         store.add_stats(chunk).await?;
     }
     println!(
-        "{sessions} sessions of 40,000 customers, one in five handed over; loaded in {:.1} s.\n",
+        "{sessions} sessions of {} customers, one in five handed over; loaded in {:.1} s.\n",
+        sessions.min(CUSTOMERS),
         loading.elapsed().as_secs_f64()
     );
     println!(
