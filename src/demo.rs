@@ -45,7 +45,7 @@ impl<W: Write> Demo<'_, W> {
     async fn platform_calls(&mut self) -> anyhow::Result<()> {
         let calls: Vec<String> =
             self.http.get(format!("{}/sandbox/calls", self.base)).send().await?.json().await?;
-        for call in calls[self.calls_seen..].to_vec() {
+        for call in &calls[self.calls_seen..] {
             self.line(format!("     platform: {call}"))?;
         }
         self.calls_seen = calls.len();

@@ -92,6 +92,9 @@ fn start() -> String {
          server=$!; while kill -0 {parent} 2>/dev/null && kill -0 $server 2>/dev/null; do sleep 0.5; done; kill $server 2>/dev/null",
         parent = std::process::id()
     );
+    // Never waited for on purpose: the watcher lives as long as this test process and stops
+    // DynamoDB Local, then itself, when the process ends.
+    #[allow(clippy::zombie_processes)]
     Command::new("sh")
         .arg("-c")
         .arg(watcher)
