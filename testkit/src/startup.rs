@@ -3,6 +3,16 @@
 
 use std::process::Command;
 
+/// A complete configuration of the Engage Digital functions (`webhook`, `rebot`).
+pub const ENGAGE_FUNCTION_ENV: [(&str, &str); 6] = [
+    ("ENGAGE_API_URL", "https://acme.api.engagement.dimelo.com/1.0"),
+    ("ENGAGE_ACCESS_TOKEN", "very-secret-access-token"),
+    ("ENGAGE_VERIFY_TOKEN", "very-secret-verify-token"),
+    ("BOT_CATEGORY_ID", "bot"),
+    ("AGENT_CATEGORY_ID", "agent"),
+    ("TABLE_NAME", "handover"),
+];
+
 /// Starts `binary` with exactly `env`, and returns its exit code and standard error (it exits
 /// at once on a configuration error; a complete configuration would wait for Lambda).
 pub fn start_with(binary: &str, env: &[(&str, &str)]) -> (Option<i32>, String) {

@@ -105,11 +105,7 @@ async fn known_activity_gives_exact_numbers_dynamodb() {
 #[tokio::test]
 async fn the_flows_record_sessions_and_handovers() {
     let app = TestApp::spawn(Options::default()).await;
-    crate::handover::platform(
-        &app,
-        json!([crate::handover::agent_on(crate::handover::CHAT_CHANNEL, "available", "ok")]),
-    )
-    .await;
+    platform(&app, json!([agent_on(CHAT_CHANNEL, "available", "ok")])).await;
     app.bot_answers(json!({"replies": ["hi"]})).await;
     app.post_webhook(content_body("ev-1", "c-1", "hello", true)).await;
     app.post_webhook(content_body("ev-2", "c-2", "hello again", false)).await;

@@ -7,7 +7,6 @@ use serde_json::json;
 use wiremock::matchers::{body_string_contains, method, path};
 use wiremock::{Mock, ResponseTemplate};
 
-use crate::handover::{CHAT_CHANNEL, agent_on, platform};
 use crate::helpers::*;
 
 struct Cost {

@@ -9,7 +9,6 @@ use serde_json::{Value, json};
 use wiremock::matchers::{body_string_contains, method, path};
 use wiremock::{Mock, ResponseTemplate};
 
-use crate::handover::{CHAT_CHANNEL, agent_on, platform};
 use crate::helpers::*;
 
 fn message(thread: &str, n: usize, text: &str) -> String {

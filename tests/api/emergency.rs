@@ -9,7 +9,6 @@ use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};
 
-use crate::handover::{CHAT_CHANNEL, agent_on, platform};
 use crate::helpers::*;
 
 const BOT_THREADS: [&str; 3] = ["thread-b1", "thread-b2", "thread-b3"];

@@ -298,3 +298,44 @@ pub fn content_body_with(
     })
     .to_string()
 }
+
+pub const CHAT_CHANNEL: &str = "55794bda416472d4e8060000";
+pub const OTHER_CHANNEL: &str = "55794bd9416472d4e8050000";
+
+pub fn agent_on(channel: &str, status: &str, busyness: &str) -> Value {
+    json!({"agent_id": "4f4f3a08a90ffb27ee000583", "channels": [
+        {"id": channel, "name": "Chat", "status": status, "busyness": busyness}
+    ], "custom_status": null})
+}
+
+/// A platform with the sample thread in the BOT category, its source in the chat channel, and
+/// `agents` connected.
+pub async fn platform(app: &TestApp, agents: Value) {
+    Mock::given(method("GET"))
+        .and(path("/1.0/channels"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"count": 2, "records": [
+            {"id": OTHER_CHANNEL, "name": "Async", "source_ids": ["another-source"]},
+            {"id": CHAT_CHANNEL, "name": "Realtime", "source_ids": [SOURCE]}
+        ]})))
+        .mount(&app.engage)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/1.0/status"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(agents))
+        .mount(&app.engage)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("/1.0/content_threads/{THREAD}")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": THREAD, "source_id": SOURCE, "closed": false,
+            "thread_category_ids": [OTHER_CATEGORY, BOT_CATEGORY]
+        })))
+        .mount(&app.engage)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path(format!("/1.0/content_threads/{THREAD}/update_categories")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": THREAD})))
+        .mount(&app.engage)
+        .await;
+    app.engage_accepts_everything().await;
+}

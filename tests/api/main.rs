@@ -14,7 +14,6 @@ mod handover;
 mod ingest;
 mod rebot;
 mod replay_events;
-mod secrets;
 mod store_suite;
 mod verification;
 mod zenvia;

@@ -3,7 +3,6 @@
 use handover_core::store::Owner;
 use serde_json::json;
 
-use crate::handover::{CHAT_CHANNEL, agent_on, platform};
 use crate::helpers::*;
 
 fn intervention_body(

@@ -91,8 +91,8 @@ async fn every_sample_replays_through_its_function() {
 async fn asking_for_a_person_samples_hand_over_with_the_builtin_bot() {
     for name in ["engage-ask-for-agent.json", "engage-ask-for-agent-fr.json"] {
         let app = TestApp::spawn(Options::default().bot(BotKind::Builtin)).await;
-        let agents = json!([crate::handover::agent_on(crate::handover::CHAT_CHANNEL, "available", "ok")]);
-        crate::handover::platform(&app, agents).await;
+        let agents = json!([agent_on(CHAT_CHANNEL, "available", "ok")]);
+        platform(&app, agents).await;
         assert_eq!(replay(&app, name).await.status(), 200, "{name}");
         assert_eq!(app.thread().await.owner, handover_core::store::Owner::Agent, "{name}");
     }
@@ -101,8 +101,8 @@ async fn asking_for_a_person_samples_hand_over_with_the_builtin_bot() {
 #[tokio::test]
 async fn intervention_samples_give_the_thread_back_once() {
     let app = TestApp::spawn(Options::default().bot(BotKind::Builtin)).await;
-    let agents = json!([crate::handover::agent_on(crate::handover::CHAT_CHANNEL, "available", "ok")]);
-    crate::handover::platform(&app, agents).await;
+    let agents = json!([agent_on(CHAT_CHANNEL, "available", "ok")]);
+    platform(&app, agents).await;
     assert_eq!(replay(&app, "engage-ask-for-agent.json").await.status(), 200);
     assert_eq!(app.thread().await.owner, handover_core::store::Owner::Agent);
     let rebot = |name: &'static str| {

@@ -1,23 +1,17 @@
 //! A missing or malformed variable stops the function at start-up with one line naming it.
 
-use handover_testkit::startup::{each_missing_variable_is_named, malformed_variable_is_named};
+use handover_testkit::startup::{
+    ENGAGE_FUNCTION_ENV, each_missing_variable_is_named, malformed_variable_is_named,
+};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_rebot");
-const COMPLETE: [(&str, &str); 6] = [
-    ("ENGAGE_API_URL", "https://acme.api.engagement.dimelo.com/1.0"),
-    ("ENGAGE_ACCESS_TOKEN", "very-secret-access-token"),
-    ("ENGAGE_VERIFY_TOKEN", "very-secret-verify-token"),
-    ("BOT_CATEGORY_ID", "bot"),
-    ("AGENT_CATEGORY_ID", "agent"),
-    ("TABLE_NAME", "handover"),
-];
 
 #[test]
 fn each_missing_variable_stops_start_up_naming_it() {
-    each_missing_variable_is_named(BINARY, &COMPLETE);
+    each_missing_variable_is_named(BINARY, &ENGAGE_FUNCTION_ENV);
 }
 
 #[test]
 fn a_malformed_variable_stops_start_up_naming_it_without_its_value() {
-    malformed_variable_is_named(BINARY, &COMPLETE, "REOPEN_POLICY", "sometimes");
+    malformed_variable_is_named(BINARY, &ENGAGE_FUNCTION_ENV, "REOPEN_POLICY", "sometimes");
 }

@@ -3,9 +3,9 @@
 //! finishes the event together with the thread's new state in one write.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use tracing::{Instrument, error, info, warn};
+use tracing::{error, info, warn};
 
 use super::cache::TtlCache;
 use super::claim::{Claimed, claim_with_wait, finish_applying};
@@ -100,20 +100,9 @@ impl EngageFlow {
 
     /// Processes one event exactly once, whatever the number of deliveries.
     pub async fn process(&self, event: &WebhookEvent) -> Result<EventOutcome, ProcessError> {
-        let started = Instant::now();
         let thread_id = thread_of(event);
         let span = tracing::info_span!("event", event_id = %event.id(), event_type = %event.event_type(), thread_id = %thread_id);
-        async {
-            let result = self.process_claimed(event, &thread_id).await;
-            let latency_ms = started.elapsed().as_millis() as u64;
-            match &result {
-                Ok(outcome) => info!(decision = outcome.label(), latency_ms, "event processed"),
-                Err(err) => warn!(error = %err, latency_ms, "event not finished; the platform will retry"),
-            }
-            result
-        }
-        .instrument(span)
-        .await
+        super::logged_event(span, self.process_claimed(event, &thread_id), EventOutcome::label).await
     }
 
     async fn process_claimed(

@@ -3,9 +3,8 @@
 //! interaction is a thread of the store (`zenvia:<hash>`), so its events take turns too.
 
 use std::sync::Arc;
-use std::time::Instant;
 
-use tracing::{Instrument, error, info, warn};
+use tracing::{error, info, warn};
 
 use super::cache::TtlCache;
 use super::claim::{Claimed, claim_with_wait, finish_applying};
@@ -85,20 +84,10 @@ impl ZenviaFlow {
     }
 
     pub async fn process(&self, event: &ZenviaEvent) -> Result<ZenviaOutcome, ZenviaProcessError> {
-        let started = Instant::now();
-        let hash = event.interaction_hash().unwrap_or("");
-        let span = tracing::info_span!("zenvia_event", event_type = %event.event_type(), interaction = %hash);
-        async {
-            let result = self.process_inner(event).await;
-            let latency_ms = started.elapsed().as_millis() as u64;
-            match &result {
-                Ok(outcome) => info!(decision = outcome.label(), latency_ms, "event processed"),
-                Err(err) => warn!(error = %err, latency_ms, "event not finished"),
-            }
-            result
-        }
-        .instrument(span)
-        .await
+        // The interaction's key as the store's thread id, so the same queries find its events.
+        let thread_id = interaction_key(event.interaction_hash().unwrap_or(""));
+        let span = tracing::info_span!("event", event_type = %event.event_type(), thread_id = %thread_id);
+        super::logged_event(span, self.process_inner(event), ZenviaOutcome::label).await
     }
 
     async fn process_inner(&self, event: &ZenviaEvent) -> Result<ZenviaOutcome, ZenviaProcessError> {

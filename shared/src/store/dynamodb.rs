@@ -322,6 +322,16 @@ impl DynamoStore {
             .expect("complete update")
     }
 
+    /// A query of the sparse index of bot-owned threads.
+    fn bot_owned_query(&self) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .index_name(BOT_OWNED_INDEX)
+            .key_condition_expression("bot_owned = :bot")
+            .expression_attribute_values(":bot", s(BOT_OWNED))
+    }
+
     /// Sends one `Update` on its own (outside a transaction).
     async fn send_update(&self, update: Update) -> Result<(), SdkError<UpdateItemError>> {
         self.client
@@ -662,14 +672,7 @@ impl Store for DynamoStore {
         after: Option<&str>,
         limit: usize,
     ) -> Result<(Vec<String>, Option<String>), StoreError> {
-        let mut request = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(BOT_OWNED_INDEX)
-            .key_condition_expression("bot_owned = :bot")
-            .expression_attribute_values(":bot", s(BOT_OWNED))
-            .limit(limit as i32);
+        let mut request = self.bot_owned_query().limit(limit as i32);
         if let Some(after) = after {
             request = request
                 .exclusive_start_key("pk", thread_key(after))
@@ -696,12 +699,7 @@ impl Store for DynamoStore {
         let mut start: Option<Item> = None;
         loop {
             let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(BOT_OWNED_INDEX)
-                .key_condition_expression("bot_owned = :bot")
-                .expression_attribute_values(":bot", s(BOT_OWNED))
+                .bot_owned_query()
                 .select(Select::Count)
                 .set_exclusive_start_key(start.take())
                 .send()

@@ -1,12 +1,18 @@
 //! No secret in any log line (issue 10): every log line of a whole session, at the most
 //! verbose level, is captured while every route is used, right and wrong.
+//!
+//! A test binary of its own: the capturing subscriber is the process's only one, so no other
+//! test running beside it can change which log lines are enabled.
+
+#[allow(dead_code)]
+#[path = "../api/helpers.rs"]
+mod helpers;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use serde_json::json;
 
-use crate::handover::{CHAT_CHANNEL, agent_on, platform};
 use crate::helpers::*;
 
 const WEBHOOK_SECRET: &str = "webhook-secret-3f9a";
@@ -33,8 +39,7 @@ async fn a_whole_session_logs_no_token_or_secret() {
         .with_writer(move || writer.clone())
         .json()
         .finish();
-    // The test's runtime runs on this thread, the dev server's tasks included.
-    let _guard = tracing::subscriber::set_default(subscriber);
+    tracing::subscriber::set_global_default(subscriber).expect("the only subscriber of this process");
 
     let app =
         TestApp::spawn(Options::default().bot(BotKind::Builtin).env("ENGAGE_WEBHOOK_SECRET", WEBHOOK_SECRET))
