@@ -6,8 +6,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use handover_core::config::{EmergencySettings, WebhookSettings, ZenviaSettings};
+use handover_core::config::{EmergencySettings, EngageSettings, QueueSettings};
 use handover_core::edge::emergency::Authorization;
+use handover_core::edge::engage::EngageReceiver;
+use handover_core::edge::zenvia::ZenviaReceiver;
+use handover_core::queue::{InProcessQueue, JobQueue, RetryPolicy};
 use handover_core::secret::Secret;
 use handover_core::store::{DynamoStore, MemoryStore, Store};
 use handover_core::wiring;
@@ -54,20 +57,39 @@ pub async fn start(host: &str, port: u16, mut env: HashMap<String, String>) -> a
 
     let http = wiring::http_client();
     let store = local_store(&env).await?;
-    let engage = wiring::engage_flow(WebhookSettings::from_env(&env)?, store.clone(), &http)?;
+    let processor =
+        Arc::new(wiring::processor(wiring::ProcessorSettings::from_env(&env)?, store.clone(), &http)?);
+    // The in-process queue by default; with QUEUE_URL, SQS polled as Lambda's event source would.
+    let (queue, local_queue): (Arc<dyn JobQueue>, Option<InProcessQueue>) =
+        match QueueSettings::optional_from_env(&env)? {
+            None => {
+                let queue = InProcessQueue::new(processor.clone(), RetryPolicy::default());
+                (Arc::new(queue.clone()), Some(queue))
+            }
+            Some(settings) => {
+                let client = handover_core::queue::sqs_client(settings.sqs_endpoint.as_deref()).await;
+                tokio::spawn(handover_core::queue::poll_sqs(
+                    processor.clone(),
+                    client,
+                    settings.queue_url.clone(),
+                ));
+                (wiring::sqs_queue(&settings).await, None)
+            }
+        };
+    let engage = EngageReceiver { settings: EngageSettings::from_env(&env)?, queue: queue.clone() };
     let emergency = wiring::emergency_flow(EmergencySettings::from_env(&env)?, store.clone(), &http);
     let emergency_authorization = match set(&env, "EMERGENCY_TOKEN") {
         Some(token) => Authorization::Bearer(Secret::new(token)),
         None => Authorization::Refuse,
     };
-    let zenvia = match set(&env, "ZENVIA_API_TOKEN").and(set(&env, "ZENVIA_WEBHOOK_TOKEN")) {
-        Some(_) => {
-            Some(Arc::new(wiring::zenvia_flow(ZenviaSettings::from_env(&env)?, store.clone(), &http)?))
-        }
-        None => None,
+    let zenvia = match (set(&env, "ZENVIA_API_TOKEN"), set(&env, "ZENVIA_WEBHOOK_TOKEN")) {
+        (Some(_), Some(token)) => Some(Arc::new(ZenviaReceiver { webhook_token: Secret::new(token), queue })),
+        _ => None,
     };
     let functions = Functions {
         engage: Arc::new(engage),
+        processor,
+        queue: local_queue,
         emergency: Arc::new(emergency),
         emergency_authorization: Arc::new(emergency_authorization),
         zenvia,

@@ -14,29 +14,44 @@ use axum::extract::{Request, State};
 use axum::response::Response;
 use axum::routing::any;
 use handover_core::edge::emergency::Authorization;
-use handover_core::edge::engage::Endpoint;
+use handover_core::edge::engage::{Endpoint, EngageReceiver};
+use handover_core::edge::zenvia::ZenviaReceiver;
 use handover_core::edge::{self, ApiRequest, ApiResponse, MAX_BODY_BYTES};
-use handover_core::flow::EngageFlow;
 use handover_core::flow::emergency::EmergencyFlow;
-use handover_core::flow::zenvia_flow::ZenviaFlow;
+use handover_core::queue::{InProcessQueue, Processor};
 use handover_core::secret::Secret;
 use handover_core::store::Store;
 
 /// The functions the server runs, each built once.
 #[derive(Clone)]
 pub struct Functions {
-    /// Behind `/engage/webhook` (the `webhook` Lambda) and `/engage/interventions` (`rebot`).
-    pub engage: Arc<EngageFlow>,
+    /// Behind `/engage/webhook` (the `webhook` Lambda) and `/engage/interventions` (`rebot`):
+    /// they check, parse and queue.
+    pub engage: Arc<EngageReceiver>,
+    /// The queue's worker (the `process` Lambda).
+    pub processor: Arc<Processor>,
+    /// The in-process queue, when `QUEUE_URL` is unset (`None`: SQS, polled by the server).
+    pub queue: Option<InProcessQueue>,
     /// Behind `/emergency`.
     pub emergency: Arc<EmergencyFlow>,
     /// Locally: `Authorization: Bearer $EMERGENCY_TOKEN`, or refused when unset.
     pub emergency_authorization: Arc<Authorization>,
     /// Behind `/zenvia/webhook`, when Zenvia is configured.
-    pub zenvia: Option<Arc<ZenviaFlow>>,
+    pub zenvia: Option<Arc<ZenviaReceiver>>,
     /// The store every function shares (read by `/analytics/agent_intervention.json`).
     pub store: Arc<dyn Store>,
     /// `ANALYTICS_ACCESS_TOKEN`; unset: the analytics route is refused.
     pub analytics_token: Option<Secret>,
+}
+
+impl Functions {
+    /// Waits until every event queued so far is processed (or dead-lettered), with the
+    /// in-process queue; returns at once with SQS.
+    pub async fn settle(&self) {
+        if let Some(queue) = &self.queue {
+            queue.wait_idle().await;
+        }
+    }
 }
 
 /// Continues unfinished emergency work every few seconds, as the schedule does in AWS.
@@ -64,7 +79,19 @@ pub fn router(functions: Functions) -> Router {
         .route("/emergency", any(emergency))
         .route("/zenvia/webhook", any(zenvia))
         .route("/analytics/agent_intervention.json", any(analytics))
+        .route("/queue", axum::routing::get(queue))
         .with_state(functions)
+}
+
+/// The in-process queue: jobs waiting per thread, and the dead letters with their last error.
+async fn queue(State(functions): State<Functions>) -> Response {
+    let body = match &functions.queue {
+        Some(queue) => serde_json::to_value(queue.snapshot()).expect("plain data serializes"),
+        None => {
+            serde_json::json!({"error": "not_in_process", "message": "the queue is SQS (QUEUE_URL): see its console and its dead-letter queue"})
+        }
+    };
+    from_api_response(edge::json_response(http::StatusCode::OK, body))
 }
 
 async fn engage_webhook(State(functions): State<Functions>, request: Request) -> Response {
@@ -85,7 +112,7 @@ async fn emergency(State(functions): State<Functions>, request: Request) -> Resp
 }
 
 async fn zenvia(State(functions): State<Functions>, request: Request) -> Response {
-    let Some(flow) = &functions.zenvia else {
+    let Some(receiver) = &functions.zenvia else {
         return from_api_response(edge::error_response(
             http::StatusCode::NOT_FOUND,
             "not_configured",
@@ -93,7 +120,7 @@ async fn zenvia(State(functions): State<Functions>, request: Request) -> Respons
         ));
     };
     match into_api_request(request).await {
-        Ok(request) => from_api_response(edge::zenvia::handle(flow, request).await),
+        Ok(request) => from_api_response(edge::zenvia::handle(receiver, request).await),
         Err(response) => from_api_response(response),
     }
 }

@@ -26,13 +26,24 @@ pub async fn replay(
     let request =
         lambda_http::request::from_str(event_json).map_err(|e| ReplayError::NotAnEvent(e.to_string()))?;
     let request = edge::lambda::from_lambda(request);
+    let response = run(functions, function, request).await;
+    // The receivers only queue: the event is processed before the replay ends.
+    functions.settle().await;
+    response
+}
+
+async fn run(
+    functions: &Functions,
+    function: &str,
+    request: edge::ApiRequest,
+) -> Result<ApiResponse, ReplayError> {
     match function {
         "webhook" => Ok(edge::engage::handle(&functions.engage, Endpoint::Webhook, request).await),
         "rebot" => Ok(edge::engage::handle(&functions.engage, Endpoint::Interventions, request).await),
         // As deployed: API Gateway authenticated the caller with IAM (the event carries who).
         "emergency" => Ok(edge::emergency::handle(&functions.emergency, &Authorization::Iam, request).await),
         "zenvia" => match &functions.zenvia {
-            Some(flow) => Ok(edge::zenvia::handle(flow, request).await),
+            Some(receiver) => Ok(edge::zenvia::handle(receiver, request).await),
             None => Err(ReplayError::NotConfigured("zenvia: set ZENVIA_API_TOKEN and ZENVIA_WEBHOOK_TOKEN")),
         },
         "analytics" => match &functions.analytics_token {

@@ -163,6 +163,8 @@ async fn customer_says(
         .expect("valid request");
     let response =
         handover_core::edge::engage::handle(&state.functions.engage, Endpoint::Webhook, request).await;
+    // The webhook only queued the message: the customer sees the replies once it is processed.
+    state.functions.settle().await;
     let world = state.sandbox.world();
     let replies: Vec<&str> = world.replies[replies_before..]
         .iter()
@@ -229,6 +231,7 @@ async fn agent_closes(
         .expect("valid request");
     let response =
         handover_core::edge::engage::handle(&state.functions.engage, Endpoint::Interventions, request).await;
+    state.functions.settle().await;
     let world = state.sandbox.world();
     let categories = world.threads.get(&close.thread).map(|t| t.categories.clone()).unwrap_or_default();
     (

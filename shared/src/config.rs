@@ -179,11 +179,55 @@ impl BotSettings {
                 if !(url.starts_with("http://") || url.starts_with("https://")) {
                     return Err(malformed("BOT_URL", "must be an http(s) URL"));
                 }
-                Ok(Self::Http { url, timeout: Duration::from_millis(number(env, "BOT_TIMEOUT_MS", 8000)?) })
+                Ok(Self::Http { url, timeout: bot_timeout(env)? })
             }
             Some(_) => Err(malformed("BOT_BACKEND", "expected `builtin` or `http`")),
         }
     }
+}
+
+/// The longest `BOT_TIMEOUT_MS` (an LLM bot can take tens of seconds): the worker's timeout
+/// in the template follows from it.
+pub const MAX_BOT_TIMEOUT_MS: u64 = 60_000;
+
+fn bot_timeout(env: &dyn Env) -> Result<Duration, ConfigError> {
+    let ms = number(env, "BOT_TIMEOUT_MS", 8000)?;
+    if ms == 0 || ms > MAX_BOT_TIMEOUT_MS {
+        return Err(malformed("BOT_TIMEOUT_MS", "expected 1 to 60000 milliseconds"));
+    }
+    Ok(Duration::from_millis(ms))
+}
+
+/// The queue between the receiving functions and the worker (CONTRACT C14).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueSettings {
+    /// The SQS FIFO queue's URL.
+    pub queue_url: String,
+    /// A local SQS endpoint (moto's server) instead of AWS.
+    pub sqs_endpoint: Option<String>,
+}
+
+impl QueueSettings {
+    /// `None` when `QUEUE_URL` is unset (the dev server then uses its in-process queue).
+    pub fn optional_from_env(env: &dyn Env) -> Result<Option<Self>, ConfigError> {
+        let Some(queue_url) = optional(env, "QUEUE_URL") else { return Ok(None) };
+        if !(queue_url.starts_with("http://") || queue_url.starts_with("https://")) {
+            return Err(malformed("QUEUE_URL", "must be the queue's http(s) URL"));
+        }
+        if !queue_url.ends_with(".fifo") {
+            return Err(malformed("QUEUE_URL", "must be a FIFO queue (its name ends in .fifo)"));
+        }
+        Ok(Some(Self { queue_url, sqs_endpoint: optional(env, "SQS_ENDPOINT") }))
+    }
+
+    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+        Self::optional_from_env(env)?.ok_or(ConfigError::Missing("QUEUE_URL"))
+    }
+}
+
+/// The token every inbound Zenvia POST must carry (all the `zenvia` receiver needs of Zenvia).
+pub fn zenvia_webhook_token(env: &dyn Env) -> Result<Secret, ConfigError> {
+    Ok(Secret::new(required(env, "ZENVIA_WEBHOOK_TOKEN")?))
 }
 
 /// Where state is kept.

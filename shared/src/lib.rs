@@ -13,6 +13,7 @@ pub mod config;
 pub mod edge;
 pub mod engage;
 pub mod flow;
+pub mod queue;
 pub mod secret;
 pub mod store;
 pub mod telemetry;

@@ -5,12 +5,16 @@ use std::time::Duration;
 
 use crate::bot::{Bot, BuiltinBot, HttpBot, RulesError};
 use crate::config::{
-    BotSettings, ConfigError, DynamoSettings, EmergencySettings, Env, WebhookSettings, ZenviaSettings,
+    BotSettings, ConfigError, DynamoSettings, EmergencySettings, EngageSettings, Env, QueueSettings,
+    WebhookSettings, ZenviaSettings,
 };
+use crate::edge::engage::EngageReceiver;
+use crate::edge::zenvia::ZenviaReceiver;
 use crate::engage::EngageClient;
 use crate::flow::EngageFlow;
 use crate::flow::emergency::EmergencyFlow;
 use crate::flow::zenvia_flow::ZenviaFlow;
+use crate::queue::{JobQueue, Processor, SqsQueue};
 use crate::store::{DynamoStore, Store};
 use crate::zenvia::ZenviaClient;
 
@@ -76,12 +80,83 @@ pub fn engage_flow(
     Ok(EngageFlow::new(settings, store, bot, engage))
 }
 
-/// Everything the `webhook` Lambda needs, from its environment: the whole configuration is
-/// read and checked before any client is built.
-pub async fn webhook_function(env: &dyn Env, http: &reqwest::Client) -> Result<EngageFlow, StartupError> {
-    let settings = WebhookSettings::from_env(env)?;
+/// The SQS FIFO queue of `settings`.
+pub async fn sqs_queue(settings: &QueueSettings) -> Arc<dyn JobQueue> {
+    let client = crate::queue::sqs_client(settings.sqs_endpoint.as_deref()).await;
+    Arc::new(SqsQueue::new(client, settings.queue_url.clone()))
+}
+
+/// Everything the `webhook` and `rebot` Lambdas need: the webhook's tokens and the queue. No
+/// store, no bot: they only receive.
+pub async fn engage_receiver_function(env: &dyn Env) -> Result<EngageReceiver, StartupError> {
+    let settings = EngageSettings::from_env(env)?;
+    let queue = QueueSettings::from_env(env)?;
+    Ok(EngageReceiver { settings, queue: sqs_queue(&queue).await })
+}
+
+/// Everything the `zenvia` Lambda needs: its inbound token and the queue.
+pub async fn zenvia_receiver_function(env: &dyn Env) -> Result<ZenviaReceiver, StartupError> {
+    let webhook_token = crate::config::zenvia_webhook_token(env)?;
+    let queue = QueueSettings::from_env(env)?;
+    Ok(ZenviaReceiver { webhook_token, queue: sqs_queue(&queue).await })
+}
+
+/// What the worker runs: the Engage Digital flow when `ENGAGE_API_URL` is set, the Zenvia
+/// flow when `ZENVIA_API_TOKEN` is set (at least one of them). Read and checked whole before
+/// any client is built.
+pub struct ProcessorSettings {
+    pub engage: Option<WebhookSettings>,
+    pub zenvia: Option<ZenviaSettings>,
+}
+
+impl ProcessorSettings {
+    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+        let configured = |name: &str| env.var(name).is_some_and(|v| !v.trim().is_empty());
+        let engage = configured("ENGAGE_API_URL").then(|| WebhookSettings::from_env(env)).transpose()?;
+        let zenvia = configured("ZENVIA_API_TOKEN").then(|| ZenviaSettings::from_env(env)).transpose()?;
+        if engage.is_none() && zenvia.is_none() {
+            return Err(ConfigError::Missing("ENGAGE_API_URL"));
+        }
+        Ok(Self { engage, zenvia })
+    }
+
+    /// The longest a job may take: the bot's time budget and the rest of a turn.
+    fn time_needed(&self) -> Duration {
+        let bots = self.engage.iter().map(|s| &s.bot).chain(self.zenvia.iter().map(|s| &s.bot));
+        let bot_time = bots
+            .map(|bot| match bot {
+                BotSettings::Http { timeout, .. } => *timeout,
+                BotSettings::Builtin { .. } => Duration::ZERO,
+            })
+            .max()
+            .unwrap_or_default();
+        bot_time + crate::queue::JOB_TIME_BESIDES_BOT
+    }
+}
+
+/// The worker's processor over `store`.
+pub fn processor(
+    settings: ProcessorSettings,
+    store: Arc<dyn Store>,
+    http: &reqwest::Client,
+) -> Result<Processor, StartupError> {
+    let time_needed = settings.time_needed();
+    let engage = match settings.engage {
+        Some(engage) => Some(Arc::new(engage_flow(engage, store.clone(), http)?)),
+        None => None,
+    };
+    let zenvia = match settings.zenvia {
+        Some(zenvia) => Some(Arc::new(zenvia_flow(zenvia, store, http)?)),
+        None => None,
+    };
+    Ok(Processor { engage, zenvia, time_needed })
+}
+
+/// Everything the `process` Lambda (the queue's worker) needs, from its environment.
+pub async fn process_function(env: &dyn Env, http: &reqwest::Client) -> Result<Processor, StartupError> {
+    let settings = ProcessorSettings::from_env(env)?;
     let dynamo = DynamoSettings::from_env(env)?;
-    engage_flow(settings, dynamo_store(&dynamo).await, http)
+    processor(settings, dynamo_store(&dynamo).await, http)
 }
 
 /// How long one emergency invocation works before answering (API Gateway waits 30 s at most);
@@ -117,13 +192,6 @@ pub fn zenvia_flow(
     let bot = bot(&settings.bot, http)?;
     let zenvia = ZenviaClient::new(http.clone(), &settings.api_url, settings.api_token.clone());
     Ok(ZenviaFlow::new(settings, store, bot, zenvia))
-}
-
-/// Everything the `zenvia` Lambda needs, from its environment.
-pub async fn zenvia_function(env: &dyn Env, http: &reqwest::Client) -> Result<ZenviaFlow, StartupError> {
-    let settings = ZenviaSettings::from_env(env)?;
-    let dynamo = DynamoSettings::from_env(env)?;
-    zenvia_flow(settings, dynamo_store(&dynamo).await, http)
 }
 
 /// Everything the `analytics` Lambda needs: the store and the access token.

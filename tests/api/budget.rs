@@ -12,13 +12,19 @@ use crate::helpers::*;
 struct Cost {
     engage: usize,
     dynamodb: u64,
+    /// Capacity units consumed (reads and writes).
+    capacity: f64,
 }
 
 async fn cost_of(app: &TestApp, meter: &DynamoMeter, body: String) -> Cost {
     let engage_before = app.engage_calls().await.len();
     meter.reset();
     assert_eq!(app.post_webhook(body).await.status(), 200);
-    Cost { engage: app.engage_calls().await.len() - engage_before, dynamodb: meter.requests() }
+    Cost {
+        engage: app.engage_calls().await.len() - engage_before,
+        dynamodb: meter.requests(),
+        capacity: meter.capacity(),
+    }
 }
 
 #[tokio::test]
@@ -46,18 +52,20 @@ async fn each_scenario_stays_within_its_request_budget() {
     let first = cost_of(&app, &meter, content_body("ev-1", "c-1", "hello", true)).await;
     assert_eq!(first.engage, 2, "first message: intervention and reply");
     assert!(
-        first.dynamodb <= 3,
-        "first message: {} DynamoDB requests ({:?})",
+        first.dynamodb <= 4 && first.capacity <= 8.0,
+        "first message: {} DynamoDB requests, {} units ({:?})",
         first.dynamodb,
+        first.capacity,
         meter.operations()
     );
 
     let follow_up = cost_of(&app, &meter, content_body("ev-2", "c-2", "and then?", false)).await;
     assert_eq!(follow_up.engage, 1, "follow-up: the reply");
     assert!(
-        follow_up.dynamodb <= 2,
-        "follow-up: {} DynamoDB requests ({:?})",
+        follow_up.dynamodb <= 3 && follow_up.capacity <= 5.0,
+        "follow-up: {} DynamoDB requests, {} units ({:?})",
         follow_up.dynamodb,
+        follow_up.capacity,
         meter.operations()
     );
 
@@ -69,9 +77,10 @@ async fn each_scenario_stays_within_its_request_budget() {
         handover.engage - replies
     );
     assert!(
-        handover.dynamodb <= 3,
-        "handover: {} DynamoDB requests ({:?})",
+        handover.dynamodb <= 4 && handover.capacity <= 10.0,
+        "handover: {} DynamoDB requests, {} units ({:?})",
         handover.dynamodb,
+        handover.capacity,
         meter.operations()
     );
     assert!(meter.capacity() > 0.0, "consumed capacity is reported");

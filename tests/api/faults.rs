@@ -12,7 +12,8 @@
 //!   cannot know it happened.
 //!
 //! For every fault point and kind, after the redelivery the work is done exactly once: one
-//! intervention, each message once, one recategorization.
+//! intervention, each message once, one recategorization. Statistics writes are fault points
+//! too: they never make the event fail.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
@@ -25,7 +26,7 @@ use handover_core::config::WebhookSettings;
 use handover_core::engage::{Envelope, WebhookEvent};
 use handover_core::flow::EngageFlow;
 use handover_core::store::{
-    Claim, EmergencyState, EventProgress, HourStats, Lease, MemoryStore, Owner, StatsEntry, Store,
+    EmergencyState, EventProgress, EventRecord, HourStats, Lease, MemoryStore, Owner, StatsEntry, Store,
     StoreError, ThreadState,
 };
 use handover_core::wiring;
@@ -134,8 +135,12 @@ fn perform(
                 .find(|(k, _)| k == "content_id")
                 .map(|(_, v)| v.into_owned())
                 .unwrap();
-            p.performed.push("open intervention".into());
-            p.interventions.insert(content, "int-1".into());
+            // As the platform documents it: creating an intervention on a content that has an
+            // open one returns that one ("creates a new intervention or reopens an existing one").
+            if !p.interventions.contains_key(&content) {
+                p.performed.push("open intervention".into());
+                p.interventions.insert(content, "int-1".into());
+            }
             json!({"id": "int-1"})
         }
         ("POST", "/1.0/contents") => {
@@ -188,29 +193,34 @@ impl CrashableStore {
 
 #[async_trait::async_trait]
 impl Store for CrashableStore {
-    async fn claim_event(
+    /// Loads as stored, seen `skew_ms` later: a lease that would have expired by then has.
+    async fn load_event(
         &self,
         thread: &str,
         event: &str,
-        now_ms: i64,
-        lease_ms: i64,
-    ) -> Result<Claim, StoreError> {
-        let now = now_ms + self.skew_ms.load(Ordering::SeqCst);
-        self.inner.claim_event(thread, event, now, lease_ms).await
+    ) -> Result<(ThreadState, Option<EventRecord>), StoreError> {
+        let skew = self.skew_ms.load(Ordering::SeqCst);
+        let (thread, record) = self.inner.load_event(thread, event).await?;
+        let aged = |until: i64| if until > 0 { (until - skew).max(1) } else { until };
+        let record = record.map(|r| EventRecord { lease_until: aged(r.lease_until), ..r });
+        Ok((thread, record))
     }
-    async fn save_progress(&self, lease: &Lease, progress: &EventProgress) -> Result<(), StoreError> {
+    async fn save_progress(&self, lease: &mut Lease, progress: &EventProgress) -> Result<(), StoreError> {
         self.action().await?;
+        if !lease.written && lease.replaces.is_some_and(|until| until > 0) {
+            // The takeover is conditional on the lease as stored, not as aged above.
+            let (_, record) = self.inner.load_event(&lease.thread_id, &lease.event_id).await?;
+            lease.replaces = record.map(|r| r.lease_until);
+        }
         self.inner.save_progress(lease, progress).await
     }
-    async fn finish_event(
-        &self,
-        lease: &Lease,
-        progress: &EventProgress,
-        thread: Option<&ThreadState>,
-        stats: &[StatsEntry],
-    ) -> Result<(), StoreError> {
+    async fn finish_event(&self, lease: &Lease, thread: Option<&ThreadState>) -> Result<(), StoreError> {
         self.action().await?;
-        self.inner.finish_event(lease, progress, thread, stats).await
+        self.inner.finish_event(lease, thread).await
+    }
+    async fn record_stats(&self, entries: &[StatsEntry]) -> Result<(), StoreError> {
+        self.action().await?;
+        self.inner.record_stats(entries).await
     }
     async fn release_event(&self, lease: &Lease, progress: &EventProgress) -> Result<(), StoreError> {
         self.inner.release_event(lease, progress).await
@@ -306,7 +316,7 @@ async fn run_killed_at(kill_at: usize, kind: StoreKind, fault: Fault) -> (Vec<St
     if fault == Fault::Kill {
         // The process is gone: nothing after the kill point ran, nothing was released. The
         // platform redelivers after the lease expired.
-        store.skew_ms.store(120_000, Ordering::SeqCst);
+        store.skew_ms.store(600_000, Ordering::SeqCst);
     }
     flow.process(&event).await.expect("the redelivery finishes the work");
     // And once more, as a late duplicate: nothing.

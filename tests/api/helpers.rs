@@ -6,8 +6,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use handover::Functions;
-use handover_core::config::{EmergencySettings, WebhookSettings, ZenviaSettings};
+use handover_core::config::{EmergencySettings, EngageSettings};
 use handover_core::edge::emergency::Authorization;
+use handover_core::edge::engage::EngageReceiver;
+use handover_core::edge::zenvia::ZenviaReceiver;
+use handover_core::queue::{InProcessQueue, JobQueue, RetryPolicy};
 use handover_core::secret::Secret;
 use handover_core::store::{DynamoStore, MemoryStore, Store, ThreadState};
 use handover_core::wiring;
@@ -86,6 +89,11 @@ impl Options {
     }
 }
 
+/// Five attempts, as in AWS, but 20 ms apart at first instead of a visibility timeout.
+pub fn test_retry_policy() -> RetryPolicy {
+    RetryPolicy { attempts: 5, first_backoff: std::time::Duration::from_millis(20) }
+}
+
 pub async fn new_store(kind: StoreKind) -> Arc<dyn Store> {
     metered_store(kind, None).await
 }
@@ -135,23 +143,33 @@ impl TestApp {
             env.insert(name.into(), value);
         }
         let store = metered_store(options.store, options.meter.as_ref()).await;
-        let settings = WebhookSettings::from_env(&env).expect("test configuration is valid");
-        let flow = wiring::engage_flow(settings, store.clone(), &wiring::http_client())
-            .expect("test configuration is valid");
+        let processor = Arc::new(
+            wiring::processor(
+                wiring::ProcessorSettings::from_env(&env).expect("test configuration is valid"),
+                store.clone(),
+                &wiring::http_client(),
+            )
+            .expect("test configuration is valid"),
+        );
+        // The dev server's queue, retrying quickly so that faults resolve within a test.
+        let queue = InProcessQueue::new(processor.clone(), test_retry_policy());
+        let shared_queue: Arc<dyn JobQueue> = Arc::new(queue.clone());
+        let receiver = EngageReceiver {
+            settings: EngageSettings::from_env(&env).expect("test configuration is valid"),
+            queue: shared_queue.clone(),
+        };
         let emergency_settings = EmergencySettings::from_env(&env).expect("test configuration is valid");
         let emergency = wiring::emergency_flow(emergency_settings, store.clone(), &wiring::http_client());
         let functions = Functions {
-            engage: Arc::new(flow),
+            engage: Arc::new(receiver),
+            processor,
+            queue: Some(queue),
             emergency: Arc::new(emergency),
             emergency_authorization: Arc::new(Authorization::Bearer(Secret::new(EMERGENCY_TOKEN))),
-            zenvia: Some(Arc::new(
-                wiring::zenvia_flow(
-                    ZenviaSettings::from_env(&env).expect("valid"),
-                    store.clone(),
-                    &wiring::http_client(),
-                )
-                .expect("valid"),
-            )),
+            zenvia: Some(Arc::new(ZenviaReceiver {
+                webhook_token: Secret::new(ZENVIA_WEBHOOK_TOKEN),
+                queue: shared_queue,
+            })),
             store: store.clone(),
             analytics_token: Some(Secret::new(ANALYTICS_TOKEN)),
         };
@@ -163,7 +181,15 @@ impl TestApp {
         Self { engage, zenvia, bot, store, functions, address, http: reqwest::Client::new() }
     }
 
+    /// Posts a webhook body and waits until what it queued is processed.
     pub async fn post_webhook(&self, body: impl Into<String>) -> reqwest::Response {
+        let response = self.post_webhook_no_wait(body).await;
+        self.settle().await;
+        response
+    }
+
+    /// Posts a webhook body; its events may still be queued when this returns.
+    pub async fn post_webhook_no_wait(&self, body: impl Into<String>) -> reqwest::Response {
         self.http
             .post(format!("{}/engage/webhook", self.address))
             .header("content-type", "application/json")
@@ -171,6 +197,16 @@ impl TestApp {
             .send()
             .await
             .expect("the dev server answers")
+    }
+
+    /// Waits until every queued event is processed or dead-lettered.
+    pub async fn settle(&self) {
+        self.functions.settle().await;
+    }
+
+    /// The events given up after their last attempt.
+    pub fn dead_letters(&self) -> Vec<handover_core::queue::DeadLetter> {
+        self.functions.queue.as_ref().expect("in-process queue").snapshot().dead_letters
     }
 
     pub async fn get(&self, path_and_query: &str) -> reqwest::Response {

@@ -210,6 +210,8 @@ async fn a_422_on_the_intervention_does_not_stop_the_reply() {
         app.engage_calls().await,
         vec![
             "POST /1.0/interventions?content_id=c-1".to_string(),
+            // Perhaps opened by an earlier delivery that died: the content would name it.
+            "GET /1.0/contents/c-1".to_string(),
             "POST /1.0/contents {in_reply_to_id=c-1, body=Hi}".to_string()
         ]
     );

@@ -25,14 +25,18 @@ fn closed(event_id: &str, issued_at: &str) -> String {
     intervention_body("intervention.closed", event_id, "agent-int-1", THREAD, issued_at)
 }
 
+/// Posts to the interventions webhook and waits until what it queued is processed.
 async fn post_interventions(app: &TestApp, body: String) -> reqwest::Response {
-    app.http
+    let response = app
+        .http
         .post(format!("{}/engage/interventions", app.address))
         .header("content-type", "application/json")
         .body(body)
         .send()
         .await
-        .unwrap()
+        .unwrap();
+    app.settle().await;
+    response
 }
 
 /// An app whose sample thread was handed over to the agents (at 2026-11-22T10:00:00Z).

@@ -5,12 +5,18 @@ use std::sync::Arc;
 
 use handover_core::bot::BotAnswer;
 use handover_core::store::{
-    BotOutcome, Claim, EmergencyState, EventProgress, Lease, Owner, Store, StoreError, ThreadState,
+    BotOutcome, Claim, EmergencyState, EventProgress, Lease, Owner, Store, StoreError, ThreadState, claim_of,
 };
 
 use crate::helpers::{StoreKind, new_store};
 
 const LEASE_MS: i64 = 60_000;
+
+/// Claims as the flows do: one load, a pure decision at `now`.
+async fn claim(store: &Arc<dyn Store>, thread: &str, event: &str, now: i64) -> Claim {
+    let (state, record) = store.load_event(thread, event).await.unwrap();
+    claim_of(state, record, event, now, LEASE_MS)
+}
 
 fn granted(claim: Claim) -> (Lease, EventProgress, ThreadState) {
     match claim {
@@ -28,52 +34,58 @@ fn answered() -> EventProgress {
     }
 }
 
+fn now() -> i64 {
+    handover_core::now_millis()
+}
+
 async fn claims_and_leases(store: Arc<dyn Store>) {
-    let now = 1_000_000;
-    let (lease, progress, thread) = granted(store.claim_event("t1", "e1", now, LEASE_MS).await.unwrap());
+    let (mut lease, progress, thread) = granted(claim(&store, "t1", "e1", now()).await);
     assert_eq!(progress, EventProgress::default());
     assert_eq!(thread, ThreadState::new("t1"));
-    assert_eq!(store.claim_event("t1", "e1", now + 1, LEASE_MS).await.unwrap(), Claim::Busy);
+    // Nothing is written until the first save, which is the claim.
+    assert!(!lease.written);
+    store.save_progress(&mut lease, &answered()).await.unwrap();
+    assert!(lease.written);
+    assert_eq!(claim(&store, "t1", "e1", now()).await, Claim::Busy);
 
-    store.save_progress(&lease, &answered()).await.unwrap();
+    // A second delivery that loaded before the claim loses its own claim.
+    let (mut late, _, _) = granted(claim_of(ThreadState::new("t1"), None, "e1", now(), LEASE_MS));
+    assert_eq!(store.save_progress(&mut late, &answered()).await, Err(StoreError::LeaseLost("e1".into())));
 
     // The lease expires (a crash): the next delivery takes over with the saved progress, and
     // the old holder can no longer write.
-    let (new_lease, resumed, _) =
-        granted(store.claim_event("t1", "e1", now + LEASE_MS + 1, LEASE_MS).await.unwrap());
+    let (mut new_lease, resumed, _) = granted(claim(&store, "t1", "e1", now() + LEASE_MS + 1).await);
+    assert!(new_lease.after_crash);
     assert_eq!(resumed, answered());
-    assert_eq!(store.save_progress(&lease, &answered()).await, Err(StoreError::LeaseLost("e1".into())));
-    assert_eq!(
-        store.finish_event(&lease, &answered(), None, &[]).await,
-        Err(StoreError::LeaseLost("e1".into()))
-    );
+    store.save_progress(&mut new_lease, &resumed).await.unwrap();
+    assert_eq!(store.save_progress(&mut lease, &answered()).await, Err(StoreError::LeaseLost("e1".into())));
 
-    store.finish_event(&new_lease, &answered(), None, &[]).await.unwrap();
-    assert_eq!(store.claim_event("t1", "e1", now + 10 * LEASE_MS, LEASE_MS).await.unwrap(), Claim::Done);
+    store.finish_event(&new_lease, None).await.unwrap();
+    assert_eq!(claim(&store, "t1", "e1", now() + 10 * LEASE_MS).await, Claim::Done);
 }
 
 async fn released_events_resume_at_once(store: Arc<dyn Store>) {
-    let now = 2_000_000;
-    let (lease, _, _) = granted(store.claim_event("t2", "e2", now, LEASE_MS).await.unwrap());
+    let (mut lease, _, _) = granted(claim(&store, "t2", "e2", now()).await);
+    store.save_progress(&mut lease, &answered()).await.unwrap();
     let saved = EventProgress { replies_posted: 1, ..answered() };
     store.release_event(&lease, &saved).await.unwrap();
-    let (_, resumed, _) = granted(store.claim_event("t2", "e2", now + 1, LEASE_MS).await.unwrap());
+    let (lease, resumed, _) = granted(claim(&store, "t2", "e2", now()).await);
     assert_eq!(resumed, saved);
+    assert!(!lease.after_crash, "a released event was not a crash");
 }
 
-async fn one_event_of_a_thread_at_a_time(store: Arc<dyn Store>) {
-    let now = 3_000_000;
-    let (first, _, _) = granted(store.claim_event("t3", "a", now, LEASE_MS).await.unwrap());
-    // Another event of the same thread waits for the turn; another thread does not.
-    assert_eq!(store.claim_event("t3", "b", now + 1, LEASE_MS).await.unwrap(), Claim::Busy);
-    granted(store.claim_event("t3-other", "c", now + 1, LEASE_MS).await.unwrap());
-    store.finish_event(&first, &EventProgress::default(), None, &[]).await.unwrap();
-    let (second, _, _) = granted(store.claim_event("t3", "b", now + 2, LEASE_MS).await.unwrap());
-    // A released turn frees the thread too.
-    store.release_event(&second, &EventProgress::default()).await.unwrap();
-    granted(store.claim_event("t3", "d", now + 3, LEASE_MS).await.unwrap());
-    // A crashed holder's turn frees itself when its lease expires.
-    let (_, _, _) = granted(store.claim_event("t3", "b", now + 3 + LEASE_MS, LEASE_MS).await.unwrap());
+async fn a_committed_event_is_done_and_later_events_are_new(store: Arc<dyn Store>) {
+    let (mut first, _, thread) = granted(claim(&store, "t3", "a", now()).await);
+    store.save_progress(&mut first, &answered()).await.unwrap();
+    store.finish_event(&first, Some(&ThreadState { bot_turns: 1, ..thread })).await.unwrap();
+    assert_eq!(claim(&store, "t3", "a", now()).await, Claim::Done);
+    let (mut second, progress, thread) = granted(claim(&store, "t3", "b", now()).await);
+    assert_eq!((progress, thread.bot_turns, thread.events_committed), (EventProgress::default(), 1, 1));
+    store.save_progress(&mut second, &answered()).await.unwrap();
+    // A finish without a thread change still commits the event.
+    store.finish_event(&second, None).await.unwrap();
+    assert_eq!(claim(&store, "t3", "b", now()).await, Claim::Done);
+    assert_eq!(claim(&store, "t3", "a", now()).await, Claim::Done);
 }
 
 async fn threads_are_versioned(store: Arc<dyn Store>) {
@@ -90,33 +102,46 @@ async fn threads_are_versioned(store: Arc<dyn Store>) {
     let handed_over = ThreadState { owner: Owner::Agent, ..stored.clone() };
     store.save_thread(&handed_over).await.unwrap();
     assert_eq!(store.save_thread(&stored).await, Err(StoreError::ThreadConflict("t4".into())));
-    let now = store.get_thread("t4").await.unwrap();
-    assert_eq!((now.owner, now.version), (Owner::Agent, 2));
+    let current = store.get_thread("t4").await.unwrap();
+    assert_eq!((current.owner, current.version), (Owner::Agent, 2));
 
-    // The claim reads the thread as stored.
-    let (_, _, claimed) = granted(store.claim_event("t4", "e4", 4_000_000, LEASE_MS).await.unwrap());
-    assert_eq!(claimed, now);
+    // The load reads the thread as stored.
+    let (_, _, claimed) = granted(claim(&store, "t4", "e4", now()).await);
+    assert_eq!(claimed, current);
 }
 
-async fn finishing_is_atomic_with_the_thread(store: Arc<dyn Store>) {
-    let now = 5_000_000;
-    let (lease, _, thread) = granted(store.claim_event("t5", "e5", now, LEASE_MS).await.unwrap());
+async fn finishing_is_conditional_on_the_thread(store: Arc<dyn Store>) {
+    let (mut lease, _, thread) = granted(claim(&store, "t5", "e5", now()).await);
+    store.save_progress(&mut lease, &answered()).await.unwrap();
     // Someone else saves the thread meanwhile.
     store.save_thread(&ThreadState { owner: Owner::Agent, ..thread.clone() }).await.unwrap();
-    let progress = EventProgress { replies_posted: 2, ..EventProgress::default() };
     let stale = ThreadState { consecutive_fallbacks: 1, ..thread };
-    assert_eq!(
-        store.finish_event(&lease, &progress, Some(&stale), &[]).await,
-        Err(StoreError::ThreadConflict("t5".into()))
-    );
-    // Neither half happened: the event is still ours to finish, the thread unchanged.
+    assert_eq!(store.finish_event(&lease, Some(&stale)).await, Err(StoreError::ThreadConflict("t5".into())));
+    // Nothing happened: the event is not done, the thread unchanged.
+    assert!(matches!(claim(&store, "t5", "e5", now()).await, Claim::Busy));
     let current = store.get_thread("t5").await.unwrap();
-    assert_eq!((current.owner, current.consecutive_fallbacks), (Owner::Agent, 0));
+    assert_eq!(
+        (current.owner, current.consecutive_fallbacks, current.events_committed),
+        (Owner::Agent, 0, 0)
+    );
     let next = ThreadState { consecutive_fallbacks: 1, ..current };
-    store.finish_event(&lease, &progress, Some(&next), &[]).await.unwrap();
+    store.finish_event(&lease, Some(&next)).await.unwrap();
     let saved = store.get_thread("t5").await.unwrap();
     assert_eq!((saved.owner, saved.consecutive_fallbacks, saved.version), (Owner::Agent, 1, 2));
-    assert_eq!(store.claim_event("t5", "e5", now + 1, LEASE_MS).await.unwrap(), Claim::Done);
+    assert_eq!(claim(&store, "t5", "e5", now()).await, Claim::Done);
+}
+
+async fn statistics_facts_count_once(store: Arc<dyn Store>) {
+    let entries = handover_core::analytics::session(3_600_000 * 100 + 120_000, "c1", "u1");
+    store.record_stats(&entries).await.unwrap();
+    store.record_stats(&entries).await.unwrap();
+    let hours = store.read_stats(99, 101).await.unwrap();
+    assert_eq!(hours.len(), 1);
+    assert_eq!(
+        (hours[0].hour, hours[0].sessions.clone(), hours[0].users.clone()),
+        (100, vec!["2|c1".to_string()], vec!["2|u1".to_string()])
+    );
+    assert!(store.read_stats(101, 200).await.unwrap().is_empty());
 }
 
 async fn the_emergency_switch_is_kept(store: Arc<dyn Store>) {
@@ -144,8 +169,12 @@ async fn bot_owned_threads_are_listed_from_an_index(store: Arc<dyn Store>) {
     let agent = store.get_thread("a1").await.unwrap();
     store.save_thread(&ThreadState { owner: Owner::Agent, ..agent }).await.unwrap();
     // An event on a thread that never got a state does not make it bot-owned.
-    let (lease, _, _) = granted(store.claim_event("c1", "e", 6_000_000, LEASE_MS).await.unwrap());
-    store.finish_event(&lease, &EventProgress::default(), None, &[]).await.unwrap();
+    let (mut lease, _, _) = granted(claim(&store, "c1", "e", now()).await);
+    store.save_progress(&mut lease, &EventProgress::default()).await.unwrap();
+    store.finish_event(&lease, None).await.unwrap();
+    // Nor does an ended conversation stay in the index.
+    let ended = ThreadState { ended: true, ..ThreadState::new("e1") };
+    store.save_thread(&ended).await.unwrap();
 
     let mut seen = Vec::new();
     let mut after: Option<String> = None;
@@ -176,9 +205,10 @@ macro_rules! store_suite {
 store_suite!(
     claims_and_leases,
     released_events_resume_at_once,
-    one_event_of_a_thread_at_a_time,
+    a_committed_event_is_done_and_later_events_are_new,
     threads_are_versioned,
-    finishing_is_atomic_with_the_thread,
+    finishing_is_conditional_on_the_thread,
+    statistics_facts_count_once,
     the_emergency_switch_is_kept,
     bot_owned_threads_are_listed_from_an_index,
 );

@@ -21,8 +21,17 @@ async fn zenvia_app(options: Options) -> TestApp {
     app
 }
 
+/// Posts a Zenvia event and waits until what it queued is processed.
 async fn post(app: &TestApp, token: &str, body: Value) -> reqwest::Response {
-    app.http.post(format!("{}/zenvia/webhook?token={token}", app.address)).json(&body).send().await.unwrap()
+    let response = app
+        .http
+        .post(format!("{}/zenvia/webhook?token={token}", app.address))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    app.settle().await;
+    response
 }
 
 async fn event(app: &TestApp, body: Value) -> u16 {

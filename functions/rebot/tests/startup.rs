@@ -13,5 +13,10 @@ fn each_missing_variable_stops_start_up_naming_it() {
 
 #[test]
 fn a_malformed_variable_stops_start_up_naming_it_without_its_value() {
-    malformed_variable_is_named(BINARY, &ENGAGE_FUNCTION_ENV, "REOPEN_POLICY", "sometimes");
+    malformed_variable_is_named(
+        BINARY,
+        &ENGAGE_FUNCTION_ENV,
+        "QUEUE_URL",
+        "https://sqs.eu-west-1.amazonaws.com/1/standard-queue",
+    );
 }

@@ -1,5 +1,6 @@
 //! Lambda `webhook`: Engage Digital subscription verification and `content.imported` events
-//! (`GET`/`POST /engage/webhook`).
+//! (`GET`/`POST /engage/webhook`). It checks, parses and queues; the `process` function does
+//! the rest.
 
 use handover_core::edge::engage::Endpoint;
 use handover_core::{config::ProcessEnv, edge, telemetry, wiring};
@@ -7,7 +8,7 @@ use handover_core::{config::ProcessEnv, edge, telemetry, wiring};
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     telemetry::init();
-    let http = wiring::http_client();
-    let flow = wiring::or_exit(wiring::webhook_function(&ProcessEnv, &http).await);
-    edge::lambda::run(|request| edge::engage::handle(&flow, Endpoint::Webhook, request)).await
+    wiring::install_crypto_provider();
+    let receiver = wiring::or_exit(wiring::engage_receiver_function(&ProcessEnv).await);
+    edge::lambda::run(|request| edge::engage::handle(&receiver, Endpoint::Webhook, request)).await
 }

@@ -20,7 +20,7 @@ async fn answers_the_verification_event_through_the_runtime_api() {
             ("ENGAGE_VERIFY_TOKEN", "sample-verify-token"),
             ("BOT_CATEGORY_ID", "bot"),
             ("AGENT_CATEGORY_ID", "agent"),
-            ("TABLE_NAME", "handover"),
+            ("QUEUE_URL", handover_testkit::startup::QUEUE_URL),
         ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())

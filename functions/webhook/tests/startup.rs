@@ -13,5 +13,5 @@ fn each_missing_variable_stops_start_up_naming_it() {
 
 #[test]
 fn a_malformed_variable_stops_start_up_naming_it_without_its_value() {
-    malformed_variable_is_named(BINARY, &ENGAGE_FUNCTION_ENV, "MAX_BOT_FAILURES", "several");
+    malformed_variable_is_named(BINARY, &ENGAGE_FUNCTION_ENV, "QUEUE_URL", "handover-events");
 }

@@ -1,11 +1,12 @@
-//! Lambda `zenvia`: Zenvia Chat external-bot events (`POST /zenvia/webhook?token=…`).
+//! Lambda `zenvia`: Zenvia Chat external-bot events (`POST /zenvia/webhook?token=…`), checked,
+//! given an id and queued in their interaction's group; the `process` function does the rest.
 
 use handover_core::{config::ProcessEnv, edge, telemetry, wiring};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     telemetry::init();
-    let http = wiring::http_client();
-    let flow = wiring::or_exit(wiring::zenvia_function(&ProcessEnv, &http).await);
-    edge::lambda::run(|request| edge::zenvia::handle(&flow, request)).await
+    wiring::install_crypto_provider();
+    let receiver = wiring::or_exit(wiring::zenvia_receiver_function(&ProcessEnv).await);
+    edge::lambda::run(|request| edge::zenvia::handle(&receiver, request)).await
 }

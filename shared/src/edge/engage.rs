@@ -1,6 +1,9 @@
 //! Engage Digital webhook routes (CONTRACT C3): `/engage/webhook` (content events, C6) and
 //! `/engage/interventions` (intervention events, C8), each with its verification GET (C5).
-//! Both share this code; only the event types they expect differ.
+//! Both share this code; only the event types they expect differ. A POST is checked, parsed
+//! and its events queued (CONTRACT C14): the answer never waits on the bot or the platform.
+
+use std::sync::Arc;
 
 use http::{Method, Response, StatusCode, header};
 
@@ -10,7 +13,13 @@ use super::{
 };
 use crate::config::EngageSettings;
 use crate::engage::{Envelope, WebhookEvent};
-use crate::flow::{EngageFlow, ProcessError};
+use crate::queue::{Job, JobQueue};
+
+/// What the receiving functions (`webhook`, `rebot`) need: the webhook's tokens and the queue.
+pub struct EngageReceiver {
+    pub settings: EngageSettings,
+    pub queue: Arc<dyn JobQueue>,
+}
 
 /// The two webhook URLs, each registered in Engage Digital with its own event types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,8 +100,8 @@ fn refusal_response(refusal: Refusal) -> ApiResponse {
 }
 
 /// `GET` and `POST` of an Engage Digital webhook URL.
-pub async fn handle(flow: &EngageFlow, endpoint: Endpoint, request: ApiRequest) -> ApiResponse {
-    let settings = &flow.settings.engage;
+pub async fn handle(receiver: &EngageReceiver, endpoint: Endpoint, request: ApiRequest) -> ApiResponse {
+    let settings = &receiver.settings;
     match *request.method() {
         Method::GET => match verify_subscription(&request, settings) {
             Ok(challenge) => {
@@ -108,13 +117,13 @@ pub async fn handle(flow: &EngageFlow, endpoint: Endpoint, request: ApiRequest) 
                 refusal_response(refusal)
             }
         },
-        Method::POST => receive_events(flow, endpoint, request).await,
+        Method::POST => receive_events(receiver, endpoint, request).await,
         _ => error_response(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "use GET or POST"),
     }
 }
 
-async fn receive_events(flow: &EngageFlow, endpoint: Endpoint, request: ApiRequest) -> ApiResponse {
-    if let Err(refusal) = check_secret(&request, &flow.settings.engage) {
+async fn receive_events(receiver: &EngageReceiver, endpoint: Endpoint, request: ApiRequest) -> ApiResponse {
+    if let Err(refusal) = check_secret(&request, &receiver.settings) {
         tracing::warn!(?refusal, "webhook POST refused");
         return refusal_response(refusal);
     }
@@ -128,32 +137,33 @@ async fn receive_events(flow: &EngageFlow, endpoint: Endpoint, request: ApiReque
             return error_response(StatusCode::BAD_REQUEST, "bad_request", &err.to_string());
         }
     };
-    // Every event is attempted even when one fails: each is deduplicated on its own, so the
-    // platform's retry of the whole body only redoes what did not finish.
-    let mut unfinished = Vec::new();
-    for event in &envelope.events {
-        if let Some(expected) = Endpoint::expected_for(event)
-            && expected != endpoint
-        {
-            // Still handled: nothing is lost. The warning tells how to fix the registration.
-            tracing::warn!(
-                event_id = %event.id(),
-                event_type = %event.event_type(),
-                received_at = endpoint.path(),
-                belongs_to = expected.path(),
-                "event type registered on the other webhook; handled anyway"
-            );
+    let mut jobs = Vec::with_capacity(envelope.events.len());
+    for event in envelope.events {
+        match Endpoint::expected_for(&event) {
+            None => {
+                tracing::info!(event_id = %event.id(), event_type = %event.event_type(), "event type not handled; acknowledged");
+                continue;
+            }
+            Some(expected) if expected != endpoint => {
+                // Still handled: nothing is lost. The warning tells how to fix the registration.
+                tracing::warn!(
+                    event_id = %event.id(),
+                    event_type = %event.event_type(),
+                    received_at = endpoint.path(),
+                    belongs_to = expected.path(),
+                    "event type registered on the other webhook; handled anyway"
+                );
+            }
+            Some(_) => {}
         }
-        if let Err(err) = flow.process(event).await {
-            unfinished.push((event.id().to_string(), err));
+        jobs.push(Job::engage(event));
+    }
+    match receiver.queue.enqueue(&jobs).await {
+        Ok(()) => json_response(StatusCode::OK, serde_json::json!({ "queued": jobs.len() })),
+        Err(err) => {
+            // Engage Digital retries anything but 200; the queue drops what it already has.
+            tracing::error!(error = %err, events = jobs.len(), "events not queued; the platform will send them again");
+            error_response(StatusCode::SERVICE_UNAVAILABLE, "retry_later", "the events could not be queued")
         }
     }
-    if unfinished.is_empty() {
-        return json_response(StatusCode::OK, serde_json::json!({ "processed": envelope.events.len() }));
-    }
-    let busy = unfinished.iter().all(|(_, e)| matches!(e, ProcessError::Busy(_)));
-    let message = unfinished.iter().map(|(id, err)| format!("{id}: {err}")).collect::<Vec<_>>().join("; ");
-    // 503 for both: Engage Digital retries anything but 200, and the work resumes where it stopped.
-    let code = if busy { "in_progress" } else { "retry_later" };
-    error_response(StatusCode::SERVICE_UNAVAILABLE, code, &message)
 }

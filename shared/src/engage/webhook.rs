@@ -16,8 +16,10 @@ pub struct Envelope {
     pub events: Vec<WebhookEvent>,
 }
 
-/// One event of a body, typed by what the product does with it.
-#[derive(Debug, Clone, PartialEq)]
+/// One event of a body, typed by what the product does with it. Serialized as the queue's
+/// message between the receiver and the worker.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
 pub enum WebhookEvent {
     ContentImported(ContentEvent),
     InterventionClosed(InterventionEvent),
@@ -49,7 +51,7 @@ impl WebhookEvent {
 }
 
 /// A `content.imported` event: a message arrived on a source.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, Deserialize)]
 pub struct ContentEvent {
     pub event_id: String,
     pub issued_at: Option<String>,
@@ -72,7 +74,7 @@ pub struct ContentEvent {
 }
 
 /// An `intervention.closed` or `intervention.reopened` event.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, Deserialize)]
 pub struct InterventionEvent {
     pub event_id: String,
     pub issued_at: Option<String>,

@@ -6,10 +6,12 @@
 //! already with the agents stay there.
 //!
 //! The work is resumable. The switch's state (with its version) says what is left: sources not
-//! yet switched or restored, and the bot-owned threads still in the store's index. Each thread
-//! is handled as an event of its own (`emergency:<activation time>`), claimed with the thread's
-//! turn, so no thread is done twice, and a run cut short (time budget, crash, platform refusal)
-//! is continued by the next invocation: the next `POST`, or the schedule in AWS.
+//! yet switched or restored, and the bot-owned threads still in the store's index. A thread
+//! leaves the index when it is saved as the agents', so no thread is done twice; its save is
+//! conditional on the version read, so a message processed meanwhile is never overwritten; and
+//! a run cut short (time budget, crash, platform refusal) is continued by the next invocation:
+//! the next `POST`, or the schedule in AWS. Recategorizing twice (a crash between the platform
+//! call and the save) sets the same categories again.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,11 +19,11 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tracing::{error, info, warn};
 
-use super::claim::finish_applying;
+use super::claim::record_stats;
 use super::decide;
 use crate::config::EmergencySettings;
 use crate::engage::{EngageClient, EngageError};
-use crate::store::{Claim, EmergencyState, EventProgress, Owner, Store, StoreError};
+use crate::store::{EmergencyState, Owner, Store, StoreError, ThreadState};
 
 /// Threads read from the index at a time.
 const PAGE: usize = 25;
@@ -282,75 +284,59 @@ impl EmergencyFlow {
     }
 
     /// One thread: `Some(true)` handed over, `Some(false)` refused by the platform, `None`
-    /// nothing to do now (done already, or busy with a message: the next run takes it).
+    /// nothing to do (no longer the bot's).
     async fn hand_over_thread(
         &self,
         thread_id: &str,
         activation: &str,
     ) -> Result<Option<bool>, EmergencyError> {
-        let lease_ms = super::engage_flow::EVENT_LEASE.as_millis() as i64;
-        let (lease, mut progress, thread) =
-            match self.store.claim_event(thread_id, activation, crate::now_millis(), lease_ms).await? {
-                Claim::Granted { lease, progress, thread } => (lease, progress, thread),
-                Claim::Done | Claim::Busy => return Ok(None),
-            };
-        if thread.owner != Owner::Bot {
-            self.store.finish_event(&lease, &progress, None, &[]).await?;
+        let mut thread = self.store.get_thread(thread_id).await?;
+        if thread.owner != Owner::Bot || thread.ended {
             return Ok(None);
         }
-        let result = self.recategorize(&thread, &lease, &mut progress).await;
-        match result {
-            Ok(categories) => {
-                let now = crate::now_millis();
-                let stats =
-                    [crate::analytics::intervention(now, thread_id, activation, "emergency_switch", true)];
-                finish_applying(self.store.as_ref(), &lease, &progress, thread, &stats, |current| {
-                    decide::thread_after_emergency(current, categories.clone(), now)
-                })
-                .await?;
-                Ok(Some(true))
-            }
+        let categories = match self.recategorize(&thread).await {
+            Ok(categories) => categories,
             Err(err) if !err.is_transient() => {
                 error!(%thread_id, error = %err, code = %err.code(), "thread not recategorized; left with the bot");
-                self.store.finish_event(&lease, &progress, None, &[]).await?;
-                Ok(Some(false))
+                return Ok(Some(false));
             }
-            Err(err) => {
-                self.store.release_event(&lease, &progress).await?;
-                Err(err.into())
+            Err(err) => return Err(err.into()),
+        };
+        let now = crate::now_millis();
+        loop {
+            match self
+                .store
+                .save_thread(&decide::thread_after_emergency(&thread, categories.clone(), now))
+                .await
+            {
+                Ok(()) => break,
+                // A message of the thread was processed meanwhile: apply the handover to it.
+                Err(StoreError::ThreadConflict(_)) => {
+                    thread = self.store.get_thread(thread_id).await?;
+                    if thread.owner != Owner::Bot {
+                        return Ok(None);
+                    }
+                }
+                Err(err) => return Err(err.into()),
             }
         }
+        let stats = [crate::analytics::intervention(now, thread_id, activation, "emergency_switch", true)];
+        record_stats(self.store.as_ref(), &stats).await;
+        Ok(Some(true))
     }
 
-    async fn recategorize(
-        &self,
-        thread: &crate::store::ThreadState,
-        lease: &crate::store::Lease,
-        progress: &mut EventProgress,
-    ) -> Result<Vec<String>, EngageError> {
-        if progress.new_categories.is_none() {
-            let current = match &thread.categories {
-                Some(known) => known.clone(),
-                None => {
-                    self.pacer.wait().await;
-                    self.engage.get_thread(&thread.thread_id).await?.thread_category_ids
-                }
-            };
-            let (bot, agent) = (&self.settings.bot_category_id, &self.settings.agent_category_id);
-            progress.new_categories = Some(decide::switch_category(&current, bot, agent));
-        }
-        let categories = progress.new_categories.clone().expect("set above");
-        if lease.after_crash {
-            // The crashed run may have done it already.
-            self.pacer.wait().await;
-            if self.engage.get_thread(&thread.thread_id).await?.thread_category_ids == categories {
-                progress.recategorized = true;
-                return Ok(categories);
+    async fn recategorize(&self, thread: &ThreadState) -> Result<Vec<String>, EngageError> {
+        let current = match &thread.categories {
+            Some(known) => known.clone(),
+            None => {
+                self.pacer.wait().await;
+                self.engage.get_thread(&thread.thread_id).await?.thread_category_ids
             }
-        }
+        };
+        let (bot, agent) = (&self.settings.bot_category_id, &self.settings.agent_category_id);
+        let categories = decide::switch_category(&current, bot, agent);
         self.pacer.wait().await;
         self.engage.update_thread_categories(&thread.thread_id, &categories).await?;
-        progress.recategorized = true;
         Ok(categories)
     }
 }

@@ -1,6 +1,7 @@
-//! The executor for Engage Digital events: claims each event (and its thread's turn), performs
-//! the steps the decisions ask for, saves what a later step depends on before that step, and
-//! finishes the event together with the thread's new state in one write.
+//! The executor for Engage Digital events, one at a time per thread (the queue's order): claims
+//! each event, performs the steps the decisions ask for, saves the bot's answer and the
+//! handover decision before the first effect that must not be repeated, and finishes the event
+//! with the thread's new state in one write. Statistics are recorded after, never in the way.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,7 +9,7 @@ use std::time::Duration;
 use tracing::{error, info, warn};
 
 use super::cache::TtlCache;
-use super::claim::{Claimed, claim_with_wait, finish_applying};
+use super::claim::{claim, finish_applying, record_stats};
 use super::decide::{self, Turn, TurnPlan};
 use crate::analytics;
 use crate::bot::{Bot, BotMessage, BotRequest, Channel as BotChannel};
@@ -16,7 +17,7 @@ use crate::config::WebhookSettings;
 use crate::engage::client::{AgentStatus, Channel, StatusQuery};
 use crate::engage::{ContentEvent, EngageClient, EngageError, InterventionEvent, WebhookEvent};
 use crate::store::{
-    BotOutcome, EventProgress, HandoverDecision, Lease, StatsEntry, Store, StoreError, ThreadState,
+    BotOutcome, Claim, EventProgress, HandoverDecision, Lease, StatsEntry, Store, StoreError, ThreadState,
 };
 
 pub use super::claim::EVENT_LEASE;
@@ -58,10 +59,10 @@ impl EventOutcome {
     }
 }
 
-/// A failure the platform's retry will finish (the webhook answers `5xx`).
+/// A failure the queue's next delivery will finish.
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
-    #[error("another delivery of event {0}, or another event of its thread, is being processed")]
+    #[error("another delivery of event {0} is being processed")]
     Busy(String),
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -114,43 +115,32 @@ impl EngageFlow {
             info!(%event_type, "event type not handled; acknowledged");
             return Ok(EventOutcome::Acknowledged);
         }
-        let (lease, mut progress, thread) = match self.claim(thread_id, event.id()).await? {
-            None => return Ok(EventOutcome::Duplicate),
-            Some(claimed) => claimed,
-        };
+        let (mut lease, mut progress, thread) =
+            match claim(self.store.as_ref(), thread_id, event.id()).await? {
+                Claim::Granted { lease, progress, thread } => (lease, progress, thread),
+                Claim::Done => return Ok(EventOutcome::Duplicate),
+                Claim::Busy => return Err(ProcessError::Busy(event.id().to_string())),
+            };
         let result = match event {
             WebhookEvent::ContentImported(content) => {
-                self.content_imported(content, &lease, &mut progress, thread).await
+                self.content_imported(content, &mut lease, &mut progress, thread).await
             }
             WebhookEvent::InterventionClosed(closed) => {
                 self.intervention_closed(closed, &lease, &mut progress, thread).await
             }
-            _ => self.record(&lease, &progress, "recorded").await,
+            _ => self.record(&lease, "recorded").await,
         };
         if let Err(err) = &result {
             // A call that got no answer may have been performed: the next run checks first.
             if matches!(err, ProcessError::Engage(EngageError::Transport(_))) {
                 progress.uncertain = true;
             }
-            // Keep what was done and let the platform's next attempt resume at once.
+            // Keep what was done and let the queue's next delivery resume at once.
             if let Err(err) = self.store.release_event(&lease, &progress).await {
                 warn!(error = %err, "could not release the event; a retry waits for its lease to expire");
             }
         }
         result
-    }
-
-    /// Claims the event and its thread's turn. `None`: already processed.
-    async fn claim(
-        &self,
-        thread_id: &str,
-        event_id: &str,
-    ) -> Result<Option<(Lease, EventProgress, ThreadState)>, ProcessError> {
-        match claim_with_wait(self.store.as_ref(), thread_id, event_id).await? {
-            Claimed::Granted { lease, progress, thread } => Ok(Some((lease, progress, thread))),
-            Claimed::Done => Ok(None),
-            Claimed::Busy => Err(ProcessError::Busy(event_id.to_string())),
-        }
     }
 
     async fn emergency_active(&self) -> Result<bool, StoreError> {
@@ -160,14 +150,14 @@ impl EngageFlow {
     async fn content_imported(
         &self,
         content: &ContentEvent,
-        lease: &Lease,
+        lease: &mut Lease,
         progress: &mut EventProgress,
         thread: ThreadState,
     ) -> Result<EventOutcome, ProcessError> {
         let emergency = self.emergency_active().await?;
         let turn = match decide::bot_turn(content, &thread, &self.settings.engage, emergency) {
             Ok(turn) => turn,
-            Err(reason) => return self.record(lease, progress, reason.as_str()).await,
+            Err(reason) => return self.record(lease, reason.as_str()).await,
         };
         let plan = match self.steps(content, &thread, turn, lease, progress).await {
             Ok(plan) => plan,
@@ -176,7 +166,7 @@ impl EngageFlow {
             Err(ProcessError::Engage(err)) if !err.is_transient() => {
                 error!(error = %err, code = %err.code(), "the platform refused a step for good; thread marked, event parked");
                 let reason = format!("refused by the platform: {}", err.code());
-                return self.finish_parked(lease, progress, thread, reason).await;
+                return self.finish_parked(lease, thread, reason).await;
             }
             Err(err) => return Err(err),
         };
@@ -185,10 +175,11 @@ impl EngageFlow {
         // outcome is then applied to the thread as it is now, and never takes it back from
         // the agents.
         let now = crate::now_millis();
-        finish_applying(self.store.as_ref(), lease, progress, thread, &stats, |current| {
+        finish_applying(self.store.as_ref(), lease, thread, |current| {
             decide::thread_after_turn(current, content, &plan, progress, now)
         })
         .await?;
+        record_stats(self.store.as_ref(), &stats).await;
         Ok(EventOutcome::BotTurn {
             replies: progress.replies_posted,
             resolved: plan.resolve,
@@ -200,12 +191,11 @@ impl EngageFlow {
     async fn finish_parked(
         &self,
         lease: &Lease,
-        progress: &EventProgress,
         thread: ThreadState,
         reason: String,
     ) -> Result<EventOutcome, ProcessError> {
         let now = crate::now_millis();
-        finish_applying(self.store.as_ref(), lease, progress, thread, &[], |current| ThreadState {
+        finish_applying(self.store.as_ref(), lease, thread, |current| ThreadState {
             pending_handover: Some(reason.clone()),
             updated_at_ms: now,
             ..current.clone()
@@ -215,13 +205,8 @@ impl EngageFlow {
     }
 
     /// Finishes an event that changes nothing but its own record.
-    async fn record(
-        &self,
-        lease: &Lease,
-        progress: &EventProgress,
-        reason: &'static str,
-    ) -> Result<EventOutcome, ProcessError> {
-        self.store.finish_event(lease, progress, None, &[]).await?;
+    async fn record(&self, lease: &Lease, reason: &'static str) -> Result<EventOutcome, ProcessError> {
+        self.store.finish_event(lease, None).await?;
         Ok(EventOutcome::Recorded(reason))
     }
 
@@ -235,7 +220,7 @@ impl EngageFlow {
         thread: ThreadState,
     ) -> Result<EventOutcome, ProcessError> {
         if let Err(reason) = decide::rebot(event, &thread, &self.settings.flow) {
-            return self.record(lease, progress, reason.as_str()).await;
+            return self.record(lease, reason.as_str()).await;
         }
         if progress.new_categories.is_none() {
             let current = match &thread.categories {
@@ -255,7 +240,7 @@ impl EngageFlow {
             progress.recategorized = true;
         }
         let now = crate::now_millis();
-        finish_applying(self.store.as_ref(), lease, progress, thread, &[], |current| {
+        finish_applying(self.store.as_ref(), lease, thread, |current| {
             decide::thread_after_rebot(current, event, categories.clone(), now)
         })
         .await?;
@@ -269,32 +254,30 @@ impl EngageFlow {
         content: &ContentEvent,
         thread: &ThreadState,
         turn: Turn,
-        lease: &Lease,
+        lease: &mut Lease,
         progress: &mut EventProgress,
     ) -> Result<TurnPlan, ProcessError> {
         let flow = &self.settings.flow;
-        if turn == Turn::AskBot
-            && decide::should_open_intervention(content, thread, progress, flow)
-            && (lease.after_crash || progress.uncertain)
-        {
-            // The crashed run may have opened it: the content then belongs to it.
-            if let Some(id) = self.engage.get_content(&content.content_id).await?.intervention_id {
-                info!(intervention_id = %id, "resumed after a crash: the intervention was already open");
-                progress.intervention_id = Some(id);
-                progress.intervention_step_done = true;
-            }
-        }
         if turn == Turn::AskBot && decide::should_open_intervention(content, thread, progress, flow) {
             match self.engage.create_intervention(&content.content_id).await {
                 Ok(intervention) => progress.intervention_id = Some(intervention.id),
                 Err(err) if err.is_transient() => return Err(err.into()),
-                // A 422 (already open, ...) or a refusal: a reply is still worth trying.
+                // A 422 (already open, ...) or a refusal: a reply is still worth trying. An
+                // earlier delivery that died before saving may have opened it: the content
+                // then names it.
                 Err(err) => {
-                    warn!(error = %err, code = %err.code(), "intervention not opened; the turn goes on")
+                    warn!(error = %err, code = %err.code(), "intervention not opened; the turn goes on");
+                    match self.engage.get_content(&content.content_id).await {
+                        Ok(read) => progress.intervention_id = read.intervention_id,
+                        Err(err) if err.is_transient() => return Err(err.into()),
+                        Err(err) => {
+                            warn!(error = %err, code = %err.code(), "content not readable; intervention unknown")
+                        }
+                    }
                 }
             }
+            // Saved with the bot's answer below, before the first reply.
             progress.intervention_step_done = true;
-            self.store.save_progress(lease, progress).await?;
         }
 
         if progress.bot.is_none() {
@@ -326,6 +309,13 @@ impl EngageFlow {
             progress.handover = Some(decision);
         }
 
+        // The intervention, the bot's answer and the handover decision are saved before the
+        // first effect that must not be repeated: a redelivery never asks the bot again, and
+        // decides nothing differently. This first save is also the event's claim.
+        if !lease.written {
+            self.store.save_progress(lease, progress).await?;
+        }
+
         let recategorize = progress.handover == Some(HandoverDecision::Agents) && !progress.recategorized;
         let messages = decide::messages_to_post(&plan, progress.handover.as_ref(), flow);
         if (lease.after_crash || progress.uncertain) && progress.replies_posted < messages.len() {
@@ -353,12 +343,11 @@ impl EngageFlow {
                 }
             }
         }
-        if progress.replies_posted > posted_before && (recategorize || plan.resolve) {
-            // Saved (with the bot's answer and the handover decision) before the next step, so
-            // a run that dies there is resumed without posting anything twice. One write for
-            // all the messages: a process dying between two messages of one turn is the
-            // remaining (rare) way to repeat one.
-            self.store.save_progress(lease, progress).await?;
+        if progress.replies_posted > posted_before {
+            // Not saved here (one save a turn keeps a handover at four requests): a run that
+            // dies after posting is resumed with `after_crash`, and counts the replies the
+            // platform has before posting any.
+            info!(posted = progress.replies_posted - posted_before, "replies posted");
         }
 
         if recategorize {
@@ -385,7 +374,7 @@ impl EngageFlow {
         }
 
         if plan.resolve {
-            self.resolve(content, thread, lease, progress).await?;
+            self.resolve(content, thread, progress).await?;
         }
         Ok(plan)
     }
@@ -435,7 +424,6 @@ impl EngageFlow {
         &self,
         content: &ContentEvent,
         thread: &ThreadState,
-        lease: &Lease,
         progress: &mut EventProgress,
     ) -> Result<(), ProcessError> {
         let intervention = progress.intervention_id.clone().or_else(|| thread.bot_intervention_id.clone());
@@ -453,9 +441,6 @@ impl EngageFlow {
                 }
             }
             progress.intervention_closed = true;
-            if self.settings.flow.close_thread_on_resolve {
-                self.store.save_progress(lease, progress).await?;
-            }
         }
         if self.settings.flow.close_thread_on_resolve && !progress.thread_closed {
             match self.engage.close_thread(&content.thread_id).await {

@@ -1,19 +1,21 @@
 //! The executor for Zenvia Chat's external-bot events (CONTRACT C10). The same bot, the same
 //! decisions and the same store as Engage Digital; only the platform calls differ. Each
-//! interaction is a thread of the store (`zenvia:<hash>`), so its events take turns too.
+//! interaction is a thread of the store (`zenvia:<hash>`) and a group of the queue, so its
+//! events are processed one at a time, in order. Zenvia's events carry no id: the receiver
+//! gives each delivery one, which the queue keeps across its own redeliveries.
 
 use std::sync::Arc;
 
 use tracing::{error, info, warn};
 
 use super::cache::TtlCache;
-use super::claim::{Claimed, claim_with_wait, finish_applying};
+use super::claim::{claim, finish_applying, record_stats};
 use super::decide::{self, Turn};
 use crate::analytics;
 use crate::bot::{Bot, BotMessage, BotRequest, Channel};
 use crate::config::ZenviaSettings;
 use crate::store::{
-    BotOutcome, EventProgress, HandoverDecision, Lease, StatsEntry, Store, StoreError, ThreadState,
+    BotOutcome, Claim, EventProgress, HandoverDecision, Lease, StatsEntry, Store, StoreError, ThreadState,
 };
 use crate::zenvia::{ZenviaClient, ZenviaError, ZenviaEvent};
 
@@ -63,7 +65,8 @@ pub struct ZenviaFlow {
     emergency: TtlCache<(), bool>,
 }
 
-fn interaction_key(hash: &str) -> String {
+/// The store's thread id and the queue's group of an interaction.
+pub fn interaction_key(hash: &str) -> String {
     format!("zenvia:{hash}")
 }
 
@@ -83,14 +86,23 @@ impl ZenviaFlow {
         }
     }
 
-    pub async fn process(&self, event: &ZenviaEvent) -> Result<ZenviaOutcome, ZenviaProcessError> {
+    /// Processes one delivery exactly once; `delivery_id` is the id the receiver gave it.
+    pub async fn process(
+        &self,
+        event: &ZenviaEvent,
+        delivery_id: &str,
+    ) -> Result<ZenviaOutcome, ZenviaProcessError> {
         // The interaction's key as the store's thread id, so the same queries find its events.
         let thread_id = interaction_key(event.interaction_hash().unwrap_or(""));
-        let span = tracing::info_span!("event", event_type = %event.event_type(), thread_id = %thread_id);
-        super::logged_event(span, self.process_inner(event), ZenviaOutcome::label).await
+        let span = tracing::info_span!("event", event_id = %delivery_id, event_type = %event.event_type(), thread_id = %thread_id);
+        super::logged_event(span, self.process_inner(event, delivery_id), ZenviaOutcome::label).await
     }
 
-    async fn process_inner(&self, event: &ZenviaEvent) -> Result<ZenviaOutcome, ZenviaProcessError> {
+    async fn process_inner(
+        &self,
+        event: &ZenviaEvent,
+        delivery_id: &str,
+    ) -> Result<ZenviaOutcome, ZenviaProcessError> {
         let (hash, event_id) = match event {
             ZenviaEvent::Unknown { event_type } => {
                 info!(%event_type, "event type not handled; acknowledged");
@@ -103,21 +115,21 @@ impl ZenviaFlow {
             ZenviaEvent::FinishedInteraction { interaction_hash } => {
                 (interaction_hash, "finished_interaction".to_string())
             }
-            // Messages carry no id: each delivery is its own event (it still waits its turn).
+            // Messages carry no id: the receiver gave this delivery one.
             ZenviaEvent::NewMessage { interaction_hash, .. } => {
-                (interaction_hash, format!("message:{:032x}", rand::random::<u128>()))
+                (interaction_hash, format!("message:{delivery_id}"))
             }
         };
         let key = interaction_key(hash);
-        let (lease, mut progress, interaction) =
-            match claim_with_wait(self.store.as_ref(), &key, &event_id).await? {
-                Claimed::Granted { lease, progress, thread } => (lease, progress, thread),
-                Claimed::Done => return Ok(ZenviaOutcome::Duplicate),
-                Claimed::Busy => return Err(ZenviaProcessError::Busy(hash.clone())),
-            };
+        let (mut lease, mut progress, interaction) = match claim(self.store.as_ref(), &key, &event_id).await?
+        {
+            Claim::Granted { lease, progress, thread } => (lease, progress, thread),
+            Claim::Done => return Ok(ZenviaOutcome::Duplicate),
+            Claim::Busy => return Err(ZenviaProcessError::Busy(hash.clone())),
+        };
         let result = match event {
             ZenviaEvent::NewInteraction { department_id, .. } => {
-                self.new_interaction(hash, *department_id, &lease, &progress, interaction).await
+                self.new_interaction(hash, *department_id, &lease, interaction).await
             }
             ZenviaEvent::FinishedInteraction { .. } => {
                 let now = crate::now_millis();
@@ -126,13 +138,13 @@ impl ZenviaFlow {
                     updated_at_ms: now,
                     ..current.clone()
                 };
-                finish_applying(self.store.as_ref(), &lease, &progress, interaction, &[], end)
+                finish_applying(self.store.as_ref(), &lease, interaction, end)
                     .await
                     .map(|_| ZenviaOutcome::Ended)
                     .map_err(Into::into)
             }
             ZenviaEvent::NewMessage { content, content_type, .. } => {
-                self.new_message(hash, content, content_type, &lease, &mut progress, interaction).await
+                self.new_message(hash, content, content_type, &mut lease, &mut progress, interaction).await
             }
             ZenviaEvent::Unknown { .. } => unreachable!("returned above"),
         };
@@ -149,9 +161,12 @@ impl ZenviaFlow {
         hash: &str,
         department_id: Option<i64>,
         lease: &Lease,
-        progress: &EventProgress,
         interaction: ThreadState,
     ) -> Result<ZenviaOutcome, ZenviaProcessError> {
+        if interaction.version > 0 {
+            // Accepted already (a repeated delivery): accepting twice would be refused.
+            return Ok(ZenviaOutcome::Duplicate);
+        }
         let mut stats = Vec::new();
         let mut ended = false;
         match self.zenvia.accept(hash).await {
@@ -164,13 +179,14 @@ impl ZenviaFlow {
             }
         }
         let now = crate::now_millis();
-        finish_applying(self.store.as_ref(), lease, progress, interaction, &stats, |current| ThreadState {
+        finish_applying(self.store.as_ref(), lease, interaction, |current| ThreadState {
             department_id,
             ended: current.ended || ended,
             updated_at_ms: now,
             ..current.clone()
         })
         .await?;
+        record_stats(self.store.as_ref(), &stats).await;
         Ok(ZenviaOutcome::Accepted)
     }
 
@@ -179,7 +195,7 @@ impl ZenviaFlow {
         hash: &str,
         content: &str,
         content_type: &str,
-        lease: &Lease,
+        lease: &mut Lease,
         progress: &mut EventProgress,
         interaction: ThreadState,
     ) -> Result<ZenviaOutcome, ZenviaProcessError> {
@@ -191,7 +207,7 @@ impl ZenviaFlow {
             Ok(turn) => turn,
             Err(reason) => {
                 info!(reason = reason.as_str(), "message ignored");
-                self.store.finish_event(lease, progress, None, &[]).await?;
+                self.store.finish_event(lease, None).await?;
                 return Ok(ZenviaOutcome::Ignored(reason.as_str()));
             }
         };
@@ -227,6 +243,9 @@ impl ZenviaFlow {
         // Zenvia has no availability API: a handover always transfers.
         let decision = plan.handover.as_ref().map(|_| HandoverDecision::Agents);
         let messages = decide::messages_to_post(&plan, decision.as_ref(), flow);
+        // Saved before anything is sent (Zenvia has no read API to check what a dead run
+        // sent): a redelivery never asks the bot again and resumes after the last saved step.
+        self.store.save_progress(lease, progress).await?;
         let more_after_messages = plan.handover.is_some() || plan.resolve;
         let posted_before = progress.replies_posted;
         while progress.replies_posted < messages.len() {
@@ -268,10 +287,11 @@ impl ZenviaFlow {
             }
             _ => vec![],
         };
-        finish_applying(self.store.as_ref(), lease, progress, interaction, &stats, |current| {
+        finish_applying(self.store.as_ref(), lease, interaction, |current| {
             decide::interaction_after_turn(current, &plan, progress, now)
         })
         .await?;
+        record_stats(self.store.as_ref(), &stats).await;
         Ok(ZenviaOutcome::BotTurn {
             replies: progress.replies_posted,
             transferred: progress.transferred,

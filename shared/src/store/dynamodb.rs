@@ -1,48 +1,46 @@
 //! The DynamoDB store: one table, partition key `pk` (string), TTL attribute `expires_at`.
+//! Every item has a bounded size; none grows with a thread's history or an hour's traffic.
 //!
-//! One item per thread, `pk = "thread#<thread id>"`:
-//! - `version` (number; absent for a thread the product never saved), `owner` (`bot`/`agent`),
-//!   `state` (JSON of [`ThreadState`]), `expires_at` (seconds; 90 days after the last event);
-//! - one attribute per webhook event of the thread, `ev#<event id>`, a map: `status`
-//!   (`in_progress`/`done`), `at` (claim time, ms), `lease_until` (ms), `lease_token`,
-//!   `progress` (JSON of [`EventProgress`]). Records older than 72 hours are removed when a later
-//!   event of the thread finishes.
+//! - `thread#<thread id>`: `version` (number; absent for a thread never saved), `owner`
+//!   (`bot`/`agent`), `state` (JSON of [`ThreadState`], bounded), `seq` (events committed),
+//!   `bot_owned` (only while the bot owns it: the sparse index `bot-owned`), `expires_at`
+//!   (90 days after the last change).
+//! - `event#<thread id>#<event id>`: one webhook event's record, `lease_until` (ms), `token`,
+//!   `claimed_at` (the thread's `seq` when claimed), `progress` (JSON of [`EventProgress`]),
+//!   `expires_at` (72 hours: beyond the platform's retry window).
+//! - `stat#<hour>#<set>#<entry>`: one statistics fact, `stat_day` (days since the epoch: the
+//!   sparse index `stats-by-day`, keys only), `expires_at` (400 days). Written with a plain put,
+//!   so a repeated fact counts once; no item takes every session's write.
+//! - `settings#emergency`: the emergency switch, `state` (JSON of [`EmergencyState`]).
 //!
-//! - `turn_until`, `turn_token`: the event holding the thread's turn (see [`Claim`]).
-//!
-//! `pk = "settings#emergency"`: the emergency switch, `state` (JSON of [`EmergencyState`]).
-//!
-//! Keeping the event records in the thread's item makes the common path two requests: the
-//! claim (a conditional update that returns the thread) and the finish (one conditional update
-//! that marks the event done and saves the thread, atomically, on the version claimed).
+//! A follow-up message costs three requests: the load (thread and record, one `BatchGetItem`),
+//! the claim with the bot's answer (one conditional `PutItem`), the finish (one conditional
+//! `UpdateItem` of the thread).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
+use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
-    KeysAndAttributes, Projection, ProjectionType, ReturnValue, ReturnValuesOnConditionCheckFailure,
-    ScalarAttributeType, Select, TimeToLiveSpecification, TransactWriteItem, Update,
+    KeysAndAttributes, Projection, ProjectionType, PutRequest, ScalarAttributeType, Select,
+    TimeToLiveSpecification, WriteRequest,
 };
 
 use super::{
-    Claim, EVENT_RECORD_TTL_SECONDS, EmergencyState, EventProgress, HourStats, Lease, Owner,
+    EVENT_RECORD_TTL_SECONDS, EmergencyState, EventProgress, EventRecord, HourStats, Lease, Owner,
     STATS_TTL_SECONDS, StatsEntry, StatsSet, Store, StoreError, THREAD_TTL_SECONDS, ThreadState,
-    new_lease_token,
 };
 
-const STATUS_IN_PROGRESS: &str = "in_progress";
-const STATUS_DONE: &str = "done";
-const EVENT_PREFIX: &str = "ev#";
 /// The sparse index of bot-owned threads: `bot_owned` is set only on them.
 pub const BOT_OWNED_INDEX: &str = "bot-owned";
+/// The sparse index of statistics facts by day.
+pub const STATS_INDEX: &str = "stats-by-day";
 const BOT_OWNED: &str = "bot";
 /// The emergency switch's item.
 const EMERGENCY_KEY: &str = "settings#emergency";
+/// BatchWriteItem takes 25 items.
+const BATCH_WRITE_LIMIT: usize = 25;
 
 pub struct DynamoStore {
     client: Client,
@@ -77,28 +75,37 @@ fn key(name: &str, key_type: KeyType) -> KeySchemaElement {
     KeySchemaElement::builder().attribute_name(name).key_type(key_type).build().expect("complete key")
 }
 
-fn stats_key(hour: i64) -> String {
-    format!("stats#{hour}")
-}
-
-fn hour_stats_of(item: &Item) -> HourStats {
-    let set = |name: &str| item.get(name).and_then(|v| v.as_ss().ok()).cloned().unwrap_or_default();
-    let hour =
-        get_s(item, "pk").and_then(|pk| pk.strip_prefix("stats#")).and_then(|h| h.parse().ok()).unwrap_or(0);
-    HourStats {
-        hour,
-        sessions: set(StatsSet::Sessions.attribute()),
-        users: set(StatsSet::Users.attribute()),
-        interventions: set(StatsSet::Interventions.attribute()),
-    }
-}
-
 fn thread_key(thread_id: &str) -> AttributeValue {
     s(format!("thread#{thread_id}"))
 }
 
-fn event_attribute(event_id: &str) -> String {
-    format!("{EVENT_PREFIX}{event_id}")
+fn event_key(thread_id: &str, event_id: &str) -> AttributeValue {
+    s(format!("event#{thread_id}#{event_id}"))
+}
+
+fn set_name(set: StatsSet) -> &'static str {
+    match set {
+        StatsSet::Sessions => "s",
+        StatsSet::Users => "u",
+        StatsSet::Interventions => "i",
+    }
+}
+
+fn stat_key(entry: &StatsEntry) -> String {
+    format!("stat#{}#{}#{}", entry.hour, set_name(entry.set), entry.value)
+}
+
+/// The entry a statistics key holds (`None`: not one).
+fn stat_of_key(key: &str) -> Option<(i64, StatsSet, String)> {
+    let mut parts = key.strip_prefix("stat#")?.splitn(3, '#');
+    let hour = parts.next()?.parse().ok()?;
+    let set = match parts.next()? {
+        "s" => StatsSet::Sessions,
+        "u" => StatsSet::Users,
+        "i" => StatsSet::Interventions,
+        _ => return None,
+    };
+    Some((hour, set, parts.next()?.to_string()))
 }
 
 fn unavailable<E: std::error::Error + 'static>(err: E) -> StoreError {
@@ -119,48 +126,28 @@ fn to_json<T: serde::Serialize>(value: &T) -> String {
 
 /// The thread held by an item (new when the item holds no state yet).
 fn thread_of(thread_id: &str, item: &Item) -> Result<ThreadState, StoreError> {
-    let Some(json) = get_s(item, "state") else { return Ok(ThreadState::new(thread_id)) };
+    let committed = get_n(item, "seq").unwrap_or(0) as u64;
+    let Some(json) = get_s(item, "state") else {
+        return Ok(ThreadState { events_committed: committed, ..ThreadState::new(thread_id) });
+    };
     let mut thread: ThreadState =
         serde_json::from_str(json).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     thread.version = get_n(item, "version").unwrap_or(0) as u64;
+    thread.events_committed = committed;
     Ok(thread)
 }
 
-/// An event's record inside a thread's item.
-struct EventRecord<'a>(&'a Item);
-
-impl<'a> EventRecord<'a> {
-    fn of(item: &'a Item, event_id: &str) -> Option<Self> {
-        item.get(&event_attribute(event_id)).and_then(|v| v.as_m().ok()).map(EventRecord)
-    }
-    fn done(&self) -> bool {
-        get_s(self.0, "status") == Some(STATUS_DONE)
-    }
-    fn lease_until(&self) -> i64 {
-        get_n(self.0, "lease_until").unwrap_or(0)
-    }
-    fn holds(&self, token: &str) -> bool {
-        get_s(self.0, "lease_token") == Some(token)
-    }
-    fn progress(&self) -> Result<EventProgress, StoreError> {
-        match get_s(self.0, "progress") {
-            None => Ok(EventProgress::default()),
-            Some(json) => serde_json::from_str(json).map_err(|e| StoreError::Corrupt(e.to_string())),
-        }
-    }
-}
-
-/// Finished event records of an item older than the retention, to remove.
-fn expired_events(item: &Item, now_ms: i64) -> Vec<String> {
-    let horizon = now_ms - EVENT_RECORD_TTL_SECONDS * 1000;
-    item.iter()
-        .filter(|(name, _)| name.starts_with(EVENT_PREFIX))
-        .filter_map(|(name, value)| value.as_m().ok().map(|m| (name, m)))
-        .filter(|(_, record)| {
-            get_s(record, "status") == Some(STATUS_DONE) && get_n(record, "at").unwrap_or(0) < horizon
-        })
-        .map(|(name, _)| name.clone())
-        .collect()
+fn record_of(item: &Item) -> Result<EventRecord, StoreError> {
+    let progress = match get_s(item, "progress") {
+        None => EventProgress::default(),
+        Some(json) => serde_json::from_str(json).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+    };
+    Ok(EventRecord {
+        lease_until: get_n(item, "lease_until").unwrap_or(0),
+        token: get_s(item, "token").unwrap_or_default().to_string(),
+        claimed_at: get_n(item, "claimed_at").unwrap_or(0) as u64,
+        progress,
+    })
 }
 
 impl DynamoStore {
@@ -200,10 +187,20 @@ impl DynamoStore {
             .table_name(table)
             .attribute_definitions(string_attribute("pk"))
             .attribute_definitions(string_attribute("bot_owned"))
+            .attribute_definitions(string_attribute("stat_day"))
             .global_secondary_indexes(
                 GlobalSecondaryIndex::builder()
                     .index_name(BOT_OWNED_INDEX)
                     .key_schema(key("bot_owned", KeyType::Hash))
+                    .key_schema(key("pk", KeyType::Range))
+                    .projection(Projection::builder().projection_type(ProjectionType::KeysOnly).build())
+                    .build()
+                    .expect("complete index"),
+            )
+            .global_secondary_indexes(
+                GlobalSecondaryIndex::builder()
+                    .index_name(STATS_INDEX)
+                    .key_schema(key("stat_day", KeyType::Hash))
                     .key_schema(key("pk", KeyType::Range))
                     .projection(Projection::builder().projection_type(ProjectionType::KeysOnly).build())
                     .build()
@@ -239,87 +236,16 @@ impl DynamoStore {
         Ok(())
     }
 
-    fn update(&self, thread_id: &str) -> UpdateItemFluentBuilder {
-        self.client.update_item().table_name(&self.table).key("pk", thread_key(thread_id))
-    }
-
-    /// Adds statistics entries outside of any event (backfills, benchmarks): one `UpdateItem`
-    /// per hour touched.
-    pub async fn add_stats(&self, entries: &[StatsEntry]) -> Result<(), StoreError> {
-        for update in self.stats_updates(entries) {
-            self.send_update(update).await.map_err(|e| unavailable(e.into_service_error()))?;
-        }
-        Ok(())
-    }
-
-    /// One conditional update of a thread's item: finishing an event (conditional on its
-    /// lease) and/or saving the thread (conditional on its version), in one write.
-    fn thread_item_update(
+    fn table_update(
         &self,
-        thread_id: &str,
-        event: Option<(&Lease, &EventProgress)>,
-        thread: Option<&ThreadState>,
-    ) -> Update {
-        let mut set: Vec<&str> = Vec::new();
-        let mut remove: Vec<String> = Vec::new();
-        let mut conditions: Vec<&str> = Vec::new();
-        let mut update = Update::builder()
-            .table_name(&self.table)
-            .key("pk", thread_key(thread_id))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        if let Some((lease, progress)) = event {
-            set.extend(["#ev.#status = :done", "#ev.progress = :progress"]);
-            remove.extend([
-                "#ev.lease_token".to_string(),
-                "turn_until".to_string(),
-                "turn_token".to_string(),
-            ]);
-            conditions.push("#ev.lease_token = :token");
-            update = update
-                .expression_attribute_names("#ev", event_attribute(&lease.event_id))
-                .expression_attribute_names("#status", "status")
-                .expression_attribute_values(":token", s(&lease.token))
-                .expression_attribute_values(":done", s(STATUS_DONE))
-                .expression_attribute_values(":progress", s(to_json(progress)));
-            for (i, name) in lease.expired_events.iter().enumerate() {
-                let placeholder = format!("#old{i}");
-                update = update.expression_attribute_names(&placeholder, name);
-                remove.push(placeholder);
-            }
-        }
-        if let Some(thread) = thread {
-            let stored = ThreadState { version: thread.version + 1, ..thread.clone() };
-            set.extend(["#state = :state", "#owner = :owner", "version = :next", "expires_at = :expires"]);
-            // The sparse index of bot-owned threads follows the owner.
-            if stored.owner == Owner::Bot {
-                set.push("bot_owned = :bot_owned");
-                update = update.expression_attribute_values(":bot_owned", s(BOT_OWNED));
-            } else {
-                remove.push("bot_owned".to_string());
-            }
-            update = update
-                .expression_attribute_names("#state", "state")
-                .expression_attribute_names("#owner", "owner")
-                .expression_attribute_values(":state", s(to_json(&stored)))
-                .expression_attribute_values(":owner", s(stored.owner.as_str()))
-                .expression_attribute_values(":next", n(stored.version as i64))
-                .expression_attribute_values(":expires", n(crate::now_millis() / 1000 + THREAD_TTL_SECONDS));
-            if thread.version == 0 {
-                conditions.push("attribute_not_exists(version)");
-            } else {
-                conditions.push("version = :read");
-                update = update.expression_attribute_values(":read", n(thread.version as i64));
-            }
-        }
-        let mut expression = format!("SET {}", set.join(", "));
-        if !remove.is_empty() {
-            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
-        }
-        update
-            .update_expression(expression)
-            .condition_expression(conditions.join(" AND "))
-            .build()
-            .expect("complete update")
+        key: AttributeValue,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        self.client.update_item().table_name(&self.table).key("pk", key)
+    }
+
+    /// Adds statistics entries outside of any event (backfills, benchmarks).
+    pub async fn add_stats(&self, entries: &[StatsEntry]) -> Result<(), StoreError> {
+        self.record_stats(entries).await
     }
 
     /// A query of the sparse index of bot-owned threads.
@@ -332,269 +258,253 @@ impl DynamoStore {
             .expression_attribute_values(":bot", s(BOT_OWNED))
     }
 
-    /// Sends one `Update` on its own (outside a transaction).
-    async fn send_update(&self, update: Update) -> Result<(), SdkError<UpdateItemError>> {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(update.key().clone()))
-            .update_expression(update.update_expression())
-            .set_condition_expression(update.condition_expression().map(String::from))
-            .set_expression_attribute_names(update.expression_attribute_names().cloned())
-            .set_expression_attribute_values(update.expression_attribute_values().cloned())
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await
-            .map(|_| ())
-    }
-
-    /// One `ADD` per hour item touched by `entries`.
-    fn stats_updates(&self, entries: &[StatsEntry]) -> Vec<Update> {
-        let mut by_hour: std::collections::BTreeMap<i64, std::collections::BTreeMap<StatsSet, Vec<String>>> =
-            Default::default();
-        for entry in entries {
-            by_hour.entry(entry.hour).or_default().entry(entry.set).or_default().push(entry.value.clone());
-        }
-        by_hour
-            .into_iter()
-            .map(|(hour, sets)| {
-                let mut update = Update::builder()
-                    .table_name(&self.table)
-                    .key("pk", s(stats_key(hour)))
-                    .expression_attribute_values(":expires", n(hour * 3600 + STATS_TTL_SECONDS));
-                let mut adds = Vec::new();
-                for (i, (set, values)) in sets.into_iter().enumerate() {
-                    adds.push(format!("#set{i} :values{i}"));
-                    update = update
-                        .expression_attribute_names(format!("#set{i}"), set.attribute())
-                        .expression_attribute_values(format!(":values{i}"), AttributeValue::Ss(values));
-                }
-                update
-                    .update_expression(format!("SET expires_at = :expires ADD {}", adds.join(", ")))
-                    .build()
-                    .expect("complete update")
-            })
-            .collect()
-    }
-
-    /// An update of an event's record, conditional on holding its lease.
-    fn leased_update(&self, lease: &Lease) -> UpdateItemFluentBuilder {
-        self.update(&lease.thread_id)
-            .condition_expression("#ev.lease_token = :token")
-            .expression_attribute_names("#ev", event_attribute(&lease.event_id))
-            .expression_attribute_values(":token", s(&lease.token))
-    }
-}
-
-/// Tells a lost lease from a version conflict, from the item as it was when the condition
-/// failed.
-fn condition_failure(err: SdkError<UpdateItemError>, lease: &Lease) -> StoreError {
-    match err.into_service_error() {
-        UpdateItemError::ConditionalCheckFailedException(failed) => {
-            let item = failed.item.unwrap_or_default();
-            match EventRecord::of(&item, &lease.event_id) {
-                Some(record) if record.holds(&lease.token) => {
-                    StoreError::ThreadConflict(lease.thread_id.clone())
-                }
-                _ => StoreError::LeaseLost(lease.event_id.clone()),
+    /// Every statistics key of one day.
+    async fn stat_keys_of_day(client: Client, table: String, day: i64) -> Result<Vec<String>, StoreError> {
+        let mut keys = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let output = client
+                .query()
+                .table_name(&table)
+                .index_name(STATS_INDEX)
+                .key_condition_expression("stat_day = :day")
+                .expression_attribute_values(":day", s(day.to_string()))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| unavailable(e.into_service_error()))?;
+            keys.extend(output.items().iter().filter_map(|item| get_s(item, "pk")).map(String::from));
+            match output.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(keys),
             }
         }
-        other => unavailable(other),
+    }
+
+    /// Saves the thread's state (conditional on the version it was read at) and, for an event
+    /// whose record was written, counts the event as committed: one `UpdateItem`.
+    async fn write_thread(&self, thread: &ThreadState, committed_event: bool) -> Result<(), StoreError> {
+        let stored = ThreadState { version: thread.version + 1, ..thread.clone() };
+        let mut set = vec!["#state = :state", "#owner = :owner", "version = :next", "expires_at = :expires"];
+        let mut update = self
+            .table_update(thread_key(&thread.thread_id))
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_values(":state", s(to_json(&stored)))
+            .expression_attribute_values(":owner", s(stored.owner.as_str()))
+            .expression_attribute_values(":next", n(stored.version as i64))
+            .expression_attribute_values(":expires", n(crate::now_millis() / 1000 + THREAD_TTL_SECONDS));
+        let mut remove = "";
+        // The sparse index of bot-owned threads follows the owner.
+        if stored.owner == Owner::Bot && !stored.ended {
+            set.push("bot_owned = :bot_owned");
+            update = update.expression_attribute_values(":bot_owned", s(BOT_OWNED));
+        } else {
+            remove = " REMOVE bot_owned";
+        }
+        let add = if committed_event {
+            update = update.expression_attribute_values(":one", n(1));
+            " ADD seq :one"
+        } else {
+            ""
+        };
+        update = if thread.version == 0 {
+            update.condition_expression("attribute_not_exists(version)")
+        } else {
+            update
+                .condition_expression("version = :read")
+                .expression_attribute_values(":read", n(thread.version as i64))
+        };
+        match update.update_expression(format!("SET {}{remove}{add}", set.join(", "))).send().await {
+            Ok(_) => Ok(()),
+            Err(err) => match err.into_service_error() {
+                e if e.is_conditional_check_failed_exception() => {
+                    Err(StoreError::ThreadConflict(thread.thread_id.clone()))
+                }
+                other => Err(unavailable(other)),
+            },
+        }
     }
 }
 
 #[async_trait::async_trait]
 impl Store for DynamoStore {
-    async fn claim_event(
+    async fn load_event(
         &self,
         thread_id: &str,
         event_id: &str,
-        now_ms: i64,
-        lease_ms: i64,
-    ) -> Result<Claim, StoreError> {
-        let token = new_lease_token();
-        let record = AttributeValue::M(HashMap::from([
-            ("status".to_string(), s(STATUS_IN_PROGRESS)),
-            ("at".to_string(), n(now_ms)),
-            ("lease_until".to_string(), n(now_ms + lease_ms)),
-            ("lease_token".to_string(), s(&token)),
-        ]));
-        let claimed = self
-            .update(thread_id)
-            .update_expression(
-                "SET #ev = :record, expires_at = :expires, turn_until = :until, turn_token = :token",
-            )
-            .condition_expression(
-                "attribute_not_exists(#ev) AND (attribute_not_exists(turn_until) OR turn_until <= :now)",
-            )
-            .expression_attribute_names("#ev", event_attribute(event_id))
-            .expression_attribute_values(":record", record)
-            .expression_attribute_values(":until", n(now_ms + lease_ms))
-            .expression_attribute_values(":token", s(&token))
-            .expression_attribute_values(":now", n(now_ms))
-            .expression_attribute_values(":expires", n(now_ms / 1000 + THREAD_TTL_SECONDS))
-            .return_values(ReturnValue::AllNew)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        let lease = |item: &Item| Lease {
-            thread_id: thread_id.to_string(),
-            event_id: event_id.to_string(),
-            token: token.clone(),
-            expired_events: expired_events(item, now_ms),
-            after_crash: false,
-        };
-        let existing = match claimed {
-            Ok(output) => {
-                let item = output.attributes.unwrap_or_default();
-                let thread = thread_of(thread_id, &item)?;
-                return Ok(Claim::Granted {
-                    lease: lease(&item),
-                    progress: EventProgress::default(),
-                    thread,
-                });
-            }
-            Err(err) => match err.into_service_error() {
-                UpdateItemError::ConditionalCheckFailedException(e) => e.item.unwrap_or_default(),
-                other => return Err(unavailable(other)),
-            },
-        };
-        // Either the event has a record, or another event holds the thread's turn.
-        let Some(record) = EventRecord::of(&existing, event_id) else { return Ok(Claim::Busy) };
-        if record.done() {
-            return Ok(Claim::Done);
+    ) -> Result<(ThreadState, Option<EventRecord>), StoreError> {
+        let (thread_pk, event_pk) = (thread_key(thread_id), event_key(thread_id, event_id));
+        let keys = KeysAndAttributes::builder()
+            .keys(HashMap::from([("pk".to_string(), thread_pk.clone())]))
+            .keys(HashMap::from([("pk".to_string(), event_pk.clone())]))
+            .consistent_read(true)
+            .build()
+            .expect("keys given");
+        let mut pending = Some(HashMap::from([(self.table.clone(), keys)]));
+        let mut items: Vec<Item> = Vec::with_capacity(2);
+        while let Some(request) = pending.take().filter(|r| !r.is_empty()) {
+            let output = self
+                .client
+                .batch_get_item()
+                .set_request_items(Some(request))
+                .send()
+                .await
+                .map_err(|e| unavailable(e.into_service_error()))?;
+            items.extend(output.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default());
+            pending = output.unprocessed_keys;
         }
-        let lease_until = record.lease_until();
-        if lease_until > now_ms {
-            return Ok(Claim::Busy);
-        }
-        // The lease expired (a crash, a timeout) or was released: take it over, unless
-        // another delivery just did.
-        let takeover = self
-            .update(thread_id)
-            .update_expression(
-                "SET #ev.lease_until = :until, #ev.lease_token = :token, turn_until = :until, turn_token = :token",
-            )
-            .condition_expression(
-                "#ev.lease_until = :old AND #ev.#status = :in_progress AND (attribute_not_exists(turn_until) OR turn_until <= :now)",
-            )
-            .expression_attribute_names("#ev", event_attribute(event_id))
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":until", n(now_ms + lease_ms))
-            .expression_attribute_values(":token", s(&token))
-            .expression_attribute_values(":old", n(lease_until))
-            .expression_attribute_values(":now", n(now_ms))
-            .expression_attribute_values(":in_progress", s(STATUS_IN_PROGRESS))
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await;
-        match takeover {
-            Ok(output) => {
-                let item = output.attributes.unwrap_or_default();
-                let progress =
-                    EventRecord::of(&item, event_id).map(|r| r.progress()).transpose()?.unwrap_or_default();
-                let thread = thread_of(thread_id, &item)?;
-                // A released event's lease is 0; a crashed holder's is a past time.
-                let lease = Lease { after_crash: lease_until > 0, ..lease(&item) };
-                Ok(Claim::Granted { lease, progress, thread })
-            }
-            Err(err) => match err.into_service_error() {
-                e if e.is_conditional_check_failed_exception() => Ok(Claim::Busy),
-                other => Err(unavailable(other)),
-            },
-        }
+        let find = |key: &AttributeValue| items.iter().find(|item| item.get("pk") == Some(key));
+        let thread = thread_of(thread_id, find(&thread_pk).unwrap_or(&Item::new()))?;
+        let record = find(&event_pk).map(record_of).transpose()?;
+        Ok((thread, record))
     }
 
-    async fn save_progress(&self, lease: &Lease, progress: &EventProgress) -> Result<(), StoreError> {
-        self.leased_update(lease)
-            .update_expression("SET #ev.progress = :progress")
-            .expression_attribute_values(":progress", s(to_json(progress)))
-            .send()
-            .await
-            .map_err(|e| condition_failure(e, lease))?;
+    async fn save_progress(&self, lease: &mut Lease, progress: &EventProgress) -> Result<(), StoreError> {
+        let now = crate::now_millis();
+        let key = event_key(&lease.thread_id, &lease.event_id);
+        let lost = || StoreError::LeaseLost(lease.event_id.clone());
+        if lease.written {
+            self.table_update(key)
+                .update_expression("SET progress = :progress, lease_until = :until")
+                .condition_expression("#token = :token")
+                .expression_attribute_names("#token", "token")
+                .expression_attribute_values(":token", s(&lease.token))
+                .expression_attribute_values(":progress", s(to_json(progress)))
+                .expression_attribute_values(":until", n(now + lease.lease_ms))
+                .send()
+                .await
+                .map_err(|e| match e.into_service_error() {
+                    e if e.is_conditional_check_failed_exception() => lost(),
+                    other => unavailable(other),
+                })?;
+            return Ok(());
+        }
+        // The claim: the record must not exist yet, or still be the one this claim takes over.
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", key)
+            .item("lease_until", n(now + lease.lease_ms))
+            .item("token", s(&lease.token))
+            .item("claimed_at", n(lease.claimed_at as i64))
+            .item("progress", s(to_json(progress)))
+            .item("expires_at", n(now / 1000 + EVENT_RECORD_TTL_SECONDS));
+        let put = match lease.replaces {
+            None => put.condition_expression("attribute_not_exists(pk)"),
+            Some(old) => {
+                put.condition_expression("lease_until = :old").expression_attribute_values(":old", n(old))
+            }
+        };
+        put.send().await.map_err(|e| match e.into_service_error() {
+            e if e.is_conditional_check_failed_exception() => lost(),
+            other => unavailable(other),
+        })?;
+        lease.written = true;
         Ok(())
     }
 
-    async fn finish_event(
-        &self,
-        lease: &Lease,
-        progress: &EventProgress,
-        thread: Option<&ThreadState>,
-        stats: &[StatsEntry],
-    ) -> Result<(), StoreError> {
-        let finish = self.thread_item_update(&lease.thread_id, Some((lease, progress)), thread);
-        if stats.is_empty() {
-            return self.send_update(finish).await.map_err(|e| condition_failure(e, lease));
+    async fn release_event(&self, lease: &Lease, progress: &EventProgress) -> Result<(), StoreError> {
+        if !lease.written {
+            return Ok(());
         }
-        // The statistics go with the finish in one transaction: counted exactly when the event
-        // is done, still one request.
-        let mut transaction = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(finish).build());
-        for update in self.stats_updates(stats) {
-            transaction = transaction.transact_items(TransactWriteItem::builder().update(update).build());
-        }
-        match transaction.send().await {
-            Ok(_) => Ok(()),
-            Err(err) => match err.into_service_error() {
-                TransactWriteItemsError::TransactionCanceledException(cancelled) => {
-                    let first = cancelled.cancellation_reasons().first();
-                    if first.and_then(|r| r.code()) != Some("ConditionalCheckFailed") {
-                        return Err(unavailable(cancelled));
-                    }
-                    let old = first.and_then(|r| r.item()).cloned().unwrap_or_default();
-                    Err(match EventRecord::of(&old, &lease.event_id) {
-                        Some(record) if record.holds(&lease.token) => {
-                            StoreError::ThreadConflict(lease.thread_id.clone())
-                        }
-                        _ => StoreError::LeaseLost(lease.event_id.clone()),
-                    })
+        self.table_update(event_key(&lease.thread_id, &lease.event_id))
+            .update_expression("SET progress = :progress, lease_until = :zero")
+            .condition_expression("#token = :token")
+            .expression_attribute_names("#token", "token")
+            .expression_attribute_values(":token", s(&lease.token))
+            .expression_attribute_values(":progress", s(to_json(progress)))
+            .expression_attribute_values(":zero", n(0))
+            .send()
+            .await
+            .map_err(|e| match e.into_service_error() {
+                e if e.is_conditional_check_failed_exception() => {
+                    StoreError::LeaseLost(lease.event_id.clone())
                 }
-                other => Err(unavailable(other)),
-            },
+                other => unavailable(other),
+            })?;
+        Ok(())
+    }
+
+    async fn finish_event(&self, lease: &Lease, thread: Option<&ThreadState>) -> Result<(), StoreError> {
+        match thread {
+            Some(thread) => self.write_thread(thread, lease.written).await,
+            None if lease.written => {
+                self.table_update(thread_key(&lease.thread_id))
+                    .update_expression("ADD seq :one")
+                    .expression_attribute_values(":one", n(1))
+                    .send()
+                    .await
+                    .map_err(|e| unavailable(e.into_service_error()))?;
+                Ok(())
+            }
+            // Nothing was written for it and nothing changes: redoing it is harmless.
+            None => Ok(()),
         }
     }
 
-    async fn read_stats(&self, from_hour: i64, to_hour: i64) -> Result<Vec<HourStats>, StoreError> {
-        let mut hours = Vec::new();
-        let all: Vec<i64> = (from_hour..=to_hour).collect();
-        // BatchGetItem takes 100 keys: the requests grow with the hours of the window.
-        for chunk in all.chunks(100) {
-            let mut keys = KeysAndAttributes::builder();
-            for hour in chunk {
-                keys = keys.keys(HashMap::from([("pk".to_string(), s(stats_key(*hour)))]));
-            }
-            let mut pending = Some(HashMap::from([(self.table.clone(), keys.build().expect("keys given"))]));
-            while let Some(request) = pending.take().filter(|r| !r.is_empty()) {
+    async fn record_stats(&self, entries: &[StatsEntry]) -> Result<(), StoreError> {
+        let expires = n(crate::now_millis() / 1000 + STATS_TTL_SECONDS);
+        let requests: Vec<WriteRequest> = entries
+            .iter()
+            .map(|entry| {
+                let put = PutRequest::builder()
+                    .item("pk", s(stat_key(entry)))
+                    .item("stat_day", s(entry.hour.div_euclid(24).to_string()))
+                    .item("expires_at", expires.clone())
+                    .build()
+                    .expect("complete put");
+                WriteRequest::builder().put_request(put).build()
+            })
+            .collect();
+        for chunk in requests.chunks(BATCH_WRITE_LIMIT) {
+            let mut pending = Some(HashMap::from([(self.table.clone(), chunk.to_vec())]));
+            // Unprocessed items (throttling) are sent again a few times; past that the caller
+            // logs the loss: statistics never hold an event up.
+            for _ in 0..4 {
+                let Some(request) = pending.take().filter(|r| r.values().any(|v| !v.is_empty())) else {
+                    break;
+                };
                 let output = self
                     .client
-                    .batch_get_item()
+                    .batch_write_item()
                     .set_request_items(Some(request))
                     .send()
                     .await
                     .map_err(|e| unavailable(e.into_service_error()))?;
-                for item in output.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
-                    hours.push(hour_stats_of(&item));
-                }
-                pending = output.unprocessed_keys;
+                pending = output.unprocessed_items;
+            }
+            if pending.is_some_and(|r| r.values().any(|v| !v.is_empty())) {
+                return Err(StoreError::Unavailable("statistics writes were throttled".into()));
             }
         }
-        hours.sort_by_key(|h| h.hour);
-        Ok(hours)
+        Ok(())
     }
 
-    async fn release_event(&self, lease: &Lease, progress: &EventProgress) -> Result<(), StoreError> {
-        self.leased_update(lease)
-            .update_expression(
-                "SET #ev.lease_until = :zero, #ev.progress = :progress REMOVE #ev.lease_token, turn_until, turn_token",
-            )
-            .expression_attribute_values(":zero", n(0))
-            .expression_attribute_values(":progress", s(to_json(progress)))
-            .send()
-            .await
-            .map_err(|e| condition_failure(e, lease))?;
-        Ok(())
+    async fn read_stats(&self, from_hour: i64, to_hour: i64) -> Result<Vec<HourStats>, StoreError> {
+        // One query per day of the window, at once: the requests grow with the window's days,
+        // the pages with its traffic.
+        let mut days = tokio::task::JoinSet::new();
+        for day in from_hour.div_euclid(24)..=to_hour.div_euclid(24) {
+            days.spawn(Self::stat_keys_of_day(self.client.clone(), self.table.clone(), day));
+        }
+        let mut hours: BTreeMap<i64, HourStats> = BTreeMap::new();
+        while let Some(keys) = days.join_next().await {
+            let keys = keys.map_err(|e| StoreError::Unavailable(e.to_string()))??;
+            for (hour, set, value) in keys.iter().filter_map(|key| stat_of_key(key)) {
+                if !(from_hour..=to_hour).contains(&hour) {
+                    continue;
+                }
+                let stats = hours.entry(hour).or_insert_with(|| HourStats { hour, ..HourStats::default() });
+                match set {
+                    StatsSet::Sessions => stats.sessions.push(value),
+                    StatsSet::Users => stats.users.push(value),
+                    StatsSet::Interventions => stats.interventions.push(value),
+                }
+            }
+        }
+        Ok(hours.into_values().collect())
     }
 
     async fn get_thread(&self, thread_id: &str) -> Result<ThreadState, StoreError> {
@@ -603,9 +513,6 @@ impl Store for DynamoStore {
             .get_item()
             .table_name(&self.table)
             .key("pk", thread_key(thread_id))
-            // The thread only, not its event records.
-            .projection_expression("version, #state")
-            .expression_attribute_names("#state", "state")
             .consistent_read(true)
             .send()
             .await
@@ -614,16 +521,7 @@ impl Store for DynamoStore {
     }
 
     async fn save_thread(&self, thread: &ThreadState) -> Result<(), StoreError> {
-        let update = self.thread_item_update(&thread.thread_id, None, Some(thread));
-        match self.send_update(update).await {
-            Ok(()) => Ok(()),
-            Err(err) => match err.into_service_error() {
-                e if e.is_conditional_check_failed_exception() => {
-                    Err(StoreError::ThreadConflict(thread.thread_id.clone()))
-                }
-                other => Err(unavailable(other)),
-            },
-        }
+        self.write_thread(thread, false).await
     }
 
     async fn get_emergency(&self) -> Result<EmergencyState, StoreError> {

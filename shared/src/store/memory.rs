@@ -5,25 +5,17 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 
 use super::{
-    Claim, EmergencyState, EventProgress, HourStats, Lease, StatsEntry, StatsSet, Store, StoreError,
-    ThreadState, new_lease_token,
+    EmergencyState, EventProgress, EventRecord, HourStats, Lease, StatsEntry, StatsSet, Store, StoreError,
+    ThreadState,
 };
-
-#[derive(Debug, Clone)]
-struct EventRecord {
-    done: bool,
-    lease_until_ms: i64,
-    lease_token: Option<String>,
-    progress: EventProgress,
-}
 
 #[derive(Default)]
 struct Tables {
-    /// Keyed by (thread id, event id), as DynamoDB keeps them inside the thread's item.
+    /// Keyed by (thread id, event id).
     events: HashMap<(String, String), EventRecord>,
     threads: HashMap<String, ThreadState>,
-    /// The thread's turn: (until ms, lease token) of the event being processed.
-    turns: HashMap<String, (i64, String)>,
+    /// Events committed per thread (kept even before the thread has a state, as in DynamoDB).
+    committed: HashMap<String, u64>,
     emergency: EmergencyState,
     stats: BTreeMap<i64, BTreeMap<StatsSet, BTreeSet<String>>>,
 }
@@ -47,93 +39,93 @@ impl MemoryStore {
 
 impl Tables {
     fn thread(&self, thread_id: &str) -> ThreadState {
-        self.threads.get(thread_id).cloned().unwrap_or_else(|| ThreadState::new(thread_id))
+        let mut thread = self.threads.get(thread_id).cloned().unwrap_or_else(|| ThreadState::new(thread_id));
+        thread.events_committed = self.committed.get(thread_id).copied().unwrap_or(0);
+        thread
     }
 
     fn held(&mut self, lease: &Lease) -> Result<&mut EventRecord, StoreError> {
         match self.events.get_mut(&(lease.thread_id.clone(), lease.event_id.clone())) {
-            Some(record) if record.lease_token.as_deref() == Some(&lease.token) && !record.done => Ok(record),
+            Some(record) if record.token == lease.token => Ok(record),
             _ => Err(StoreError::LeaseLost(lease.event_id.clone())),
         }
     }
 
-    fn check_version(&self, thread: &ThreadState) -> Result<(), StoreError> {
+    fn save_thread(&mut self, thread: &ThreadState) -> Result<(), StoreError> {
         let stored = self.threads.get(&thread.thread_id).map(|t| t.version).unwrap_or(0);
-        if stored == thread.version {
-            Ok(())
-        } else {
-            Err(StoreError::ThreadConflict(thread.thread_id.clone()))
+        if stored != thread.version {
+            return Err(StoreError::ThreadConflict(thread.thread_id.clone()));
         }
-    }
-
-    fn put_thread(&mut self, thread: &ThreadState) {
         let stored = ThreadState { version: thread.version + 1, ..thread.clone() };
         self.threads.insert(thread.thread_id.clone(), stored);
+        Ok(())
     }
 }
 
 #[async_trait::async_trait]
 impl Store for MemoryStore {
-    async fn claim_event(
+    async fn load_event(
         &self,
         thread_id: &str,
         event_id: &str,
-        now_ms: i64,
-        lease_ms: i64,
-    ) -> Result<Claim, StoreError> {
-        let mut tables = self.tables();
-        let thread = tables.thread(thread_id);
-        let token = new_lease_token();
-        let mut lease = Lease {
-            thread_id: thread_id.to_string(),
-            event_id: event_id.to_string(),
-            token: token.clone(),
-            expired_events: vec![],
-            after_crash: false,
-        };
-        let key = (thread_id.to_string(), event_id.to_string());
-        let turn_free = tables.turns.get(thread_id).is_none_or(|(until, _)| *until <= now_ms);
-        let progress = match tables.events.get(&key) {
-            Some(record) if record.done => return Ok(Claim::Done),
-            Some(record) if record.lease_until_ms > now_ms => return Ok(Claim::Busy),
-            _ if !turn_free => return Ok(Claim::Busy),
-            Some(record) => {
-                // Released events drop their token; a crashed holder's is still there.
-                lease.after_crash = record.lease_token.is_some();
-                record.progress.clone()
-            }
-            None => EventProgress::default(),
-        };
-        let record = EventRecord {
-            done: false,
-            lease_until_ms: now_ms + lease_ms,
-            lease_token: Some(token.clone()),
-            progress: progress.clone(),
-        };
-        tables.events.insert(key, record);
-        tables.turns.insert(thread_id.to_string(), (now_ms + lease_ms, token));
-        Ok(Claim::Granted { lease, progress, thread })
+    ) -> Result<(ThreadState, Option<EventRecord>), StoreError> {
+        let tables = self.tables();
+        let record = tables.events.get(&(thread_id.to_string(), event_id.to_string())).cloned();
+        Ok((tables.thread(thread_id), record))
     }
 
-    async fn save_progress(&self, lease: &Lease, progress: &EventProgress) -> Result<(), StoreError> {
-        self.tables().held(lease)?.progress = progress.clone();
+    async fn save_progress(&self, lease: &mut Lease, progress: &EventProgress) -> Result<(), StoreError> {
+        let now = crate::now_millis();
+        let mut tables = self.tables();
+        if lease.written {
+            let record = tables.held(lease)?;
+            record.progress = progress.clone();
+            record.lease_until = now + lease.lease_ms;
+            return Ok(());
+        }
+        let key = (lease.thread_id.clone(), lease.event_id.clone());
+        let current = tables.events.get(&key).map(|r| r.lease_until);
+        if current != lease.replaces {
+            return Err(StoreError::LeaseLost(lease.event_id.clone()));
+        }
+        tables.events.insert(
+            key,
+            EventRecord {
+                lease_until: now + lease.lease_ms,
+                token: lease.token.clone(),
+                claimed_at: lease.claimed_at,
+                progress: progress.clone(),
+            },
+        );
+        lease.written = true;
         Ok(())
     }
 
-    async fn finish_event(
-        &self,
-        lease: &Lease,
-        progress: &EventProgress,
-        thread: Option<&ThreadState>,
-        stats: &[StatsEntry],
-    ) -> Result<(), StoreError> {
-        let mut tables = self.tables();
-        tables.held(lease)?;
-        if let Some(thread) = thread {
-            tables.check_version(thread)?;
-            tables.put_thread(thread);
+    async fn release_event(&self, lease: &Lease, progress: &EventProgress) -> Result<(), StoreError> {
+        if !lease.written {
+            return Ok(());
         }
-        for entry in stats {
+        let mut tables = self.tables();
+        let record = tables.held(lease)?;
+        record.progress = progress.clone();
+        record.lease_until = 0;
+        Ok(())
+    }
+
+    async fn finish_event(&self, lease: &Lease, thread: Option<&ThreadState>) -> Result<(), StoreError> {
+        let mut tables = self.tables();
+        if let Some(thread) = thread {
+            tables.save_thread(thread)?;
+        }
+        if lease.written {
+            *tables.committed.entry(lease.thread_id.clone()).or_default() += 1;
+        }
+        Ok(())
+    }
+
+    async fn record_stats(&self, entries: &[StatsEntry]) -> Result<(), StoreError> {
+        let mut tables = self.tables();
+        for entry in entries {
             tables
                 .stats
                 .entry(entry.hour)
@@ -142,21 +134,6 @@ impl Store for MemoryStore {
                 .or_default()
                 .insert(entry.value.clone());
         }
-        let record = tables.held(lease)?;
-        record.done = true;
-        record.lease_token = None;
-        record.progress = progress.clone();
-        tables.turns.remove(&lease.thread_id);
-        Ok(())
-    }
-
-    async fn release_event(&self, lease: &Lease, progress: &EventProgress) -> Result<(), StoreError> {
-        let mut tables = self.tables();
-        let record = tables.held(lease)?;
-        record.lease_until_ms = 0;
-        record.lease_token = None;
-        record.progress = progress.clone();
-        tables.turns.remove(&lease.thread_id);
         Ok(())
     }
 
@@ -165,10 +142,7 @@ impl Store for MemoryStore {
     }
 
     async fn save_thread(&self, thread: &ThreadState) -> Result<(), StoreError> {
-        let mut tables = self.tables();
-        tables.check_version(thread)?;
-        tables.put_thread(thread);
-        Ok(())
+        self.tables().save_thread(thread)
     }
 
     async fn get_emergency(&self) -> Result<EmergencyState, StoreError> {
@@ -193,7 +167,7 @@ impl Store for MemoryStore {
         let mut ids: Vec<&String> = tables
             .threads
             .values()
-            .filter(|t| t.owner == super::Owner::Bot && t.version > 0)
+            .filter(|t| t.owner == super::Owner::Bot && !t.ended && t.version > 0)
             .map(|t| &t.thread_id)
             .filter(|id| after.is_none_or(|after| id.as_str() > after))
             .collect();
@@ -205,7 +179,11 @@ impl Store for MemoryStore {
 
     async fn count_bot_owned(&self) -> Result<u64, StoreError> {
         let tables = self.tables();
-        Ok(tables.threads.values().filter(|t| t.owner == super::Owner::Bot && t.version > 0).count() as u64)
+        Ok(tables
+            .threads
+            .values()
+            .filter(|t| t.owner == super::Owner::Bot && !t.ended && t.version > 0)
+            .count() as u64)
     }
 
     async fn read_stats(&self, from_hour: i64, to_hour: i64) -> Result<Vec<HourStats>, StoreError> {

@@ -1,11 +1,22 @@
-//! State kept between calls: one record per thread, one per webhook event.
+//! State kept between calls: one bounded item per thread, one per event record, one per
+//! statistics fact.
 //!
-//! The event record makes side effects exactly-once over at-least-once delivery: the first
-//! delivery claims it with a lease, each step's outcome that a later step depends on is saved
-//! before that step, and the record is finished together with the thread's new state in one
-//! atomic write. A redelivery of a finished event does nothing; a redelivery after a failure
-//! resumes where the steps stopped. Event records are kept inside their thread's record, so
-//! the common case costs two requests: claim (which also reads the thread) and finish.
+//! Events of one thread are processed one at a time, in order: the queue (SQS FIFO grouped by
+//! thread, or the dev server's in-process queue) serializes them, so the store needs no turn
+//! of its own. What the store adds is exactly-once over at-least-once delivery:
+//!
+//! - [`Store::load_event`] reads the thread and the event's record in one request;
+//!   [`claim_of`] (pure) decides from them: new, resume after a crash, busy, or done.
+//! - The first [`Store::save_progress`] writes the record, conditionally (it is the claim);
+//!   it happens before the first effect that must not be repeated (a reply), and holds the
+//!   bot's answer, so a redelivery never asks the bot again.
+//! - [`Store::finish_event`] saves the thread's new state (conditional on its version) and
+//!   counts the event as committed on the thread. A record whose thread has committed an event
+//!   since it was claimed is done: the record itself is never rewritten, so finishing costs one
+//!   small write, the same at a thread's 1st and 2,000th event.
+//!
+//! Statistics are facts of their own ([`Store::record_stats`]), written after the event's
+//! commit and never able to fail it.
 
 pub mod dynamodb;
 pub mod memory;
@@ -77,6 +88,10 @@ pub struct ThreadState {
     /// The Zenvia department the interaction started in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub department_id: Option<i64>,
+    /// Events committed on this thread (stored beside the state, not in it): an event record
+    /// claimed at a lower count is done.
+    #[serde(skip)]
+    pub events_committed: u64,
 }
 
 impl ThreadState {
@@ -218,35 +233,84 @@ pub struct HourStats {
 /// How long statistics are kept.
 pub const STATS_TTL_SECONDS: i64 = 400 * 24 * 3600;
 
+/// An event's record as stored: who holds it, and the steps done so far.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventRecord {
+    /// Until when the holder works on it (ms); 0 once released after a failure.
+    pub lease_until: i64,
+    pub token: String,
+    /// The thread's [`ThreadState::events_committed`] when the record was claimed.
+    pub claimed_at: u64,
+    pub progress: EventProgress,
+}
+
 /// The outcome of claiming an event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
-    /// First delivery, or a takeover after an expired lease: process it, resuming from
-    /// `progress`. `thread` is the thread's state as it was when claimed (read in the same
-    /// request). Writes about the event must present `lease`. The claim also holds the
-    /// thread's turn: no other event of the thread is processed until this one is finished or
-    /// released, so decisions never race (no reply after a handover, no double handover).
+    /// Process it, resuming from `progress`. `thread` is the thread's state as loaded. Writes
+    /// about the event must present `lease`.
     Granted { lease: Lease, progress: EventProgress, thread: ThreadState },
-    /// Another delivery holds this event, or another event holds the thread's turn: wait a
-    /// little or answer so that the platform retries later.
+    /// Another delivery holds this event: the queue delivers it again later.
     Busy,
     /// Already processed: do nothing.
     Done,
 }
 
-/// Proof of holding an event's lease.
+/// Proof of holding an event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {
     pub thread_id: String,
     pub event_id: String,
     pub token: String,
-    /// Records of the thread's earlier events past [`EVENT_RECORD_TTL_SECONDS`], seen when
-    /// claiming; finishing this event removes them (housekeeping, no extra request).
-    pub expired_events: Vec<String>,
+    /// How long a save holds the event, from the time of the save.
+    pub lease_ms: i64,
+    /// The thread's committed-event count when claimed.
+    pub claimed_at: u64,
+    /// The record is written. Until then the first save writes it, conditional on `replaces`.
+    pub written: bool,
+    /// The lease of the record this claim takes over (`None`: there is no record yet).
+    pub replaces: Option<i64>,
     /// The previous delivery died holding the event (its lease expired, it was never
     /// released): a step it began may or may not have reached the platform, so the resumed run
     /// checks with the platform before repeating one.
     pub after_crash: bool,
+}
+
+/// Decides a claim from what [`Store::load_event`] read: a pure function, so every case is a
+/// unit test. The record is written by the first [`Store::save_progress`], conditionally, so
+/// two deliveries racing for one event cannot both write it.
+pub fn claim_of(
+    thread: ThreadState,
+    record: Option<EventRecord>,
+    event_id: &str,
+    now_ms: i64,
+    lease_ms: i64,
+) -> Claim {
+    let lease = |replaces: Option<i64>, after_crash: bool| Lease {
+        thread_id: thread.thread_id.clone(),
+        event_id: event_id.to_string(),
+        token: new_lease_token(),
+        lease_ms,
+        claimed_at: thread.events_committed,
+        written: false,
+        replaces,
+        after_crash,
+    };
+    match record {
+        None => Claim::Granted { lease: lease(None, false), progress: EventProgress::default(), thread },
+        // The thread committed an event since this one was claimed: events of a thread are
+        // processed in order, so that was this one (or it was given up and its thread moved on).
+        Some(record) if thread.events_committed > record.claimed_at => Claim::Done,
+        Some(record) if record.lease_until > now_ms => Claim::Busy,
+        Some(record) => {
+            // A released record's lease is 0; a crashed holder's is a past time.
+            let lease = Lease {
+                claimed_at: record.claimed_at,
+                ..lease(Some(record.lease_until), record.lease_until > 0)
+            };
+            Claim::Granted { lease, progress: record.progress, thread }
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
@@ -257,8 +321,8 @@ pub enum StoreError {
     /// The emergency switch changed since it was read: read it again.
     #[error("the emergency switch was changed concurrently")]
     EmergencyConflict,
-    /// Another delivery took the event over (our lease expired).
-    #[error("the lease on event {0} was lost")]
+    /// Another delivery holds the event.
+    #[error("event {0} is held by another delivery")]
     LeaseLost(String),
     #[error("store unavailable: {0}")]
     Unavailable(String),
@@ -266,39 +330,34 @@ pub enum StoreError {
     Corrupt(String),
 }
 
-/// Where state is kept. Event records live with their thread, so claiming an event also
-/// reads the thread (one request), and finishing it saves the thread (one more).
+/// Where state is kept.
 #[async_trait::async_trait]
 pub trait Store: Send + Sync {
-    /// Claims event `event_id` of thread `thread_id` for processing (see [`Claim`]).
-    async fn claim_event(
+    /// The thread's state and the event's record, in one request.
+    async fn load_event(
         &self,
         thread_id: &str,
         event_id: &str,
-        now_ms: i64,
-        lease_ms: i64,
-    ) -> Result<Claim, StoreError>;
+    ) -> Result<(ThreadState, Option<EventRecord>), StoreError>;
 
-    /// Saves the steps done so far, while holding the lease.
-    async fn save_progress(&self, lease: &Lease, progress: &EventProgress) -> Result<(), StoreError>;
+    /// Saves the steps done so far. The first save writes the record (the claim), conditional
+    /// on nobody else having written or taken it over; `LeaseLost` when somebody did.
+    async fn save_progress(&self, lease: &mut Lease, progress: &EventProgress) -> Result<(), StoreError>;
 
-    /// Marks the event done and, in the same atomic write, saves the thread's new state when
-    /// given (conditional on `thread.version`, the version it was read at) and records the
-    /// statistics entries.
-    async fn finish_event(
-        &self,
-        lease: &Lease,
-        progress: &EventProgress,
-        thread: Option<&ThreadState>,
-        stats: &[StatsEntry],
-    ) -> Result<(), StoreError>;
+    /// Gives the event up after a failure, saving the steps done, so that the next delivery
+    /// resumes at once from there. Nothing to do when the record was never written.
+    async fn release_event(&self, lease: &Lease, progress: &EventProgress) -> Result<(), StoreError>;
+
+    /// Finishes the event: saves the thread's new state when given (conditional on
+    /// `thread.version`, the version it was read at) and counts the event as committed on its
+    /// thread when its record was written. One write, or none.
+    async fn finish_event(&self, lease: &Lease, thread: Option<&ThreadState>) -> Result<(), StoreError>;
+
+    /// Records statistics facts, each an item of its own (a repeated fact counts once).
+    async fn record_stats(&self, entries: &[StatsEntry]) -> Result<(), StoreError>;
 
     /// The statistics of hours `from..=to` (hours since the epoch) that have any.
     async fn read_stats(&self, from_hour: i64, to_hour: i64) -> Result<Vec<HourStats>, StoreError>;
-
-    /// Gives the lease up after a failure, saving the steps done, so that the platform's retry
-    /// resumes at once from there.
-    async fn release_event(&self, lease: &Lease, progress: &EventProgress) -> Result<(), StoreError>;
 
     /// The thread's state; a thread never seen comes back new (version 0).
     async fn get_thread(&self, thread_id: &str) -> Result<ThreadState, StoreError>;
@@ -326,4 +385,47 @@ pub trait Store: Send + Sync {
 
 pub(crate) fn new_lease_token() -> String {
     format!("{:032x}", rand::random::<u128>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(lease_until: i64, claimed_at: u64) -> EventRecord {
+        EventRecord { lease_until, token: "t".into(), claimed_at, progress: EventProgress::default() }
+    }
+
+    fn thread(committed: u64) -> ThreadState {
+        ThreadState { events_committed: committed, ..ThreadState::new("th") }
+    }
+
+    #[test]
+    fn a_new_event_is_granted_unwritten() {
+        let Claim::Granted { lease, .. } = claim_of(thread(4), None, "e", 1000, 60) else { panic!() };
+        assert!(!lease.written && lease.replaces.is_none() && !lease.after_crash);
+        assert_eq!(lease.claimed_at, 4);
+    }
+
+    #[test]
+    fn a_record_older_than_the_last_commit_is_done() {
+        assert_eq!(claim_of(thread(5), Some(record(2000, 4)), "e", 1000, 60), Claim::Done);
+        assert_eq!(claim_of(thread(5), Some(record(0, 4)), "e", 1000, 60), Claim::Done);
+    }
+
+    #[test]
+    fn a_live_lease_is_busy() {
+        assert_eq!(claim_of(thread(4), Some(record(2000, 4)), "e", 1000, 60), Claim::Busy);
+    }
+
+    #[test]
+    fn an_expired_lease_is_resumed_after_a_crash_and_a_released_one_without() {
+        let Claim::Granted { lease, .. } = claim_of(thread(4), Some(record(900, 4)), "e", 1000, 60) else {
+            panic!()
+        };
+        assert_eq!((lease.replaces, lease.after_crash, lease.claimed_at), (Some(900), true, 4));
+        let Claim::Granted { lease, .. } = claim_of(thread(4), Some(record(0, 4)), "e", 1000, 60) else {
+            panic!()
+        };
+        assert_eq!((lease.replaces, lease.after_crash), (Some(0), false));
+    }
 }

@@ -4,7 +4,8 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
 pub enum ZenviaEvent {
     NewInteraction {
         interaction_hash: String,

@@ -1,0 +1,40 @@
+//! Lambda `process`: the queue's worker. Lambda's SQS event source hands it the events the
+//! receivers (`webhook`, `rebot`, `zenvia`) queued, a thread's events in order; it runs the
+//! bot's turn, the handover or the rebot for each, and answers with the messages not done
+//! (partial batch response), which the queue delivers again.
+
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use handover_core::queue::Processor;
+use handover_core::{config::ProcessEnv, telemetry, wiring};
+use lambda_runtime::{LambdaEvent, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    telemetry::init();
+    let http = wiring::http_client();
+    let processor = wiring::or_exit(wiring::process_function(&ProcessEnv, &http).await);
+    lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| handle(&processor, event))).await
+}
+
+async fn handle(
+    processor: &Processor,
+    event: LambdaEvent<SqsEvent>,
+) -> Result<SqsBatchResponse, lambda_runtime::Error> {
+    // A job starts only when it can finish before the invocation's deadline.
+    let deadline_ms = event.context.deadline as i64;
+    let needed_ms = processor.time_needed.as_millis() as i64;
+    let time_left = || handover_core::now_millis() + needed_ms <= deadline_ms;
+    let messages = event
+        .payload
+        .records
+        .iter()
+        .map(|m| (m.message_id.as_deref().unwrap_or_default(), m.body.as_deref().unwrap_or_default()));
+    let failed = processor.process_batch(messages, time_left).await;
+    let mut response = SqsBatchResponse::default();
+    for id in failed {
+        let mut failure = BatchItemFailure::default();
+        failure.item_identifier = id;
+        response.batch_item_failures.push(failure);
+    }
+    Ok(response)
+}
