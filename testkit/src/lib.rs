@@ -5,4 +5,5 @@
 pub mod dynamodb_local;
 pub mod lambda_runtime;
 pub mod meter;
+pub mod moto;
 pub mod startup;

@@ -13,8 +13,17 @@ use aws_smithy_types::body::SdkBody;
 use serde_json::Value;
 
 /// Data operations that accept `ReturnConsumedCapacity`.
-const METERED: [&str; 8] =
-    ["GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan", "BatchGetItem", "TransactWriteItems"];
+const METERED: [&str; 9] = [
+    "GetItem",
+    "PutItem",
+    "UpdateItem",
+    "DeleteItem",
+    "Query",
+    "Scan",
+    "BatchGetItem",
+    "BatchWriteItem",
+    "TransactWriteItems",
+];
 
 #[derive(Debug, Default, Clone)]
 pub struct DynamoMeter {
@@ -92,9 +101,9 @@ impl Intercept for DynamoMeter {
         _: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         use aws_sdk_dynamodb::operation::{
-            batch_get_item::BatchGetItemOutput, get_item::GetItemOutput, put_item::PutItemOutput,
-            query::QueryOutput, transact_write_items::TransactWriteItemsOutput,
-            update_item::UpdateItemOutput,
+            batch_get_item::BatchGetItemOutput, batch_write_item::BatchWriteItemOutput,
+            get_item::GetItemOutput, put_item::PutItemOutput, query::QueryOutput,
+            transact_write_items::TransactWriteItemsOutput, update_item::UpdateItemOutput,
         };
         use aws_sdk_dynamodb::types::ConsumedCapacity;
         let Ok(output) = context.output_or_error() else { return Ok(()) };
@@ -112,6 +121,8 @@ impl Intercept for DynamoMeter {
         } else if let Some(o) = output.downcast_ref::<TransactWriteItemsOutput>() {
             all(o.consumed_capacity())
         } else if let Some(o) = output.downcast_ref::<BatchGetItemOutput>() {
+            all(o.consumed_capacity())
+        } else if let Some(o) = output.downcast_ref::<BatchWriteItemOutput>() {
             all(o.consumed_capacity())
         } else {
             0.0

@@ -215,3 +215,40 @@ async fn in_an_emergency_zenvia_messages_are_transferred_without_the_bot() {
     assert!(app.bot_requests().await.is_empty());
     assert!(zenvia_calls(&app).await.last().unwrap().contains("/transfer"));
 }
+
+#[tokio::test]
+async fn a_redelivery_after_a_failure_sends_nothing_twice() {
+    let app = TestApp::spawn(Options::default()).await;
+    // The transfer fails once (Zenvia unavailable): the queue delivers the message again.
+    Mock::given(method("PUT"))
+        .and(path(format!("/core/api/v1/bot/{HASH}/transfer")))
+        .respond_with(
+            ResponseTemplate::new(503).set_body_json(json!({"message": "unavailable", "status": 503})),
+        )
+        .up_to_n_times(1)
+        .mount(&app.zenvia)
+        .await;
+    Mock::given(path_regex(r"^/core/api/v1/bot/[^/]+/(accept|message|transfer)$"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"message": "Message received successfully", "status": 200})),
+        )
+        .mount(&app.zenvia)
+        .await;
+    app.bot_answers(json!({"replies": ["One", "Two"], "action": "handover", "reason": "asked_for_agent"}))
+        .await;
+    assert_eq!(event(&app, new_interaction()).await, 200);
+    assert_eq!(event(&app, message("agent")).await, 200);
+
+    let calls = zenvia_calls(&app).await;
+    let sent = |text: &str| calls.iter().filter(|c| c.contains(&format!("\"content\":\"{text}\""))).count();
+    assert_eq!((sent("One"), sent("Two")), (1, 1), "{calls:?}");
+    assert_eq!(
+        calls.iter().filter(|c| c.contains("/transfer")).count(),
+        2,
+        "refused once, then done: {calls:?}"
+    );
+    assert_eq!(app.bot_requests().await.len(), 1, "the bot is not asked again");
+    assert!(app.dead_letters().is_empty());
+    assert_eq!(app.store.get_thread(&format!("zenvia:{HASH}")).await.unwrap().owner, Owner::Agent);
+}

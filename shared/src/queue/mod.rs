@@ -225,3 +225,54 @@ mod tests {
         assert_eq!(Job::zenvia(accept()).dedup_id(), Job::zenvia(accept()).dedup_id());
     }
 }
+
+#[cfg(test)]
+mod batch_tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::config::WebhookSettings;
+    use crate::store::MemoryStore;
+
+    /// A worker whose Engage flow acknowledges unknown event types without any call.
+    fn processor() -> Processor {
+        let env: HashMap<&str, &str> = HashMap::from([
+            ("ENGAGE_API_URL", "http://127.0.0.1:9/1.0"),
+            ("ENGAGE_ACCESS_TOKEN", "t"),
+            ("ENGAGE_VERIFY_TOKEN", "v"),
+            ("BOT_CATEGORY_ID", "bot"),
+            ("AGENT_CATEGORY_ID", "agent"),
+        ]);
+        let settings = WebhookSettings::from_env(&env).unwrap();
+        let flow =
+            crate::wiring::engage_flow(settings, Arc::new(MemoryStore::new()), &crate::wiring::http_client())
+                .unwrap();
+        Processor { engage: Some(Arc::new(flow)), zenvia: None, time_needed: std::time::Duration::ZERO }
+    }
+
+    fn acknowledged(id: &str) -> String {
+        serde_json::to_string(&Job::engage(WebhookEvent::Unknown { id: id.into(), event_type: "x".into() }))
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn once_a_message_fails_it_and_every_later_one_are_reported() {
+        let zenvia = serde_json::to_string(&Job::zenvia(ZenviaEvent::FinishedInteraction {
+            interaction_hash: "h".into(),
+        }))
+        .unwrap();
+        let (ok1, ok2) = (acknowledged("e1"), acknowledged("e2"));
+        let batch =
+            [("m1", ok1.as_str()), ("m2", zenvia.as_str()), ("m3", ok2.as_str()), ("m4", "not a job")];
+        let failed = processor().process_batch(batch, || true).await;
+        assert_eq!(failed, vec!["m2", "m3", "m4"], "Zenvia is not configured here; m3 waits behind m2");
+    }
+
+    #[tokio::test]
+    async fn a_job_without_the_time_to_finish_is_not_started() {
+        let ok = acknowledged("e1");
+        let failed = processor().process_batch([("m1", ok.as_str()), ("m2", ok.as_str())], || false).await;
+        assert_eq!(failed, vec!["m1", "m2"]);
+        assert_eq!(processor().process_batch([("m3", "{}")], || true).await, vec!["m3"], "malformed");
+    }
+}
