@@ -1,12 +1,12 @@
 //! Handover statistics in the exact shape of Avaamo's "live agent interventions" API (seed 002,
 //! CONTRACT C11), computed from what the functions recorded.
 //!
-//! Recording: each activity is one string added to a set of its hour's item (`stats#<hour>`):
-//! `sessions` (`<minute>|<conversation>`), `users` (`<minute>|<user>`) and `interventions`
-//! (`<minute>|<conversation>|<event>|<reason>|<emergency 0/1>`). Sets make a retried
-//! recording count once; minutes make every count exact at one-minute resolution; `users_count`
-//! is exact (distinct users, not a sketch). A report reads one item per hour of its window and
-//! of the previous one, whatever the traffic.
+//! Recording: each activity is one entry, kept by the store as an item of its own: `sessions`
+//! (`<minute>|<conversation>|<user>`) and `interventions`
+//! (`<minute>|<conversation>|<event>|<reason>|<emergency 0/1>`) of an hour. Recording the same
+//! entry twice (a retry) counts once; minutes make every count exact at one-minute resolution;
+//! `users_count` is exact (distinct users, not a sketch). A report reads the entries of the
+//! hours of its window and of the previous one.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -29,13 +29,12 @@ fn clean(part: &str) -> String {
     part.replace('|', "/")
 }
 
-/// A conversation the bot started (an Engage thread's first bot turn, a Zenvia interaction).
+/// A conversation the bot started (an Engage thread's first bot turn, a Zenvia interaction),
+/// with its customer: one entry, so a session costs one write and one read.
 pub fn session(at_ms: i64, conversation: &str, user: &str) -> Vec<StatsEntry> {
     let (hour, minute) = minute_and_hour(at_ms);
-    vec![
-        StatsEntry { hour, set: StatsSet::Sessions, value: format!("{minute}|{}", clean(conversation)) },
-        StatsEntry { hour, set: StatsSet::Users, value: format!("{minute}|{}", clean(user)) },
-    ]
+    let value = format!("{minute:02}|{}|{}", clean(conversation), clean(user));
+    vec![StatsEntry { hour, set: StatsSet::Sessions, value }]
 }
 
 /// A handover to live agents (recategorization to AGENT, a Zenvia transfer).
@@ -51,7 +50,7 @@ pub fn intervention(
         hour,
         set: StatsSet::Interventions,
         value: format!(
-            "{minute}|{}|{}|{}|{}",
+            "{minute:02}|{}|{}|{}|{}",
             clean(conversation),
             clean(event_id),
             clean(reason),
@@ -183,6 +182,7 @@ pub struct Report {
     pub containment_rate: Option<f64>,
 }
 
+#[derive(Clone, Copy)]
 struct Activity<'a> {
     time: i64,
     key: &'a str,
@@ -206,7 +206,8 @@ fn activities(hours: &[HourStats], pick: impl Fn(&HourStats) -> &Vec<String>) ->
 /// The report of `window` from the recorded hours.
 pub fn report(window: Window, hours: &[HourStats]) -> Report {
     let sessions = activities(hours, |h| &h.sessions);
-    let users = activities(hours, |h| &h.users);
+    // A session's entry names its customer after the conversation.
+    let users: Vec<Activity> = sessions.iter().map(|s| Activity { key: s.rest, ..*s }).collect();
     let interventions = activities(hours, |h| &h.interventions);
     // Half-open [start, end) in seconds; the window's own end second is included.
     let stat = |start: f64, end: f64, end_inclusive: bool| {
@@ -333,7 +334,6 @@ mod tests {
             let h = hours.entry(e.hour).or_insert_with(|| HourStats { hour: e.hour, ..HourStats::default() });
             match e.set {
                 StatsSet::Sessions => h.sessions.push(e.value),
-                StatsSet::Users => h.users.push(e.value),
                 StatsSet::Interventions => h.interventions.push(e.value),
             }
         }

@@ -56,26 +56,15 @@ async fn two_interleaved_threads_through_sqs_are_answered_once_each_in_order() {
     let replies = |calls: &[String]| -> Vec<String> {
         calls.iter().filter(|c| c.starts_with("POST /contents")).cloned().collect()
     };
+    let calls_url = format!("http://{}/sandbox/calls", dev.address);
+    let calls = || async { http.get(&calls_url).send().await.unwrap().json::<Vec<String>>().await.unwrap() };
     let deadline = Instant::now() + Duration::from_secs(30);
-    let mut calls: Vec<String> = Vec::new();
-    while Instant::now() < deadline {
-        calls = http
-            .get(format!("http://{}/sandbox/calls", dev.address))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if replies(&calls).len() >= 6 {
-            break;
-        }
+    while Instant::now() < deadline && replies(&calls().await).len() < 6 {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // Give a duplicate the time to show up if one were coming.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    calls =
-        http.get(format!("http://{}/sandbox/calls", dev.address)).send().await.unwrap().json().await.unwrap();
+    let calls = calls().await;
     let replies = replies(&calls);
     assert_eq!(replies.len(), 6, "each message answered once: {replies:#?}");
     for thread in ["ta", "tb"] {

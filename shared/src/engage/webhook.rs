@@ -40,6 +40,18 @@ impl WebhookEvent {
         }
     }
 
+    /// The thread the event belongs to: the store's thread and the queue's group. Events
+    /// without one get a scope of their own.
+    pub fn thread_scope(&self) -> String {
+        match self {
+            Self::ContentImported(c) => c.thread_id.clone(),
+            Self::InterventionClosed(i) | Self::InterventionReopened(i) => {
+                i.thread_id.clone().unwrap_or_else(|| format!("no-thread:{}", i.event_id))
+            }
+            Self::Unknown { id, .. } => format!("no-thread:{id}"),
+        }
+    }
+
     pub fn event_type(&self) -> &str {
         match self {
             Self::ContentImported(_) => "content.imported",

@@ -20,8 +20,6 @@ use crate::store::{
     BotOutcome, Claim, EventProgress, HandoverDecision, Lease, StatsEntry, Store, StoreError, ThreadState,
 };
 
-pub use super::claim::EVENT_LEASE;
-
 /// The channel list changes rarely; it is read again after this long.
 const CHANNELS_CACHE: Duration = Duration::from_secs(600);
 
@@ -101,7 +99,7 @@ impl EngageFlow {
 
     /// Processes one event exactly once, whatever the number of deliveries.
     pub async fn process(&self, event: &WebhookEvent) -> Result<EventOutcome, ProcessError> {
-        let thread_id = thread_of(event);
+        let thread_id = event.thread_scope();
         let span = tracing::info_span!("event", event_id = %event.id(), event_type = %event.event_type(), thread_id = %thread_id);
         super::logged_event(span, self.process_claimed(event, &thread_id), EventOutcome::label).await
     }
@@ -481,17 +479,6 @@ fn turn_stats(
         stats.push(analytics::intervention(at, &content.thread_id, event_id, reason, emergency));
     }
     stats
-}
-
-/// The thread an event belongs to; events without one get a scope of their own.
-fn thread_of(event: &WebhookEvent) -> String {
-    match event {
-        WebhookEvent::ContentImported(c) => c.thread_id.clone(),
-        WebhookEvent::InterventionClosed(i) | WebhookEvent::InterventionReopened(i) => {
-            i.thread_id.clone().unwrap_or_else(|| format!("no-thread:{}", i.event_id))
-        }
-        WebhookEvent::Unknown { id, .. } => format!("no-thread:{id}"),
-    }
 }
 
 fn bot_request(content: &ContentEvent) -> BotRequest {

@@ -69,13 +69,7 @@ impl Job {
     /// at a time, in order. Thread events and intervention events of a thread share it.
     pub fn group(&self) -> String {
         match self {
-            Self::Engage { event } => match event {
-                WebhookEvent::ContentImported(c) => c.thread_id.clone(),
-                WebhookEvent::InterventionClosed(i) | WebhookEvent::InterventionReopened(i) => {
-                    i.thread_id.clone().unwrap_or_else(|| format!("no-thread:{}", i.event_id))
-                }
-                WebhookEvent::Unknown { id, .. } => format!("no-thread:{id}"),
-            },
+            Self::Engage { event } => event.thread_scope(),
             Self::Zenvia { event, .. } => interaction_key(event.interaction_hash().unwrap_or("")),
         }
     }

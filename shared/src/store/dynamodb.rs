@@ -8,8 +8,8 @@
 //! - `event#<thread id>#<event id>`: one webhook event's record, `lease_until` (ms), `token`,
 //!   `claimed_at` (the thread's `seq` when claimed), `progress` (JSON of [`EventProgress`]),
 //!   `expires_at` (72 hours: beyond the platform's retry window).
-//! - `stat#<hour>#<set>#<entry>`: one statistics fact, `stat_day` (days since the epoch: the
-//!   sparse index `stats-by-day`, keys only), `expires_at` (400 days). Written with a plain put,
+//! - `stat#<hour>#<set>#<entry>`: one statistics fact, `stat_day` (`<days since the epoch>.
+//!   <shard 0-3>`: the sparse index `stats-by-day`, keys only), `expires_at` (400 days). Written with a plain put,
 //!   so a repeated fact counts once; no item takes every session's write.
 //! - `settings#emergency`: the emergency switch, `state` (JSON of [`EmergencyState`]).
 //!
@@ -39,6 +39,9 @@ pub const STATS_INDEX: &str = "stats-by-day";
 const BOT_OWNED: &str = "bot";
 /// The emergency switch's item.
 const EMERGENCY_KEY: &str = "settings#emergency";
+/// A day's statistics are spread over this many partitions of the `stats-by-day` index, read
+/// at once: a busy hour's pages come in parallel instead of one after the other.
+const STATS_SHARDS: u64 = 4;
 /// BatchWriteItem takes 25 items.
 const BATCH_WRITE_LIMIT: usize = 25;
 
@@ -86,9 +89,22 @@ fn event_key(thread_id: &str, event_id: &str) -> AttributeValue {
 fn set_name(set: StatsSet) -> &'static str {
     match set {
         StatsSet::Sessions => "s",
-        StatsSet::Users => "u",
         StatsSet::Interventions => "i",
     }
+}
+
+/// The index partition of a day's shard: `<days since the epoch>.<shard>`.
+fn stat_day(day: i64, shard: u64) -> String {
+    format!("{day}.{shard}")
+}
+
+/// A stable shard for an entry (FNV-1a: the same entry always lands on the same shard, so a
+/// repeated fact overwrites itself).
+fn shard_of(value: &str) -> u64 {
+    let hash = value
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    hash % STATS_SHARDS
 }
 
 fn stat_key(entry: &StatsEntry) -> String {
@@ -101,7 +117,6 @@ fn stat_of_key(key: &str) -> Option<(i64, StatsSet, String)> {
     let hour = parts.next()?.parse().ok()?;
     let set = match parts.next()? {
         "s" => StatsSet::Sessions,
-        "u" => StatsSet::Users,
         "i" => StatsSet::Interventions,
         _ => return None,
     };
@@ -258,8 +273,8 @@ impl DynamoStore {
             .expression_attribute_values(":bot", s(BOT_OWNED))
     }
 
-    /// Every statistics key of one day.
-    async fn stat_keys_of_day(client: Client, table: String, day: i64) -> Result<Vec<String>, StoreError> {
+    /// Every statistics key of one shard of a day: one query, page after page.
+    async fn stat_keys_of_day(client: Client, table: String, day: String) -> Result<Vec<String>, StoreError> {
         let mut keys = Vec::new();
         let mut start: Option<Item> = None;
         loop {
@@ -268,7 +283,8 @@ impl DynamoStore {
                 .table_name(&table)
                 .index_name(STATS_INDEX)
                 .key_condition_expression("stat_day = :day")
-                .expression_attribute_values(":day", s(day.to_string()))
+                .expression_attribute_values(":day", s(&day))
+                .projection_expression("pk")
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
@@ -451,7 +467,7 @@ impl Store for DynamoStore {
             .map(|entry| {
                 let put = PutRequest::builder()
                     .item("pk", s(stat_key(entry)))
-                    .item("stat_day", s(entry.hour.div_euclid(24).to_string()))
+                    .item("stat_day", s(stat_day(entry.hour.div_euclid(24), shard_of(&entry.value))))
                     .item("expires_at", expires.clone())
                     .build()
                     .expect("complete put");
@@ -487,7 +503,13 @@ impl Store for DynamoStore {
         // the pages with its traffic.
         let mut days = tokio::task::JoinSet::new();
         for day in from_hour.div_euclid(24)..=to_hour.div_euclid(24) {
-            days.spawn(Self::stat_keys_of_day(self.client.clone(), self.table.clone(), day));
+            for shard in 0..STATS_SHARDS {
+                days.spawn(Self::stat_keys_of_day(
+                    self.client.clone(),
+                    self.table.clone(),
+                    stat_day(day, shard),
+                ));
+            }
         }
         let mut hours: BTreeMap<i64, HourStats> = BTreeMap::new();
         while let Some(keys) = days.join_next().await {
@@ -499,7 +521,6 @@ impl Store for DynamoStore {
                 let stats = hours.entry(hour).or_insert_with(|| HourStats { hour, ..HourStats::default() });
                 match set {
                     StatsSet::Sessions => stats.sessions.push(value),
-                    StatsSet::Users => stats.users.push(value),
                     StatsSet::Interventions => stats.interventions.push(value),
                 }
             }

@@ -197,7 +197,6 @@ impl Store for MemoryStore {
             .map(|(hour, sets)| HourStats {
                 hour: *hour,
                 sessions: set(sets, StatsSet::Sessions),
-                users: set(sets, StatsSet::Users),
                 interventions: set(sets, StatsSet::Interventions),
             })
             .collect())

@@ -196,7 +196,6 @@ pub struct EmergencyState {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum StatsSet {
     Sessions,
-    Users,
     Interventions,
 }
 
@@ -204,7 +203,6 @@ impl StatsSet {
     pub fn attribute(self) -> &'static str {
         match self {
             Self::Sessions => "sessions",
-            Self::Users => "users",
             Self::Interventions => "interventions",
         }
     }
@@ -226,7 +224,6 @@ pub struct StatsEntry {
 pub struct HourStats {
     pub hour: i64,
     pub sessions: Vec<String>,
-    pub users: Vec<String>,
     pub interventions: Vec<String>,
 }
 
