@@ -77,7 +77,8 @@ pub async fn start(host: &str, port: u16, mut env: HashMap<String, String>) -> a
             }
         };
     let engage = EngageReceiver { settings: EngageSettings::from_env(&env)?, queue: queue.clone() };
-    let emergency = wiring::emergency_flow(EmergencySettings::from_env(&env)?, store.clone(), &http);
+    let emergency = wiring::emergency_flow(EmergencySettings::from_env(&env)?, store.clone(), &http)
+        .telling(processor.emergency.clone());
     let emergency_authorization = match set(&env, "EMERGENCY_TOKEN") {
         Some(token) => Authorization::Bearer(Secret::new(token)),
         None => Authorization::Refuse,

@@ -12,6 +12,7 @@ use crate::edge::engage::EngageReceiver;
 use crate::edge::zenvia::ZenviaReceiver;
 use crate::engage::EngageClient;
 use crate::flow::EngageFlow;
+use crate::flow::cache::EmergencyFlag;
 use crate::flow::emergency::EmergencyFlow;
 use crate::flow::zenvia_flow::ZenviaFlow;
 use crate::queue::{JobQueue, Processor, SqsQueue};
@@ -141,15 +142,22 @@ pub fn processor(
     http: &reqwest::Client,
 ) -> Result<Processor, StartupError> {
     let time_needed = settings.time_needed();
+    let flow = settings.engage.as_ref().map(|s| &s.flow).or(settings.zenvia.as_ref().map(|s| &s.flow));
+    let emergency =
+        Arc::new(EmergencyFlag::new(flow.map(|f| f.emergency_cache).expect("one flow is configured")));
     let engage = match settings.engage {
-        Some(engage) => Some(Arc::new(engage_flow(engage, store.clone(), http)?)),
+        Some(engage) => Some(Arc::new(
+            engage_flow(engage, store.clone(), http)?.sharing_emergency_flag(emergency.clone()),
+        )),
         None => None,
     };
     let zenvia = match settings.zenvia {
-        Some(zenvia) => Some(Arc::new(zenvia_flow(zenvia, store, http)?)),
+        Some(zenvia) => {
+            Some(Arc::new(zenvia_flow(zenvia, store, http)?.sharing_emergency_flag(emergency.clone())))
+        }
         None => None,
     };
-    Ok(Processor { engage, zenvia, time_needed })
+    Ok(Processor { engage, zenvia, time_needed, emergency })
 }
 
 /// Everything the `process` Lambda (the queue's worker) needs, from its environment.

@@ -233,3 +233,20 @@ async fn bad_switch_requests_are_refused() {
     assert_eq!(call(&app, Some(long), Some(EMERGENCY_TOKEN)).await.status(), 400);
     assert!(app.engage_calls().await.is_empty());
 }
+
+#[tokio::test]
+async fn a_message_right_after_switching_on_in_the_same_process_goes_to_the_agents() {
+    // A warm process that read the switch (off) a moment ago and would reuse it for 5 minutes.
+    let app = TestApp::spawn(Options::default().env("EMERGENCY_CACHE_SECONDS", "300")).await;
+    platform(&app, json!([agent_on(CHAT_CHANNEL, "available", "ok")])).await;
+    app.bot_answers(json!({"replies": ["Hello"]})).await;
+    let warm =
+        content_body_with("ev-warm", "c-warm", "hello", true, |m| m["thread_id"] = json!("thread-warm"));
+    assert_eq!(app.post_webhook(warm).await.status(), 200);
+    assert_eq!(app.bot_requests().await.len(), 1);
+
+    assert_eq!(switch(&app, true).await.status(), 200);
+    assert_eq!(app.post_webhook(content_body("ev-now", "c-now", "hello", true)).await.status(), 200);
+    assert_eq!(app.bot_requests().await.len(), 1, "the bot is not asked");
+    assert_eq!(app.thread().await.owner, Owner::Agent, "straight to the agents");
+}

@@ -159,7 +159,8 @@ impl TestApp {
             queue: shared_queue.clone(),
         };
         let emergency_settings = EmergencySettings::from_env(&env).expect("test configuration is valid");
-        let emergency = wiring::emergency_flow(emergency_settings, store.clone(), &wiring::http_client());
+        let emergency = wiring::emergency_flow(emergency_settings, store.clone(), &wiring::http_client())
+            .telling(processor.emergency.clone());
         let functions = Functions {
             engage: Arc::new(receiver),
             processor,

@@ -46,6 +46,26 @@ impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
     }
 }
 
+/// The emergency switch as this process knows it: read from the store at most every
+/// `EMERGENCY_CACHE_SECONDS`, and known at once when this process flips it (the dev server,
+/// where the switch and the worker share a process).
+pub struct EmergencyFlag(TtlCache<(), bool>);
+
+impl EmergencyFlag {
+    pub fn new(reuse_for: Duration) -> Self {
+        Self(TtlCache::new(reuse_for))
+    }
+
+    pub async fn active(&self, store: &dyn crate::store::Store) -> Result<bool, crate::store::StoreError> {
+        self.0.get_or_load((), || async { Ok(store.get_emergency().await?.active) }).await
+    }
+
+    /// This process switched it: no need to read it back.
+    pub fn switched(&self, active: bool) {
+        self.0.put((), active);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

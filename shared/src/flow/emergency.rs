@@ -86,6 +86,8 @@ pub struct EmergencyFlow {
     pacer: Pacer,
     /// How long one invocation works before returning (the rest continues later).
     budget: Duration,
+    /// The view of the switch of the flows in this process, told at once of a switch.
+    flag: Option<Arc<super::cache::EmergencyFlag>>,
 }
 
 impl EmergencyFlow {
@@ -101,7 +103,15 @@ impl EmergencyFlow {
             store,
             engage,
             budget,
+            flag: None,
         }
+    }
+
+    /// Tells the flows of this process at once when the switch changes (the dev server runs
+    /// the switch and the worker in one process).
+    pub fn telling(mut self, flag: Arc<super::cache::EmergencyFlag>) -> Self {
+        self.flag = Some(flag);
+        self
     }
 
     pub async fn status(&self) -> Result<EmergencyStatus, EmergencyError> {
@@ -134,6 +144,7 @@ impl EmergencyFlow {
             let state = self.store.get_emergency().await?;
             if state.active == active {
                 info!(audit = true, active, %switched_by, "emergency switch already in this state; nothing changed");
+                self.flag.iter().for_each(|flag| flag.switched(active));
                 break;
             }
             let now = crate::now_millis();
@@ -152,6 +163,7 @@ impl EmergencyFlow {
             match self.store.set_emergency(&next).await {
                 Ok(_) => {
                     warn!(audit = true, active, reason = reason.as_deref().unwrap_or(""), %switched_by, "emergency switch changed");
+                    self.flag.iter().for_each(|flag| flag.switched(active));
                     break;
                 }
                 Err(StoreError::EmergencyConflict) if attempts < 3 => attempts += 1,

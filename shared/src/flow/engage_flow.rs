@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tracing::{error, info, warn};
 
-use super::cache::TtlCache;
+use super::cache::{EmergencyFlag, TtlCache};
 use super::claim::{claim, finish_applying, record_stats};
 use super::decide::{self, Turn, TurnPlan};
 use crate::analytics;
@@ -76,7 +76,7 @@ pub struct EngageFlow {
     pub engage: EngageClient,
     agent_status: TtlCache<StatusQuery, Vec<AgentStatus>>,
     channels: TtlCache<(), Vec<Channel>>,
-    emergency: TtlCache<(), bool>,
+    pub emergency: Arc<EmergencyFlag>,
 }
 
 impl EngageFlow {
@@ -89,7 +89,7 @@ impl EngageFlow {
         Self {
             agent_status: TtlCache::new(settings.flow.availability_cache),
             channels: TtlCache::new(CHANNELS_CACHE),
-            emergency: TtlCache::new(settings.flow.emergency_cache),
+            emergency: Arc::new(EmergencyFlag::new(settings.flow.emergency_cache)),
             settings: Arc::new(settings),
             store,
             bot,
@@ -141,8 +141,14 @@ impl EngageFlow {
         result
     }
 
+    /// Shares the process's view of the emergency switch (see [`EmergencyFlag`]).
+    pub fn sharing_emergency_flag(mut self, flag: Arc<EmergencyFlag>) -> Self {
+        self.emergency = flag;
+        self
+    }
+
     async fn emergency_active(&self) -> Result<bool, StoreError> {
-        self.emergency.get_or_load((), || async { Ok(self.store.get_emergency().await?.active) }).await
+        self.emergency.active(self.store.as_ref()).await
     }
 
     async fn content_imported(

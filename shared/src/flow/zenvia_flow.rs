@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use tracing::{error, info, warn};
 
-use super::cache::TtlCache;
+use super::cache::EmergencyFlag;
 use super::claim::{claim, finish_applying, record_stats};
 use super::decide::{self, Turn};
 use crate::analytics;
@@ -62,7 +62,7 @@ pub struct ZenviaFlow {
     pub store: Arc<dyn Store>,
     pub bot: Arc<dyn Bot>,
     pub zenvia: ZenviaClient,
-    emergency: TtlCache<(), bool>,
+    pub emergency: Arc<EmergencyFlag>,
 }
 
 /// The store's thread id and the queue's group of an interaction.
@@ -78,7 +78,7 @@ impl ZenviaFlow {
         zenvia: ZenviaClient,
     ) -> Self {
         Self {
-            emergency: TtlCache::new(settings.flow.emergency_cache),
+            emergency: Arc::new(EmergencyFlag::new(settings.flow.emergency_cache)),
             settings: Arc::new(settings),
             store,
             bot,
@@ -87,6 +87,12 @@ impl ZenviaFlow {
     }
 
     /// Processes one delivery exactly once; `delivery_id` is the id the receiver gave it.
+    /// Shares the process's view of the emergency switch.
+    pub fn sharing_emergency_flag(mut self, flag: Arc<EmergencyFlag>) -> Self {
+        self.emergency = flag;
+        self
+    }
+
     pub async fn process(
         &self,
         event: &ZenviaEvent,
@@ -199,10 +205,7 @@ impl ZenviaFlow {
         progress: &mut EventProgress,
         interaction: ThreadState,
     ) -> Result<ZenviaOutcome, ZenviaProcessError> {
-        let emergency = self
-            .emergency
-            .get_or_load((), || async { Ok::<_, StoreError>(self.store.get_emergency().await?.active) })
-            .await?;
+        let emergency = self.emergency.active(self.store.as_ref()).await?;
         let turn = match decide::zenvia_turn(&interaction, emergency) {
             Ok(turn) => turn,
             Err(reason) => {

@@ -126,6 +126,8 @@ pub struct Processor {
     pub zenvia: Option<Arc<ZenviaFlow>>,
     /// The longest a job may take: a job starts only with this much time left.
     pub time_needed: std::time::Duration,
+    /// The flows' view of the emergency switch, which the dev server's switch updates at once.
+    pub emergency: Arc<crate::flow::cache::EmergencyFlag>,
 }
 
 /// What a job may take besides the bot: a few platform calls (each bounded by its own
@@ -241,7 +243,13 @@ mod batch_tests {
         let flow =
             crate::wiring::engage_flow(settings, Arc::new(MemoryStore::new()), &crate::wiring::http_client())
                 .unwrap();
-        Processor { engage: Some(Arc::new(flow)), zenvia: None, time_needed: std::time::Duration::ZERO }
+        let emergency = flow.emergency.clone();
+        Processor {
+            engage: Some(Arc::new(flow)),
+            zenvia: None,
+            time_needed: std::time::Duration::ZERO,
+            emergency,
+        }
     }
 
     fn acknowledged(id: &str) -> String {
