@@ -273,6 +273,32 @@ pub struct EmergencySettings {
     pub bot_source_ids: Option<Vec<String>>,
     /// Engage Digital requests per minute while recategorizing, below the platform's 500.
     pub requests_per_minute: u32,
+    /// A conversation idle for longer is not handed over by the sweep (its next message is, at
+    /// once): it only leaves the bot-owned index.
+    pub idle_after: Duration,
+    /// Zenvia's API, when Zenvia is used: its interactions are transferred through it.
+    pub zenvia: Option<ZenviaApi>,
+}
+
+/// What the emergency switch needs of Zenvia to transfer interactions.
+#[derive(Debug, Clone)]
+pub struct ZenviaApi {
+    pub api_url: String,
+    pub api_token: Secret,
+    /// `None`: transfers go to the interaction's own department.
+    pub transfer_department_id: Option<i64>,
+}
+
+impl ZenviaApi {
+    /// `None` when `ZENVIA_API_TOKEN` is unset.
+    pub fn optional_from_env(env: &dyn Env) -> Result<Option<Self>, ConfigError> {
+        let Some(api_token) = optional(env, "ZENVIA_API_TOKEN") else { return Ok(None) };
+        Ok(Some(Self {
+            api_url: zenvia_api_url(env)?,
+            api_token: Secret::new(api_token),
+            transfer_department_id: zenvia_department(env)?,
+        }))
+    }
 }
 
 /// The platform allows 500 requests per minute; the switch must leave room for the webhooks.
@@ -294,6 +320,8 @@ impl EmergencySettings {
             agent_category_id: required(env, "AGENT_CATEGORY_ID")?,
             bot_source_ids: optional(env, "ENGAGE_SOURCE_IDS").map(|v| comma_list(&v)),
             requests_per_minute: requests_per_minute as u32,
+            idle_after: Duration::from_secs(3600 * number(env, "EMERGENCY_IDLE_HOURS", 24)?),
+            zenvia: ZenviaApi::optional_from_env(env)?,
         })
     }
 }
@@ -315,19 +343,10 @@ pub const DEFAULT_ZENVIA_API_URL: &str = "https://zchat.zenvia.io/core/api/v1";
 
 impl ZenviaSettings {
     pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
-        let api_url = optional(env, "ZENVIA_API_URL").unwrap_or_else(|| DEFAULT_ZENVIA_API_URL.into());
-        if !(api_url.starts_with("http://") || api_url.starts_with("https://")) {
-            return Err(malformed("ZENVIA_API_URL", "must be an http(s) URL"));
-        }
-        let transfer_department_id = match optional(env, "ZENVIA_TRANSFER_DEPARTMENT_ID") {
-            None => None,
-            Some(v) => Some(
-                v.parse()
-                    .map_err(|_| malformed("ZENVIA_TRANSFER_DEPARTMENT_ID", "expected a whole number"))?,
-            ),
-        };
+        let api_url = zenvia_api_url(env)?;
+        let transfer_department_id = zenvia_department(env)?;
         Ok(Self {
-            api_url: api_url.trim_end_matches('/').to_string(),
+            api_url,
             api_token: Secret::new(required(env, "ZENVIA_API_TOKEN")?),
             webhook_token: Secret::new(required(env, "ZENVIA_WEBHOOK_TOKEN")?),
             transfer_department_id,
@@ -335,6 +354,20 @@ impl ZenviaSettings {
             bot: BotSettings::from_env(env)?,
         })
     }
+}
+
+fn zenvia_api_url(env: &dyn Env) -> Result<String, ConfigError> {
+    let api_url = optional(env, "ZENVIA_API_URL").unwrap_or_else(|| DEFAULT_ZENVIA_API_URL.into());
+    if !(api_url.starts_with("http://") || api_url.starts_with("https://")) {
+        return Err(malformed("ZENVIA_API_URL", "must be an http(s) URL"));
+    }
+    Ok(api_url.trim_end_matches('/').to_string())
+}
+
+fn zenvia_department(env: &dyn Env) -> Result<Option<i64>, ConfigError> {
+    optional(env, "ZENVIA_TRANSFER_DEPARTMENT_ID")
+        .map(|v| v.parse().map_err(|_| malformed("ZENVIA_TRANSFER_DEPARTMENT_ID", "expected a whole number")))
+        .transpose()
 }
 
 /// The analytics function's one secret: the required `Access-Token` header value.

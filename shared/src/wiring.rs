@@ -178,7 +178,9 @@ pub fn emergency_flow(
     http: &reqwest::Client,
 ) -> EmergencyFlow {
     let engage = EngageClient::new(http.clone(), &settings.api_url, settings.access_token.clone());
-    EmergencyFlow::new(settings, store, engage, EMERGENCY_TIME_BUDGET)
+    let zenvia =
+        settings.zenvia.as_ref().map(|z| ZenviaClient::new(http.clone(), &z.api_url, z.api_token.clone()));
+    EmergencyFlow::new(settings, store, engage, zenvia, EMERGENCY_TIME_BUDGET)
 }
 
 /// Everything the `emergency` Lambda needs, from its environment.

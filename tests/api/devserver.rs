@@ -80,7 +80,7 @@ async fn the_demo_prints_the_transcript() {
         "[t2] (no bot reply)",
         "[t3] bot> All our agents are busy right now. I am still here: tell me more, or try again a little later.",
         "[t2] agent closes the intervention",
-        "emergency on: active=true handed_over=4 remaining=0",
+        "emergency on: active=true handed_over=3 remaining=0",
         "[t6] (no bot reply)",
         "emergency off: active=false",
         "[t7] bot> Hello! I am the virtual assistant. How can I help you today?",

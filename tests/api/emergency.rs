@@ -18,7 +18,10 @@ async fn app_with_threads() -> TestApp {
     let app = TestApp::spawn(Options::default().env("ENGAGE_SOURCE_IDS", SOURCE)).await;
     for (i, id) in BOT_THREADS.iter().enumerate() {
         let categories = (i != 1).then(|| vec![OTHER_CATEGORY.to_string(), BOT_CATEGORY.to_string()]);
-        app.store.save_thread(&ThreadState { categories, ..ThreadState::new(id) }).await.unwrap();
+        // Conversations going on now (an idle one is not handed over).
+        let active =
+            ThreadState { categories, updated_at_ms: handover_core::now_millis(), ..ThreadState::new(id) };
+        app.store.save_thread(&active).await.unwrap();
     }
     let agents = ThreadState { owner: Owner::Agent, ..ThreadState::new("thread-a1") };
     app.store.save_thread(&agents).await.unwrap();

@@ -241,6 +241,9 @@ impl Store for CrashableStore {
     ) -> Result<(Vec<String>, Option<String>), StoreError> {
         self.inner.bot_owned_threads(after, limit).await
     }
+    async fn leave_bot_index(&self, thread: &ThreadState) -> Result<(), StoreError> {
+        self.inner.leave_bot_index(thread).await
+    }
     async fn count_bot_owned(&self) -> Result<u64, StoreError> {
         self.inner.count_bot_owned().await
     }

@@ -9,6 +9,7 @@ mod concurrency;
 mod dedup;
 mod devserver;
 mod emergency;
+mod emergency_sweep;
 mod faults;
 mod handover;
 mod ingest;

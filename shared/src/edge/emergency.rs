@@ -115,6 +115,7 @@ pub async fn handle(flow: &EmergencyFlow, authorization: &Authorization, request
             let code = match &err {
                 EmergencyError::Engage(e) => e.code(),
                 EmergencyError::Store(_) => "store_unavailable".into(),
+                EmergencyError::Zenvia(_) => "zenvia_unavailable".into(),
             };
             error_response(StatusCode::SERVICE_UNAVAILABLE, &code, &err.to_string())
         }

@@ -214,6 +214,13 @@ pub fn thread_after_turn(
     let mut next = thread.clone();
     next.bot_turns += 1;
     next.source_id = Some(content.source_id.clone());
+    // What the emergency switch recategorizes with, when it must.
+    next.last_event_categories = Some(content.category_ids.clone());
+    next.last_event_ms =
+        content.issued_at.as_deref().and_then(crate::time::parse_rfc3339_ms).unwrap_or(now_ms);
+    next.resolved = plan.resolve;
+    next.parked = false;
+    next.emergency_attempts = 0;
     if let Some(id) = &progress.intervention_id {
         next.bot_intervention_id = Some(id.clone());
     }
@@ -225,6 +232,7 @@ pub fn thread_after_turn(
         (Some(_), Some(HandoverDecision::Agents)) if progress.recategorized => {
             next.owner = Owner::Agent;
             next.categories = progress.new_categories.clone();
+            next.categories_at_ms = now_ms;
             next.pending_handover = None;
             next.owner_changed_at = content.issued_at.clone();
             next.consecutive_fallbacks = 0;
@@ -303,6 +311,7 @@ pub fn thread_after_rebot(
     ThreadState {
         owner: Owner::Bot,
         categories: Some(categories),
+        categories_at_ms: now_ms,
         bot_intervention_id: None,
         consecutive_fallbacks: 0,
         pending_handover: None,
@@ -317,13 +326,54 @@ pub fn thread_after_emergency(thread: &ThreadState, categories: Vec<String>, now
     ThreadState {
         owner: Owner::Agent,
         categories: Some(categories),
+        categories_at_ms: now_ms,
         pending_handover: None,
         consecutive_fallbacks: 0,
+        emergency_attempts: 0,
         owner_changed_at: Some(crate::time::format_rfc3339(now_ms)),
         updated_at_ms: now_ms,
         ..thread.clone()
     }
 }
+
+/// The categories the emergency switch recategorizes a thread from, when they are known well
+/// enough (`None`: read the thread first). The stored list, unless the thread had a message
+/// since it was read or set (a category may have been added meanwhile); the last message's
+/// categories when nothing is stored.
+pub fn known_categories(thread: &ThreadState) -> Option<Vec<String>> {
+    match (&thread.categories, &thread.last_event_categories) {
+        (Some(stored), _) if thread.categories_at_ms >= thread.last_event_ms => Some(stored.clone()),
+        (Some(_), _) => None,
+        (None, Some(last)) => Some(last.clone()),
+        (None, None) => None,
+    }
+}
+
+/// A thread the emergency switch could not hand over: after `MAX_EMERGENCY_ATTEMPTS` failures
+/// in a row (or a refusal for good), it is parked and left alone.
+pub fn thread_after_emergency_failure(
+    thread: &ThreadState,
+    for_good: bool,
+    reason: &str,
+    now_ms: i64,
+) -> ThreadState {
+    let attempts = thread.emergency_attempts + 1;
+    let parked = for_good || attempts >= MAX_EMERGENCY_ATTEMPTS;
+    ThreadState {
+        emergency_attempts: attempts,
+        parked,
+        pending_handover: if parked {
+            Some(format!("emergency: {reason}"))
+        } else {
+            thread.pending_handover.clone()
+        },
+        updated_at_ms: now_ms,
+        ..thread.clone()
+    }
+}
+
+/// Emergency handovers of one thread that may fail in a row before it is left alone.
+pub const MAX_EMERGENCY_ATTEMPTS: u32 = 3;
 
 /// Why a Zenvia message is not answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -815,5 +865,37 @@ mod tests {
         let resolve = TurnPlan { replies: vec![], resolve: true, handover: None, fallback: false };
         let finished = EventProgress { finished: true, ..EventProgress::default() };
         assert!(interaction_after_turn(&accepted, &resolve, &finished, 1).ended);
+    }
+
+    #[test]
+    fn the_emergency_recategorizes_from_what_is_known_and_reads_when_stale() {
+        let base = ThreadState::new("t");
+        let stored = |at: i64, last: i64| ThreadState {
+            categories: Some(vec!["s".into()]),
+            categories_at_ms: at,
+            last_event_categories: Some(vec!["e".into()]),
+            last_event_ms: last,
+            ..base.clone()
+        };
+        assert_eq!(
+            known_categories(&stored(10, 5)),
+            Some(vec!["s".into()]),
+            "stored, newer than the last message"
+        );
+        assert_eq!(known_categories(&stored(5, 10)), None, "stored before the last message: read");
+        let event_only = ThreadState { last_event_categories: Some(vec!["e".into()]), ..base.clone() };
+        assert_eq!(known_categories(&event_only), Some(vec!["e".into()]));
+        assert_eq!(known_categories(&base), None, "nothing known: read");
+    }
+
+    #[test]
+    fn a_thread_is_parked_after_three_emergency_failures_or_one_for_good() {
+        let once = thread_after_emergency_failure(&ThreadState::new("t"), false, "503", 1);
+        assert_eq!((once.emergency_attempts, once.parked), (1, false));
+        let twice = thread_after_emergency_failure(&once, false, "503", 2);
+        let thrice = thread_after_emergency_failure(&twice, false, "503", 3);
+        assert!(!twice.parked && thrice.parked && !thrice.bot_is_in_it());
+        assert_eq!(thrice.pending_handover.as_deref(), Some("emergency: 503"));
+        assert!(thread_after_emergency_failure(&ThreadState::new("t"), true, "404", 1).parked);
     }
 }

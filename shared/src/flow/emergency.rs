@@ -6,12 +6,15 @@
 //! already with the agents stay there.
 //!
 //! The work is resumable. The switch's state (with its version) says what is left: sources not
-//! yet switched or restored, and the bot-owned threads still in the store's index. A thread
-//! leaves the index when it is saved as the agents', so no thread is done twice; its save is
-//! conditional on the version read, so a message processed meanwhile is never overwritten; and
-//! a run cut short (time budget, crash, platform refusal) is continued by the next invocation:
-//! the next `POST`, or the schedule in AWS. Recategorizing twice (a crash between the platform
-//! call and the save) sets the same categories again.
+//! yet switched or restored, and where the sweep of the `bot-owned` index goes on (a cursor
+//! saved after each page). The index holds only conversations the bot is in: a thread leaves it
+//! when it is handed over, resolved, ended, parked (refused for good, or failed three times),
+//! and the sweep takes idle ones out without a platform call. A thread's save is conditional on
+//! the version read, so a message processed meanwhile is never overwritten; a run cut short
+//! (time budget, crash, failure) is continued by the next invocation (the next `POST`, or the
+//! schedule in AWS) from the page it was on. Recategorizing twice (a crash between the platform
+//! call and the save) sets the same categories again. Zenvia interactions are transferred
+//! through Zenvia's API.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,7 +26,8 @@ use super::claim::record_stats;
 use super::decide;
 use crate::config::EmergencySettings;
 use crate::engage::{EngageClient, EngageError};
-use crate::store::{EmergencyState, Owner, Store, StoreError, ThreadState};
+use crate::store::{EmergencyState, Store, StoreError, ThreadState};
+use crate::zenvia::{ZenviaClient, ZenviaError};
 
 /// Threads read from the index at a time.
 const PAGE: usize = 25;
@@ -34,6 +38,38 @@ pub enum EmergencyError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Engage(#[from] EngageError),
+    #[error(transparent)]
+    Zenvia(#[from] ZenviaError),
+}
+
+/// What became of one thread of the sweep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Swept {
+    HandedOver,
+    /// Parked: refused for good, or failed three times.
+    Failed,
+    /// Nothing to do (no longer the bot's, or idle: taken out of the index).
+    Skipped,
+}
+
+/// A handover the platform did not take.
+enum HandoverFailure {
+    /// 403/404/422: retrying cannot help.
+    ForGood(String),
+    /// 5xx, 429, timeout: another run may succeed.
+    Transient(EmergencyError),
+}
+
+impl From<EngageError> for HandoverFailure {
+    fn from(err: EngageError) -> Self {
+        if err.is_transient() { Self::Transient(err.into()) } else { Self::ForGood(err.code().to_string()) }
+    }
+}
+
+impl From<ZenviaError> for HandoverFailure {
+    fn from(err: ZenviaError) -> Self {
+        if err.is_transient() { Self::Transient(err.into()) } else { Self::ForGood(err.to_string()) }
+    }
 }
 
 /// What `GET /emergency` answers.
@@ -83,6 +119,8 @@ pub struct EmergencyFlow {
     pub settings: Arc<EmergencySettings>,
     pub store: Arc<dyn Store>,
     pub engage: EngageClient,
+    /// Zenvia's API, when Zenvia is used.
+    pub zenvia: Option<ZenviaClient>,
     pacer: Pacer,
     /// How long one invocation works before returning (the rest continues later).
     budget: Duration,
@@ -95,9 +133,11 @@ impl EmergencyFlow {
         settings: EmergencySettings,
         store: Arc<dyn Store>,
         engage: EngageClient,
+        zenvia: Option<ZenviaClient>,
         budget: Duration,
     ) -> Self {
         Self {
+            zenvia,
             pacer: Pacer::per_minute(settings.requests_per_minute),
             settings: Arc::new(settings),
             store,
@@ -105,6 +145,12 @@ impl EmergencyFlow {
             budget,
             flag: None,
         }
+    }
+
+    /// Works at most `budget` per invocation (tests and the benchmark use short ones).
+    pub fn with_budget(mut self, budget: Duration) -> Self {
+        self.budget = budget;
+        self
     }
 
     /// Tells the flows of this process at once when the switch changes (the dev server runs
@@ -159,6 +205,7 @@ impl EmergencyFlow {
                 sources_switched: if active { false } else { state.sources_switched },
                 handed_over: if active { 0 } else { state.handed_over },
                 failed: if active { 0 } else { state.failed },
+                sweep_after: None,
             };
             match self.store.set_emergency(&next).await {
                 Ok(_) => {
@@ -248,35 +295,40 @@ impl EmergencyFlow {
         Ok(())
     }
 
-    /// Every bot-owned thread BOT to AGENT, page by page from the store's index.
+    /// Every thread the bot is in, BOT to AGENT, page by page from the store's index, from
+    /// where the last run stopped. Each page's progress is saved before the next page.
     async fn hand_over_threads(
         &self,
         state: &mut EmergencyState,
         deadline: Instant,
     ) -> Result<(), EmergencyError> {
         let activation = format!("emergency:{}", state.since_ms.unwrap_or(0));
-        let mut after: Option<String> = None;
         loop {
-            let (ids, next) = self.store.bot_owned_threads(after.as_deref(), PAGE).await?;
+            let (ids, next) = self.store.bot_owned_threads(state.sweep_after.as_deref(), PAGE).await?;
             let (mut handed_over, mut failed) = (0, 0);
             for thread_id in &ids {
                 if Instant::now() >= deadline {
-                    break;
+                    // The page is taken up again by the next run: what was done has left the index.
+                    return self.count(state, handed_over, failed).await;
                 }
                 match self.hand_over_thread(thread_id, &activation).await {
-                    Ok(Some(true)) => handed_over += 1,
-                    Ok(Some(false)) => failed += 1,
-                    Ok(None) => {}
+                    Ok(Swept::HandedOver) => handed_over += 1,
+                    Ok(Swept::Failed) => failed += 1,
+                    Ok(Swept::Skipped) => {}
                     Err(err) => {
                         self.count(state, handed_over, failed).await?;
                         return Err(err);
                     }
                 }
             }
-            self.count(state, handed_over, failed).await?;
-            match next {
-                Some(next) if Instant::now() < deadline => after = Some(next),
-                _ => return Ok(()),
+            state.handed_over += handed_over;
+            state.failed += failed;
+            // At the end of the index, the next run starts from the top: by then the index
+            // holds only what came back to the bot meanwhile.
+            state.sweep_after = next.clone();
+            self.save(state).await?;
+            if next.is_none() || Instant::now() >= deadline {
+                return Ok(());
             }
         }
     }
@@ -295,51 +347,95 @@ impl EmergencyFlow {
         self.save(state).await
     }
 
-    /// One thread: `Some(true)` handed over, `Some(false)` refused by the platform, `None`
-    /// nothing to do (no longer the bot's).
-    async fn hand_over_thread(
-        &self,
-        thread_id: &str,
-        activation: &str,
-    ) -> Result<Option<bool>, EmergencyError> {
-        let mut thread = self.store.get_thread(thread_id).await?;
-        if thread.owner != Owner::Bot || thread.ended {
-            return Ok(None);
+    /// One thread of the sweep. A transient failure is counted on the thread and stops this
+    /// run (the platform is struggling: the next run goes on); at the third in a row, or at a
+    /// refusal for good, the thread is parked and left alone.
+    async fn hand_over_thread(&self, thread_id: &str, activation: &str) -> Result<Swept, EmergencyError> {
+        let thread = self.store.get_thread(thread_id).await?;
+        if !thread.bot_is_in_it() {
+            return Ok(Swept::Skipped);
         }
-        let categories = match self.recategorize(&thread).await {
-            Ok(categories) => categories,
-            Err(err) if !err.is_transient() => {
-                error!(%thread_id, error = %err, code = %err.code(), "thread not recategorized; left with the bot");
-                return Ok(Some(false));
-            }
-            Err(err) => return Err(err.into()),
-        };
         let now = crate::now_millis();
+        if now - thread.updated_at_ms > self.settings.idle_after.as_millis() as i64 {
+            // Its next message, if any, goes to the agents at once: nothing to hand over now.
+            return match self.store.leave_bot_index(&thread).await {
+                Ok(()) | Err(StoreError::ThreadConflict(_)) => Ok(Swept::Skipped),
+                Err(err) => Err(err.into()),
+            };
+        }
+        let handed = match thread_id.strip_prefix("zenvia:") {
+            Some(hash) => self.transfer(hash).await.map(|()| thread.categories.clone().unwrap_or_default()),
+            None => self.recategorize(&thread).await,
+        };
+        let (update, outcome, error): (Box<dyn Fn(&ThreadState) -> ThreadState + Send + Sync>, _, _) =
+            match handed {
+                Ok(categories) => (
+                    Box::new(move |current: &ThreadState| {
+                        decide::thread_after_emergency(current, categories.clone(), now)
+                    }),
+                    Swept::HandedOver,
+                    None,
+                ),
+                Err(HandoverFailure::ForGood(reason)) => {
+                    error!(%thread_id, %reason, "thread refused by the platform; parked, left with the bot");
+                    let update = move |current: &ThreadState| {
+                        decide::thread_after_emergency_failure(current, true, &reason, now)
+                    };
+                    (Box::new(update), Swept::Failed, None)
+                }
+                Err(HandoverFailure::Transient(err)) => {
+                    warn!(%thread_id, error = %err, attempts = thread.emergency_attempts + 1, "thread not handed over; this run stops here");
+                    let reason = err.to_string();
+                    let parked = thread.emergency_attempts + 1 >= decide::MAX_EMERGENCY_ATTEMPTS;
+                    let update = move |current: &ThreadState| {
+                        decide::thread_after_emergency_failure(current, false, &reason, now)
+                    };
+                    (
+                        Box::new(update),
+                        if parked { Swept::Failed } else { Swept::Skipped },
+                        (!parked).then_some(err),
+                    )
+                }
+            };
+        let mut current = thread;
         loop {
-            match self
-                .store
-                .save_thread(&decide::thread_after_emergency(&thread, categories.clone(), now))
-                .await
-            {
+            match self.store.save_thread(&update(&current)).await {
                 Ok(()) => break,
-                // A message of the thread was processed meanwhile: apply the handover to it.
+                // A message of the thread was processed meanwhile: apply the outcome to it,
+                // unless the agents have it already.
                 Err(StoreError::ThreadConflict(_)) => {
-                    thread = self.store.get_thread(thread_id).await?;
-                    if thread.owner != Owner::Bot {
-                        return Ok(None);
+                    current = self.store.get_thread(thread_id).await?;
+                    if !current.bot_is_in_it() {
+                        return Ok(Swept::Skipped);
                     }
                 }
                 Err(err) => return Err(err.into()),
             }
         }
-        let stats = [crate::analytics::intervention(now, thread_id, activation, "emergency_switch", true)];
-        record_stats(self.store.as_ref(), &stats).await;
-        Ok(Some(true))
+        if let Some(err) = error {
+            return Err(err);
+        }
+        if outcome == Swept::HandedOver {
+            let stats =
+                [crate::analytics::intervention(now, thread_id, activation, "emergency_switch", true)];
+            record_stats(self.store.as_ref(), &stats).await;
+        }
+        Ok(outcome)
     }
 
-    async fn recategorize(&self, thread: &ThreadState) -> Result<Vec<String>, EngageError> {
-        let current = match &thread.categories {
-            Some(known) => known.clone(),
+    /// A Zenvia interaction to the agents, through Zenvia's API.
+    async fn transfer(&self, hash: &str) -> Result<(), HandoverFailure> {
+        let Some(zenvia) = &self.zenvia else {
+            return Err(HandoverFailure::ForGood("Zenvia is not configured in this function".into()));
+        };
+        let department = self.settings.zenvia.as_ref().and_then(|z| z.transfer_department_id);
+        Ok(zenvia.transfer(hash, department).await?)
+    }
+
+    /// An Engage Digital thread BOT to AGENT, from the categories known well enough, or read.
+    async fn recategorize(&self, thread: &ThreadState) -> Result<Vec<String>, HandoverFailure> {
+        let current = match decide::known_categories(thread) {
+            Some(known) => known,
             None => {
                 self.pacer.wait().await;
                 self.engage.get_thread(&thread.thread_id).await?.thread_category_ids

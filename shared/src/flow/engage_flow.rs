@@ -201,6 +201,7 @@ impl EngageFlow {
         let now = crate::now_millis();
         finish_applying(self.store.as_ref(), lease, thread, |current| ThreadState {
             pending_handover: Some(reason.clone()),
+            parked: true,
             updated_at_ms: now,
             ..current.clone()
         })

@@ -28,7 +28,7 @@ use aws_sdk_dynamodb::types::{
 };
 
 use super::{
-    EVENT_RECORD_TTL_SECONDS, EmergencyState, EventProgress, EventRecord, HourStats, Lease, Owner,
+    EVENT_RECORD_TTL_SECONDS, EmergencyState, EventProgress, EventRecord, HourStats, Lease,
     STATS_TTL_SECONDS, StatsEntry, StatsSet, Store, StoreError, THREAD_TTL_SECONDS, ThreadState,
 };
 
@@ -312,7 +312,7 @@ impl DynamoStore {
             .expression_attribute_values(":expires", n(crate::now_millis() / 1000 + THREAD_TTL_SECONDS));
         let mut remove = "";
         // The sparse index of bot-owned threads follows the owner.
-        if stored.owner == Owner::Bot && !stored.ended {
+        if stored.bot_is_in_it() {
             set.push("bot_owned = :bot_owned");
             update = update.expression_attribute_values(":bot_owned", s(BOT_OWNED));
         } else {
@@ -611,6 +611,22 @@ impl Store for DynamoStore {
             .and_then(|pk| pk.strip_prefix("thread#"))
             .map(String::from);
         Ok((ids, next))
+    }
+
+    async fn leave_bot_index(&self, thread: &ThreadState) -> Result<(), StoreError> {
+        self.table_update(thread_key(&thread.thread_id))
+            .update_expression("REMOVE bot_owned")
+            .condition_expression("version = :read")
+            .expression_attribute_values(":read", n(thread.version as i64))
+            .send()
+            .await
+            .map_err(|e| match e.into_service_error() {
+                e if e.is_conditional_check_failed_exception() => {
+                    StoreError::ThreadConflict(thread.thread_id.clone())
+                }
+                other => unavailable(other),
+            })?;
+        Ok(())
     }
 
     async fn count_bot_owned(&self) -> Result<u64, StoreError> {

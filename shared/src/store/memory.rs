@@ -16,6 +16,8 @@ struct Tables {
     threads: HashMap<String, ThreadState>,
     /// Events committed per thread (kept even before the thread has a state, as in DynamoDB).
     committed: HashMap<String, u64>,
+    /// Threads taken out of the bot-owned index until their next save.
+    out_of_index: std::collections::HashSet<String>,
     emergency: EmergencyState,
     stats: BTreeMap<i64, BTreeMap<StatsSet, BTreeSet<String>>>,
 }
@@ -58,7 +60,12 @@ impl Tables {
         }
         let stored = ThreadState { version: thread.version + 1, ..thread.clone() };
         self.threads.insert(thread.thread_id.clone(), stored);
+        self.out_of_index.remove(&thread.thread_id);
         Ok(())
+    }
+
+    fn in_bot_index(&self, thread: &ThreadState) -> bool {
+        thread.version > 0 && thread.bot_is_in_it() && !self.out_of_index.contains(&thread.thread_id)
     }
 }
 
@@ -167,7 +174,7 @@ impl Store for MemoryStore {
         let mut ids: Vec<&String> = tables
             .threads
             .values()
-            .filter(|t| t.owner == super::Owner::Bot && !t.ended && t.version > 0)
+            .filter(|t| tables.in_bot_index(t))
             .map(|t| &t.thread_id)
             .filter(|id| after.is_none_or(|after| id.as_str() > after))
             .collect();
@@ -177,13 +184,18 @@ impl Store for MemoryStore {
         Ok((page, next))
     }
 
+    async fn leave_bot_index(&self, thread: &ThreadState) -> Result<(), StoreError> {
+        let mut tables = self.tables();
+        if tables.threads.get(&thread.thread_id).map(|t| t.version) != Some(thread.version) {
+            return Err(StoreError::ThreadConflict(thread.thread_id.clone()));
+        }
+        tables.out_of_index.insert(thread.thread_id.clone());
+        Ok(())
+    }
+
     async fn count_bot_owned(&self) -> Result<u64, StoreError> {
         let tables = self.tables();
-        Ok(tables
-            .threads
-            .values()
-            .filter(|t| t.owner == super::Owner::Bot && !t.ended && t.version > 0)
-            .count() as u64)
+        Ok(tables.threads.values().filter(|t| tables.in_bot_index(t)).count() as u64)
     }
 
     async fn read_stats(&self, from_hour: i64, to_hour: i64) -> Result<Vec<HourStats>, StoreError> {

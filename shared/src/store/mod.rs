@@ -88,15 +88,47 @@ pub struct ThreadState {
     /// The Zenvia department the interaction started in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub department_id: Option<i64>,
+    /// The bot resolved the conversation; its next message starts a new one.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub resolved: bool,
+    /// The platform refused to act on the thread for good (or the emergency switch failed on
+    /// it three times): nobody can hand it over, so the switch leaves it alone.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub parked: bool,
+    /// Emergency handovers that failed on this thread in a row.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub emergency_attempts: u32,
+    /// When `categories` were last read or set (ms; 0: unknown).
+    #[serde(default, skip_serializing_if = "is_zero_ms")]
+    pub categories_at_ms: i64,
+    /// The categories of the thread's last message, and when it was issued (ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_event_categories: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "is_zero_ms")]
+    pub last_event_ms: i64,
     /// Events committed on this thread (stored beside the state, not in it): an event record
     /// claimed at a lower count is done.
     #[serde(skip)]
     pub events_committed: u64,
 }
 
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+fn is_zero_ms(n: &i64) -> bool {
+    *n == 0
+}
+
 impl ThreadState {
     pub fn new(thread_id: &str) -> Self {
         Self { thread_id: thread_id.to_string(), ..Self::default() }
+    }
+
+    /// Whether the bot is in this conversation: it is the bot's, not ended, not resolved, not
+    /// parked. Only such threads are in the `bot-owned` index the emergency switch sweeps.
+    pub fn bot_is_in_it(&self) -> bool {
+        self.owner == Owner::Bot && !self.ended && !self.resolved && !self.parked
     }
 }
 
@@ -187,9 +219,14 @@ pub struct EmergencyState {
     /// Threads recategorized BOT to AGENT since it was switched on.
     #[serde(default)]
     pub handed_over: u64,
-    /// Threads that could not be recategorized (403/404: closed, deleted, no access).
+    /// Threads that could not be recategorized (403/404: closed, deleted, no access; or three
+    /// failures in a row).
     #[serde(default)]
     pub failed: u64,
+    /// Where the sweep of the bot-owned index goes on: the last thread of the last page done
+    /// (`None`: from the top).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep_after: Option<String>,
 }
 
 /// Which activity set of an hour's statistics an entry goes to.
@@ -372,6 +409,10 @@ pub trait Store: Send + Sync {
 
     /// How many threads are bot-owned.
     async fn count_bot_owned(&self) -> Result<u64, StoreError>;
+
+    /// Takes a thread out of the bot-owned index without changing it (an idle conversation),
+    /// if it is still at `thread.version`; its next save puts it back when the bot is in it.
+    async fn leave_bot_index(&self, thread: &ThreadState) -> Result<(), StoreError>;
 
     /// The emergency switch (off when never set).
     async fn get_emergency(&self) -> Result<EmergencyState, StoreError>;
