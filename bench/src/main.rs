@@ -11,6 +11,8 @@
 //! 5. Volume: 2,000 events on one thread against DynamoDB Local (cost of the 2nd and 2,000th),
 //!    and the largest item of the table afterwards.
 //! 6. Analytics at scale: 100,000 sessions in one hour in DynamoDB Local, then a 7-day report.
+//! 7. The emergency sweep: 10,000 bot conversations and 2,000 leftovers on DynamoDB Local, at
+//!    the configured rate (about 23 minutes at 450 requests a minute; `--emergency-only`).
 //!
 //! `--quick` runs fewer iterations (a smoke run).
 
@@ -532,11 +534,151 @@ async fn analytics_at_scale(sessions: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A fake Engage Digital for the sweep: counts the updates per thread and the requests of
+/// every sliding minute.
+async fn fake_engage_for_sweep() -> anyhow::Result<(String, Arc<std::sync::Mutex<SweepCalls>>)> {
+    let calls = Arc::new(std::sync::Mutex::new(SweepCalls::default()));
+    async fn answer(
+        State(calls): State<Arc<std::sync::Mutex<SweepCalls>>>,
+        request: Request,
+    ) -> axum::Json<Value> {
+        let path = request.uri().path().to_string();
+        let mut calls = calls.lock().unwrap();
+        calls.at.push(Instant::now());
+        if let Some(thread) =
+            path.strip_prefix("/1.0/content_threads/").and_then(|p| p.strip_suffix("/update_categories"))
+        {
+            *calls.updates.entry(thread.to_string()).or_insert(0) += 1;
+        }
+        axum::Json(json!({"id": "x"}))
+    }
+    let app = Router::new().fallback(any(answer)).with_state(calls.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let address = listener.local_addr()?;
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok((format!("http://{address}/1.0"), calls))
+}
+
+#[derive(Default)]
+struct SweepCalls {
+    at: Vec<Instant>,
+    updates: HashMap<String, usize>,
+}
+
+impl SweepCalls {
+    /// The most requests in any 60 s.
+    fn busiest_minute(&self) -> usize {
+        let mut start = 0;
+        let mut most = 0;
+        for end in 0..self.at.len() {
+            while self.at[end] - self.at[start] >= Duration::from_secs(60) {
+                start += 1;
+            }
+            most = most.max(end - start + 1);
+        }
+        most
+    }
+}
+
+async fn emergency_sweep(conversations: usize, leftovers: usize) -> anyhow::Result<()> {
+    use handover_core::store::EmergencyState;
+    println!("\n## Emergency sweep: {conversations} bot conversations and {leftovers} leftovers\n");
+    let (engage, calls) = fake_engage_for_sweep().await?;
+    let meter = DynamoMeter::new();
+    let (client, table) = dynamodb_local::fresh_table_with(dynamodb_local::metered_client(&meter)).await;
+    let store: Arc<dyn Store> = Arc::new(DynamoStore::new(client, table));
+    let now = handover_core::now_millis();
+    let live = |id: String| ThreadState {
+        categories: Some(vec!["other".into(), BOT.into()]),
+        categories_at_ms: now,
+        updated_at_ms: now,
+        ..ThreadState::new(&id)
+    };
+    let mut threads: Vec<ThreadState> = (0..conversations).map(|i| live(format!("conv-{i:05}"))).collect();
+    threads.extend((0..leftovers).map(|i| match i % 3 {
+        0 => ThreadState { resolved: true, ..live(format!("resolved-{i:05}")) },
+        1 => ThreadState { parked: true, ..live(format!("refused-{i:05}")) },
+        _ => ThreadState { ended: true, ..live(format!("zenvia:ended-{i:05}")) },
+    }));
+    let mut writers = tokio::task::JoinSet::new();
+    for chunk in threads.chunks(threads.len().div_ceil(16)).map(<[_]>::to_vec) {
+        let store = store.clone();
+        writers.spawn(async move {
+            for thread in chunk {
+                store.save_thread(&thread).await?;
+            }
+            Ok::<_, handover_core::store::StoreError>(())
+        });
+    }
+    while let Some(written) = writers.join_next().await {
+        written??;
+    }
+    let rate: u32 = 450;
+    let env: HashMap<&str, String> = HashMap::from([
+        ("ENGAGE_API_URL", engage),
+        ("ENGAGE_ACCESS_TOKEN", "bench-token".into()),
+        ("BOT_CATEGORY_ID", BOT.into()),
+        ("AGENT_CATEGORY_ID", AGENT.into()),
+        ("EMERGENCY_REQUESTS_PER_MINUTE", rate.to_string()),
+    ]);
+    let env: HashMap<&str, &str> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let flow = wiring::emergency_flow(
+        handover_core::config::EmergencySettings::from_env(&env)?,
+        store.clone(),
+        &wiring::http_client(),
+    );
+    let on = EmergencyState {
+        active: true,
+        since_ms: Some(now),
+        sources_switched: true,
+        ..EmergencyState::default()
+    };
+    store.set_emergency(&on).await?;
+    meter.reset();
+    let started = Instant::now();
+    let mut runs = 0;
+    let mut remaining = Vec::new();
+    loop {
+        runs += 1;
+        flow.continue_work().await?;
+        let left = flow.status().await?.remaining;
+        remaining.push(left);
+        if left == 0 || runs > 10_000 {
+            break;
+        }
+    }
+    let elapsed = started.elapsed();
+    let calls = calls.lock().unwrap();
+    let once = calls.updates.values().filter(|&&n| n == 1).count();
+    let leftovers_claimed = calls.updates.keys().filter(|t| !t.starts_with("conv-")).count();
+    println!(
+        "DynamoDB Local, a fake Engage Digital answering at once, EMERGENCY_REQUESTS_PER_MINUTE={rate}, 20 s a run.\n"
+    );
+    println!("| measure | value |\n|---|---|");
+    println!("| runs until remaining = 0 | {runs} ({:.1} min) |", elapsed.as_secs_f64() / 60.0);
+    println!("| remaining only went down | {} |", remaining.windows(2).all(|w| w[1] < w[0]));
+    println!("| conversations recategorized exactly once | {once} of {conversations} |");
+    println!("| leftovers claimed | {leftovers_claimed} |");
+    println!(
+        "| Engage Digital requests per conversation | {:.2} |",
+        calls.at.len() as f64 / conversations as f64
+    );
+    println!(
+        "| DynamoDB requests per conversation | {:.2} |",
+        meter.requests() as f64 / conversations as f64
+    );
+    println!("| most requests in any 60 s (configured {rate}) | {} |", calls.busiest_minute());
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let quick = std::env::args().any(|a| a == "--quick");
     if std::env::args().any(|a| a == "--analytics-only") {
         return analytics_at_scale(if quick { 10_000 } else { 100_000 }).await;
+    }
+    if std::env::args().any(|a| a == "--emergency-only") {
+        return if quick { emergency_sweep(500, 100).await } else { emergency_sweep(10_000, 2_000).await };
     }
     let (iterations, runs, sessions) = if quick { (200, 3, 10_000) } else { (2_000, 11, 100_000) };
     println!("# handover benchmark{}", if quick { " (quick)" } else { "" });
@@ -546,5 +688,9 @@ async fn main() -> anyhow::Result<()> {
     volume(if quick { 200 } else { 2_000 }).await?;
     binaries(runs).await?;
     analytics_at_scale(sessions).await?;
+    // The full sweep takes about 23 minutes at the platform's pace: run it with --emergency-only.
+    if quick {
+        emergency_sweep(500, 100).await?;
+    }
     Ok(())
 }

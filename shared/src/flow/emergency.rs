@@ -97,9 +97,12 @@ pub struct Pacer {
 }
 
 impl Pacer {
+    /// At most `requests` in any 60 s as the platform counts them: spaced 1% wider than
+    /// exactly, so that network jitter never brings two requests closer than the limit allows
+    /// (measured: exact spacing let 451 of 450 land in one sliding minute).
     pub fn per_minute(requests: u32) -> Self {
         Self {
-            interval: Duration::from_secs(60) / requests.max(1),
+            interval: Duration::from_secs(60) / requests.max(1) * 101 / 100,
             next: tokio::sync::Mutex::new(Instant::now()),
         }
     }
