@@ -128,6 +128,32 @@ async fn intervention_samples_give_the_thread_back_once() {
     assert_eq!(app.thread().await.owner, handover_core::store::Owner::Bot);
 }
 
+/// The platform's own sample (client walkthrough) carries the intervention's thread, categories
+/// and source directly under `resource`: it gives the thread back as well.
+#[tokio::test]
+async fn an_intervention_closed_in_the_platforms_documented_shape_gives_the_thread_back() {
+    let app = TestApp::spawn(Options::default().bot(BotKind::Builtin)).await;
+    platform(&app, json!([agent_on(CHAT_CHANNEL, "available", "ok")])).await;
+    assert_eq!(replay(&app, "engage-ask-for-agent.json").await.status(), 200);
+    assert_eq!(app.thread().await.owner, handover_core::store::Owner::Agent);
+    let closed = handover::replay::replay(
+        &app.functions,
+        "rebot",
+        &sample("engage-intervention-closed-resource-shape.json"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(closed.status(), 200);
+    assert_eq!(app.thread().await.owner, handover_core::store::Owner::Bot);
+    let calls = app.engage_calls().await;
+    assert!(
+        calls.last().unwrap().ends_with(&format!(
+            "thread_category_ids[]={OTHER_CATEGORY}, thread_category_ids[]={BOT_CATEGORY}}}"
+        )),
+        "{calls:#?}"
+    );
+}
+
 #[tokio::test]
 async fn emergency_samples_switch_with_the_iam_caller_recorded() {
     let app = TestApp::spawn(Options::default()).await;

@@ -136,6 +136,16 @@ struct RawResource {
     resource_type: Option<String>,
     #[serde(default)]
     metadata: RawMetadata,
+    // An intervention's own fields: the platform's sample (seed 004) carries them here, with
+    // only custom fields in `metadata`; other payloads carry them in `metadata`.
+    #[serde(default)]
+    thread_id: Option<Value>,
+    #[serde(default)]
+    category_ids: Option<Vec<Value>>,
+    #[serde(default)]
+    source_id: Option<Value>,
+    #[serde(default)]
+    user_id: Option<Value>,
 }
 
 /// The metadata fields the product reads; the platform sends many more.
@@ -216,15 +226,20 @@ fn parse_event(value: Value) -> Result<WebhookEvent, String> {
         }
         "intervention.closed" | "intervention.reopened" => {
             let resource = raw.resource.ok_or("missing `resource`")?;
-            let m = resource.metadata;
+            let m = &resource.metadata;
+            // Under `resource` or under `resource.metadata`, whichever the payload has.
+            let categories = match id_list(&resource.category_ids) {
+                direct if !direct.is_empty() => direct,
+                _ => id_list(&m.category_ids),
+            };
             let event = InterventionEvent {
                 event_id: id,
                 issued_at: raw.issued_at,
                 intervention_id: id_string(&resource.id).ok_or("missing `resource.id`")?,
-                thread_id: id_string(&m.thread_id),
-                source_id: id_string(&m.source_id),
-                user_id: id_string(&m.user_id),
-                category_ids: id_list(&m.category_ids),
+                thread_id: id_string(&resource.thread_id).or_else(|| id_string(&m.thread_id)),
+                source_id: id_string(&resource.source_id).or_else(|| id_string(&m.source_id)),
+                user_id: id_string(&resource.user_id).or_else(|| id_string(&m.user_id)),
+                category_ids: categories,
             };
             Ok(if event_type == "intervention.closed" {
                 WebhookEvent::InterventionClosed(event)
