@@ -127,6 +127,8 @@ async fn queueing_is_refused_when_the_queue_is_unavailable_and_nothing_is_half_d
     assert_eq!(response.status(), 503, "the platform sends it again");
     let body: serde_json::Value = serde_json::from_str(response.body()).unwrap();
     assert_eq!(body["error"], "retry_later");
+    let correlation = body["correlation_id"].as_str().unwrap();
+    assert!(correlation.len() == 16 && correlation.bytes().all(|b| b.is_ascii_hexdigit()), "{body}");
     assert!(!response.body().contains("sqs.internal"), "no internal detail: {}", response.body());
     assert!(app.engage_calls().await.is_empty());
 }

@@ -44,13 +44,6 @@ pub async fn handle(store: &dyn Store, access_token: &Secret, request: ApiReques
             StatusCode::OK,
             serde_json::to_value(analytics::report(window, &hours)).expect("plain data"),
         ),
-        Err(err) => {
-            tracing::error!(error = %err, "statistics could not be read");
-            error_response(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "store_unavailable",
-                "statistics could not be read; retry",
-            )
-        }
+        Err(err) => super::retry_later("the statistics could not be read", &err),
     }
 }

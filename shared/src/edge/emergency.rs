@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::{
     ApiRequest, ApiResponse, MAX_BODY_BYTES, body_too_large, error_response, header_value, json_response,
 };
-use crate::flow::emergency::{EmergencyError, EmergencyFlow};
+use crate::flow::emergency::EmergencyFlow;
 use crate::secret::Secret;
 
 /// Who is calling, as the platform in front established it (set by the Lambda adapter from
@@ -110,14 +110,7 @@ pub async fn handle(flow: &EmergencyFlow, authorization: &Authorization, request
     };
     match result {
         Ok(status) => json_response(StatusCode::OK, serde_json::to_value(status).expect("plain data")),
-        Err(err) => {
-            tracing::error!(error = %err, "emergency switch failed; the next call or the schedule continues");
-            let code = match &err {
-                EmergencyError::Engage(e) => e.code(),
-                EmergencyError::Store(_) => "store_unavailable".into(),
-                EmergencyError::Zenvia(_) => "zenvia_unavailable".into(),
-            };
-            error_response(StatusCode::SERVICE_UNAVAILABLE, &code, &err.to_string())
-        }
+        // The switch's state is saved: the next call or the schedule continues the work.
+        Err(err) => super::retry_later("the emergency work is not finished", &err),
     }
 }

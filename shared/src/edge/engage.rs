@@ -160,10 +160,7 @@ async fn receive_events(receiver: &EngageReceiver, endpoint: Endpoint, request: 
     }
     match receiver.queue.enqueue(&jobs).await {
         Ok(()) => json_response(StatusCode::OK, serde_json::json!({ "queued": jobs.len() })),
-        Err(err) => {
-            // Engage Digital retries anything but 200; the queue drops what it already has.
-            tracing::error!(error = %err, events = jobs.len(), "events not queued; the platform will send them again");
-            error_response(StatusCode::SERVICE_UNAVAILABLE, "retry_later", "the events could not be queued")
-        }
+        // Engage Digital retries anything but 200; the queue drops what it already has.
+        Err(err) => super::retry_later("the events could not be queued", &err),
     }
 }

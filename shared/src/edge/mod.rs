@@ -43,6 +43,21 @@ pub fn error_response(status: StatusCode, code: &str, message: &str) -> ApiRespo
     json_response(status, serde_json::json!({ "error": code, "message": message }))
 }
 
+/// A `503` the caller can act on: retry later. The details go to the log only, with a
+/// correlation id that the answer carries too; internal error text never leaves the process.
+pub fn retry_later(what_failed: &str, err: &dyn std::fmt::Display) -> ApiResponse {
+    let correlation_id = format!("{:016x}", rand::random::<u64>());
+    tracing::error!(%correlation_id, error = %err, "{what_failed}");
+    json_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        serde_json::json!({
+            "error": "retry_later",
+            "message": format!("{what_failed}; retry later"),
+            "correlation_id": correlation_id,
+        }),
+    )
+}
+
 pub fn json_response(status: StatusCode, body: serde_json::Value) -> ApiResponse {
     Response::builder()
         .status(status)

@@ -44,9 +44,6 @@ pub async fn handle(receiver: &ZenviaReceiver, request: ApiRequest) -> ApiRespon
     }
     match receiver.queue.enqueue(&[Job::zenvia(event)]).await {
         Ok(()) => json_response(StatusCode::OK, serde_json::json!({ "queued": 1 })),
-        Err(err) => {
-            tracing::error!(error = %err, "Zenvia event not queued; Zenvia will send it again");
-            error_response(StatusCode::SERVICE_UNAVAILABLE, "retry_later", "the event could not be queued")
-        }
+        Err(err) => super::retry_later("the event could not be queued", &err),
     }
 }
