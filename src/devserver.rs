@@ -111,13 +111,19 @@ impl DevServer {
     /// What the server tells a person on start-up: its routes and how to use the sandbox.
     pub fn banner(&self) -> String {
         let address = self.address;
-        let mut lines = vec![
-            format!("handover dev server on http://{address}"),
+        let mut lines = vec![format!("handover dev server on http://{address}")];
+        if set(&self.env, "ENGAGE_WEBHOOK_SECRET").is_none() {
+            lines.push(
+                "  (no ENGAGE_WEBHOOK_SECRET: this dev server accepts webhooks without one; a deployed function refuses to start without it)"
+                    .into(),
+            );
+        }
+        lines.extend([
             format!("  GET|POST http://{address}/engage/webhook         (Engage Digital: content.imported)"),
             format!(
                 "  GET|POST http://{address}/engage/interventions   (Engage Digital: intervention.closed/reopened)"
             ),
-        ];
+        ]);
         lines.push(match set(&self.env, "EMERGENCY_TOKEN") {
             Some(_) => {
                 format!("  GET|POST http://{address}/emergency               (Bearer $EMERGENCY_TOKEN)")

@@ -260,6 +260,9 @@ fn cold_start_event(function: &str) -> anyhow::Result<Value> {
         }
         _ => sample("emergency-status.json")?,
     };
+    if matches!(function, "webhook" | "rebot") {
+        event["headers"]["x-dimelo-secret"] = json!("bench-webhook-secret-0123");
+    }
     match function {
         // Refused before any call: wrong token, no IAM identity.
         "zenvia" => event["rawQueryString"] = json!("token=not-the-token"),
@@ -276,8 +279,9 @@ fn cold_start_event(function: &str) -> anyhow::Result<Value> {
 }
 
 /// The functions' own configuration (secrets are placeholders: nothing is called).
-const FUNCTION_ENV: [(&str, &str); 11] = [
+const FUNCTION_ENV: [(&str, &str); 12] = [
     ("RUST_LOG", "warn"),
+    ("ENGAGE_WEBHOOK_SECRET", "bench-webhook-secret-0123"),
     ("TABLE_NAME", "handover"),
     ("QUEUE_URL", "https://sqs.eu-west-1.amazonaws.com/123456789012/handover-events.fifo"),
     ("ENGAGE_API_URL", "https://bench.api.engagement.dimelo.com/1.0"),

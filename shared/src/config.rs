@@ -227,7 +227,33 @@ impl QueueSettings {
 
 /// The token every inbound Zenvia POST must carry (all the `zenvia` receiver needs of Zenvia).
 pub fn zenvia_webhook_token(env: &dyn Env) -> Result<Secret, ConfigError> {
-    Ok(Secret::new(required(env, "ZENVIA_WEBHOOK_TOKEN")?))
+    Ok(Secret::new(deployed_secret(env, "ZENVIA_WEBHOOK_TOKEN")?))
+}
+
+/// The shortest secret a deployed function accepts (the template asks for as much).
+pub const MIN_SECRET_CHARS: usize = 16;
+
+/// Values that once stood in this project's template or docs as placeholders: anyone can read
+/// them, so a deployed function refuses them.
+const KNOWN_PLACEHOLDERS: [&str; 4] = ["change-me-not-configured", "not-configured", "change-me", "changeme"];
+
+/// A secret a deployed function needs: set, at least [`MIN_SECRET_CHARS`] long, not a
+/// placeholder. The error names the variable, never the value.
+pub fn deployed_secret(env: &dyn Env, name: &'static str) -> Result<String, ConfigError> {
+    let value = required(env, name)?;
+    if KNOWN_PLACEHOLDERS.contains(&value.to_ascii_lowercase().as_str()) {
+        return Err(malformed(name, "is a known placeholder: set a secret of your own"));
+    }
+    if value.chars().count() < MIN_SECRET_CHARS {
+        return Err(malformed(name, "must be at least 16 characters"));
+    }
+    Ok(value)
+}
+
+/// The webhook's secret, which the deployed receivers require (every request must carry it
+/// in `X-Dimelo-Secret`): without one, anybody could post events into real threads.
+pub fn required_webhook_secret(env: &dyn Env) -> Result<Secret, ConfigError> {
+    Ok(Secret::new(deployed_secret(env, "ENGAGE_WEBHOOK_SECRET")?))
 }
 
 /// Where state is kept.
@@ -372,7 +398,7 @@ fn zenvia_department(env: &dyn Env) -> Result<Option<i64>, ConfigError> {
 
 /// The analytics function's one secret: the required `Access-Token` header value.
 pub fn analytics_access_token(env: &dyn Env) -> Result<Secret, ConfigError> {
-    Ok(Secret::new(required(env, "ANALYTICS_ACCESS_TOKEN")?))
+    Ok(Secret::new(deployed_secret(env, "ANALYTICS_ACCESS_TOKEN")?))
 }
 
 fn api_url(env: &dyn Env) -> Result<String, ConfigError> {

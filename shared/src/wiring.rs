@@ -90,7 +90,8 @@ pub async fn sqs_queue(settings: &QueueSettings) -> Arc<dyn JobQueue> {
 /// Everything the `webhook` and `rebot` Lambdas need: the webhook's tokens and the queue. No
 /// store, no bot: they only receive.
 pub async fn engage_receiver_function(env: &dyn Env) -> Result<EngageReceiver, StartupError> {
-    let settings = EngageSettings::from_env(env)?;
+    let mut settings = EngageSettings::from_env(env)?;
+    settings.webhook_secret = Some(crate::config::required_webhook_secret(env)?);
     let queue = QueueSettings::from_env(env)?;
     Ok(EngageReceiver { settings, queue: sqs_queue(&queue).await })
 }

@@ -6,14 +6,18 @@ use std::process::Command;
 /// The queue the receiving functions put events on.
 pub const QUEUE_URL: &str = "https://sqs.eu-west-1.amazonaws.com/123456789012/handover-events.fifo";
 
+/// The webhook's secret in the receivers' configuration.
+pub const WEBHOOK_SECRET: &str = "very-secret-webhook-secret-42";
+
 /// A complete configuration of the Engage Digital receivers (`webhook`, `rebot`).
-pub const ENGAGE_FUNCTION_ENV: [(&str, &str); 6] = [
+pub const ENGAGE_FUNCTION_ENV: [(&str, &str); 7] = [
     ("ENGAGE_API_URL", "https://acme.api.engagement.dimelo.com/1.0"),
     ("ENGAGE_ACCESS_TOKEN", "very-secret-access-token"),
     ("ENGAGE_VERIFY_TOKEN", "very-secret-verify-token"),
     ("BOT_CATEGORY_ID", "bot"),
     ("AGENT_CATEGORY_ID", "agent"),
     ("QUEUE_URL", QUEUE_URL),
+    ("ENGAGE_WEBHOOK_SECRET", WEBHOOK_SECRET),
 ];
 
 /// A complete configuration of the queue's worker (`process`) for Engage Digital.

@@ -9,7 +9,10 @@ use handover_testkit::lambda_runtime::{lambda_environment, serve_one};
 #[tokio::test]
 async fn answers_the_verification_event_through_the_runtime_api() {
     let sample = format!("{}/../../events/engage-verify-ok.json", env!("CARGO_MANIFEST_DIR"));
-    let event: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(sample).unwrap()).unwrap();
+    let mut event: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(sample).unwrap()).unwrap();
+    // A deployed webhook requires its secret on every request, the verification included.
+    event["headers"]["x-dimelo-secret"] = serde_json::json!(handover_testkit::startup::WEBHOOK_SECRET);
     let (runtime, mut answers) = serve_one(event).await.unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_webhook"))
         .env_clear()
@@ -21,6 +24,7 @@ async fn answers_the_verification_event_through_the_runtime_api() {
             ("BOT_CATEGORY_ID", "bot"),
             ("AGENT_CATEGORY_ID", "agent"),
             ("QUEUE_URL", handover_testkit::startup::QUEUE_URL),
+            ("ENGAGE_WEBHOOK_SECRET", handover_testkit::startup::WEBHOOK_SECRET),
         ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())

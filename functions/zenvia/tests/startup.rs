@@ -13,6 +13,12 @@ fn each_missing_variable_stops_start_up_naming_it() {
 }
 
 #[test]
+fn the_old_placeholder_token_is_refused() {
+    let queue_only = [("QUEUE_URL", QUEUE_URL)];
+    malformed_variable_is_named(BINARY, &queue_only, "ZENVIA_WEBHOOK_TOKEN", "change-me-not-configured");
+}
+
+#[test]
 fn a_malformed_queue_is_named() {
     malformed_variable_is_named(BINARY, &COMPLETE, "QUEUE_URL", "sqs://handover-events");
 }
