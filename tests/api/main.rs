@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod abuse;
 mod analytics;
 mod budget;
 mod concurrency;
