@@ -19,6 +19,7 @@ mod rebot;
 mod replay_events;
 mod sqs;
 mod store_suite;
+mod template;
 mod verification;
 mod volume;
 mod zenvia;

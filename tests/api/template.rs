@@ -1,0 +1,118 @@
+//! Issue 15, item 5: least privilege, read from `template.yaml` itself. Each function may use
+//! only the DynamoDB actions it needs, only on its own key prefixes (`dynamodb:LeadingKeys`);
+//! the receivers have no table access at all and may only send to the queue.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_yaml::Value;
+
+fn template() -> Value {
+    let path = format!("{}/template.yaml", env!("CARGO_MANIFEST_DIR"));
+    serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).expect("template.yaml is YAML")
+}
+
+fn strings(value: &Value) -> Vec<String> {
+    match value {
+        Value::String(s) => vec![s.clone()],
+        Value::Sequence(list) => list.iter().flat_map(strings).collect(),
+        _ => vec![],
+    }
+}
+
+/// Per function: its DynamoDB actions, with the leading keys each statement allows.
+fn dynamodb_statements(template: &Value) -> BTreeMap<String, Vec<(BTreeSet<String>, Vec<String>)>> {
+    let mut functions = BTreeMap::new();
+    for (name, resource) in template["Resources"].as_mapping().unwrap() {
+        if resource["Type"] != "AWS::Serverless::Function" {
+            continue;
+        }
+        let mut statements = Vec::new();
+        for policy in resource["Properties"]["Policies"].as_sequence().into_iter().flatten() {
+            for statement in policy["Statement"].as_sequence().into_iter().flatten() {
+                let actions: BTreeSet<String> = strings(&statement["Action"])
+                    .into_iter()
+                    .filter(|a| a.starts_with("dynamodb:"))
+                    .collect();
+                if actions.is_empty() {
+                    continue;
+                }
+                let condition = statement["Condition"].as_mapping().and_then(|c| c.values().next());
+                let keys = condition.map(|c| strings(&c["dynamodb:LeadingKeys"])).unwrap_or_default();
+                statements.push((actions, keys));
+            }
+        }
+        functions.insert(name.as_str().unwrap().to_string(), statements);
+    }
+    functions
+}
+
+fn set(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| format!("dynamodb:{s}")).collect()
+}
+
+#[test]
+fn each_function_may_touch_only_its_key_prefixes_with_only_the_actions_it_uses() {
+    let template = template();
+    let functions = dynamodb_statements(&template);
+    for receiver in ["WebhookFunction", "RebotFunction", "ZenviaFunction"] {
+        assert!(functions[receiver].is_empty(), "{receiver} has table access: {:?}", functions[receiver]);
+        let policies = &template["Resources"][receiver]["Properties"]["Policies"];
+        let kinds: Vec<String> = policies
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .filter_map(|p| p.as_mapping()?.keys().next()?.as_str().map(String::from))
+            .collect();
+        assert_eq!(kinds, vec!["SQSSendMessagePolicy"], "{receiver}");
+    }
+    let expected: [(&str, Vec<(BTreeSet<String>, Vec<&str>)>); 3] = [
+        (
+            "ProcessFunction",
+            vec![
+                (
+                    set(&["BatchGetItem", "GetItem", "PutItem", "UpdateItem", "BatchWriteItem"]),
+                    vec!["thread#*", "event#*", "stat#*"],
+                ),
+                (set(&["GetItem"]), vec!["settings#emergency"]),
+            ],
+        ),
+        (
+            "EmergencyFunction",
+            vec![
+                (
+                    set(&["GetItem", "PutItem", "UpdateItem", "BatchWriteItem"]),
+                    vec!["settings#emergency", "thread#*", "stat#*"],
+                ),
+                (set(&["Query"]), vec!["bot"]),
+            ],
+        ),
+        ("AnalyticsFunction", vec![(set(&["Query"]), vec!["*.?"])]),
+    ];
+    for (function, statements) in expected {
+        let actual = &functions[function];
+        let expected: Vec<(BTreeSet<String>, Vec<String>)> =
+            statements.into_iter().map(|(a, k)| (a, k.into_iter().map(String::from).collect())).collect();
+        assert_eq!(actual, &expected, "{function}");
+    }
+    // No function is left out of the check.
+    let checked: BTreeSet<&str> = [
+        "WebhookFunction",
+        "RebotFunction",
+        "ZenviaFunction",
+        "ProcessFunction",
+        "EmergencyFunction",
+        "AnalyticsFunction",
+    ]
+    .into();
+    assert_eq!(functions.keys().map(String::as_str).collect::<BTreeSet<_>>(), checked);
+}
+
+#[test]
+fn the_webhook_secret_has_no_default_and_optional_platforms_have_no_default_token() {
+    let parameters = &template()["Parameters"];
+    assert!(parameters["EngageWebhookSecret"].get("Default").is_none());
+    assert_eq!(parameters["EngageWebhookSecret"]["MinLength"], 16);
+    for token in ["ZenviaApiToken", "ZenviaWebhookToken", "AnalyticsAccessToken"] {
+        assert_eq!(parameters[token]["Default"], "", "{token}: empty means not deployed");
+    }
+}
