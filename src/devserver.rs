@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use handover_core::config::{EmergencySettings, EngageSettings, QueueSettings};
+use handover_core::config::{EmergencySettings, QueueSettings, WebhookAuth};
 use handover_core::edge::emergency::Authorization;
 use handover_core::edge::engage::EngageReceiver;
 use handover_core::edge::zenvia::ZenviaReceiver;
@@ -76,7 +76,7 @@ pub async fn start(host: &str, port: u16, mut env: HashMap<String, String>) -> a
                 (wiring::sqs_queue(&settings).await, None)
             }
         };
-    let engage = EngageReceiver { settings: EngageSettings::from_env(&env)?, queue: queue.clone() };
+    let engage = EngageReceiver { auth: WebhookAuth::from_env(&env)?, queue: queue.clone() };
     let emergency = wiring::emergency_flow(EmergencySettings::from_env(&env)?, store.clone(), &http)
         .telling(processor.emergency.clone());
     let emergency_authorization = match set(&env, "EMERGENCY_TOKEN") {

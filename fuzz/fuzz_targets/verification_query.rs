@@ -1,7 +1,7 @@
 #![no_main]
 //! Any verification query (and secret header): the challenge only for the right token.
 
-use handover_core::config::EngageSettings;
+use handover_core::config::WebhookAuth;
 use handover_core::edge::engage::verify_subscription;
 use handover_core::secret::Secret;
 use libfuzzer_sys::fuzz_target;
@@ -15,16 +15,9 @@ fuzz_target!(|data: &[u8]| {
         request = request.header("x-dimelo-secret", value);
     }
     let Ok(request) = request.body(bytes::Bytes::new()) else { return };
-    let settings = EngageSettings {
-        api_url: "https://example.invalid/1.0".into(),
-        access_token: Secret::new("token"),
+    let settings = WebhookAuth {
         verify_token: Secret::new("verify-token"),
         webhook_secret: Some(Secret::new("hook-secret")),
-        bot_category_id: "bot".into(),
-        agent_category_id: "agent".into(),
-        bot_source_ids: None,
-        async_source_ids: vec![],
-        timeout: std::time::Duration::from_secs(1),
     };
     if let Ok(challenge) = verify_subscription(&request, &settings) {
         assert_eq!(secret, "hook-secret", "verified without the secret");

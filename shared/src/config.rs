@@ -50,8 +50,6 @@ pub struct EngageSettings {
     /// API root including the version, without a trailing slash.
     pub api_url: String,
     pub access_token: Secret,
-    pub verify_token: Secret,
-    pub webhook_secret: Option<Secret>,
     pub bot_category_id: String,
     pub agent_category_id: String,
     /// `None`: every source is bot-managed.
@@ -66,8 +64,6 @@ impl EngageSettings {
         Ok(Self {
             api_url: api_url(env)?,
             access_token: Secret::new(required(env, "ENGAGE_ACCESS_TOKEN")?),
-            verify_token: Secret::new(required(env, "ENGAGE_VERIFY_TOKEN")?),
-            webhook_secret: optional(env, "ENGAGE_WEBHOOK_SECRET").map(Secret::new),
             bot_category_id: required(env, "BOT_CATEGORY_ID")?,
             agent_category_id: required(env, "AGENT_CATEGORY_ID")?,
             bot_source_ids: optional(env, "ENGAGE_SOURCE_IDS").map(|v| comma_list(&v)),
@@ -250,6 +246,31 @@ pub fn deployed_secret(env: &dyn Env, name: &'static str) -> Result<String, Conf
     Ok(value)
 }
 
+/// What the receivers check on every request: the verify token and the webhook's secret. All
+/// a receiver needs of Engage Digital: it holds no API token.
+#[derive(Debug, Clone)]
+pub struct WebhookAuth {
+    pub verify_token: Secret,
+    /// `None`: requests need no `X-Dimelo-Secret` (the dev server only).
+    pub webhook_secret: Option<Secret>,
+}
+
+impl WebhookAuth {
+    /// The dev server's: the secret optional.
+    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            verify_token: Secret::new(required(env, "ENGAGE_VERIFY_TOKEN")?),
+            webhook_secret: optional(env, "ENGAGE_WEBHOOK_SECRET").map(Secret::new),
+        })
+    }
+
+    /// A deployed receiver's: the secret required.
+    pub fn deployed_from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+        let verify_token = Secret::new(required(env, "ENGAGE_VERIFY_TOKEN")?);
+        Ok(Self { verify_token, webhook_secret: Some(required_webhook_secret(env)?) })
+    }
+}
+
 /// The webhook's secret, which the deployed receivers require (every request must carry it
 /// in `X-Dimelo-Secret`): without one, anybody could post events into real threads.
 pub fn required_webhook_secret(env: &dyn Env) -> Result<Secret, ConfigError> {
@@ -357,8 +378,6 @@ impl EmergencySettings {
 pub struct ZenviaSettings {
     pub api_url: String,
     pub api_token: Secret,
-    /// Every inbound POST must carry it as `?token=`.
-    pub webhook_token: Secret,
     /// `None`: transfers go to the interaction's own department.
     pub transfer_department_id: Option<i64>,
     pub flow: FlowSettings,
@@ -374,7 +393,6 @@ impl ZenviaSettings {
         Ok(Self {
             api_url,
             api_token: Secret::new(required(env, "ZENVIA_API_TOKEN")?),
-            webhook_token: Secret::new(required(env, "ZENVIA_WEBHOOK_TOKEN")?),
             transfer_department_id,
             flow: FlowSettings::from_env(env)?,
             bot: BotSettings::from_env(env)?,
@@ -475,19 +493,31 @@ mod tests {
 
     #[test]
     fn each_missing_required_variable_is_named() {
-        for name in [
-            "ENGAGE_API_URL",
-            "ENGAGE_ACCESS_TOKEN",
-            "ENGAGE_VERIFY_TOKEN",
-            "BOT_CATEGORY_ID",
-            "AGENT_CATEGORY_ID",
-        ] {
+        for name in ["ENGAGE_API_URL", "ENGAGE_ACCESS_TOKEN", "BOT_CATEGORY_ID", "AGENT_CATEGORY_ID"] {
             let mut env = engage_env();
             env.remove(name);
             let err = WebhookSettings::from_env(&env).unwrap_err();
             assert_eq!(err, ConfigError::Missing(name));
             assert_eq!(err.to_string(), format!("configuration error: {name} is required but not set"));
         }
+        let mut env = engage_env();
+        env.remove("ENGAGE_VERIFY_TOKEN");
+        assert_eq!(WebhookAuth::from_env(&env).unwrap_err(), ConfigError::Missing("ENGAGE_VERIFY_TOKEN"));
+    }
+
+    #[test]
+    fn a_deployed_receiver_needs_a_webhook_secret_of_its_own() {
+        let mut env = engage_env();
+        assert_eq!(
+            WebhookAuth::deployed_from_env(&env).unwrap_err(),
+            ConfigError::Missing("ENGAGE_WEBHOOK_SECRET")
+        );
+        env.insert("ENGAGE_WEBHOOK_SECRET", "change-me-not-configured");
+        assert!(WebhookAuth::deployed_from_env(&env).unwrap_err().to_string().contains("placeholder"));
+        env.insert("ENGAGE_WEBHOOK_SECRET", "short");
+        assert!(WebhookAuth::deployed_from_env(&env).unwrap_err().to_string().contains("16 characters"));
+        env.insert("ENGAGE_WEBHOOK_SECRET", "a-real-secret-of-some-length");
+        assert!(WebhookAuth::deployed_from_env(&env).unwrap().webhook_secret.is_some());
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod engage;
 pub mod flow;
 pub mod queue;
 pub mod secret;
+pub mod secret_store;
 pub mod store;
 pub mod telemetry;
 pub mod text;

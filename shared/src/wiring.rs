@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use crate::bot::{Bot, BuiltinBot, HttpBot, RulesError};
 use crate::config::{
-    BotSettings, ConfigError, DynamoSettings, EmergencySettings, EngageSettings, Env, QueueSettings,
-    WebhookSettings, ZenviaSettings,
+    BotSettings, ConfigError, DynamoSettings, EmergencySettings, Env, QueueSettings, WebhookSettings,
+    ZenviaSettings,
 };
 use crate::edge::engage::EngageReceiver;
 use crate::edge::zenvia::ZenviaReceiver;
@@ -35,6 +35,12 @@ pub fn or_exit<T>(startup: Result<T, StartupError>) -> T {
         eprintln!("{err}");
         std::process::exit(2)
     })
+}
+
+/// The function's environment, with the secrets given as `NAME_SECRET_ARN` read from AWS
+/// Secrets Manager (see [`crate::secret_store`]).
+pub async fn environment(env: &dyn Env) -> Result<crate::secret_store::WithSecrets<'_>, StartupError> {
+    Ok(crate::secret_store::resolve(env).await?)
 }
 
 /// The one HTTP client of a process: rustls, bounded connect and request times.
@@ -90,10 +96,9 @@ pub async fn sqs_queue(settings: &QueueSettings) -> Arc<dyn JobQueue> {
 /// Everything the `webhook` and `rebot` Lambdas need: the webhook's tokens and the queue. No
 /// store, no bot: they only receive.
 pub async fn engage_receiver_function(env: &dyn Env) -> Result<EngageReceiver, StartupError> {
-    let mut settings = EngageSettings::from_env(env)?;
-    settings.webhook_secret = Some(crate::config::required_webhook_secret(env)?);
+    let auth = crate::config::WebhookAuth::deployed_from_env(env)?;
     let queue = QueueSettings::from_env(env)?;
-    Ok(EngageReceiver { settings, queue: sqs_queue(&queue).await })
+    Ok(EngageReceiver { auth, queue: sqs_queue(&queue).await })
 }
 
 /// Everything the `zenvia` Lambda needs: its inbound token and the queue.

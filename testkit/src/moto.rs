@@ -50,3 +50,27 @@ fn start() -> String {
         "moto_server did not start on port {port} within 60 s: run ./scripts/test, which installs moto[server]"
     )
 }
+
+/// Stores `value` as a new secret in moto's Secrets Manager and returns its ARN.
+pub async fn create_secret(name: &str, value: &str) -> String {
+    let config = aws_sdk_secretsmanager::Config::builder()
+        .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
+        .http_client(handover_core::store::dynamodb::aws_http_client())
+        .region(aws_sdk_secretsmanager::config::Region::new("us-east-1"))
+        .endpoint_url(endpoint())
+        .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new(
+            "local", "local", None, None, "tests",
+        ))
+        .build();
+    let client = aws_sdk_secretsmanager::Client::from_conf(config);
+    static CREATED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = CREATED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let created = client
+        .create_secret()
+        .name(format!("{name}-{}-{n}", std::process::id()))
+        .secret_string(value)
+        .send()
+        .await
+        .expect("moto stores the secret");
+    created.arn.expect("an ARN")
+}

@@ -9,22 +9,18 @@ pub const QUEUE_URL: &str = "https://sqs.eu-west-1.amazonaws.com/123456789012/ha
 /// The webhook's secret in the receivers' configuration.
 pub const WEBHOOK_SECRET: &str = "very-secret-webhook-secret-42";
 
-/// A complete configuration of the Engage Digital receivers (`webhook`, `rebot`).
-pub const ENGAGE_FUNCTION_ENV: [(&str, &str); 7] = [
-    ("ENGAGE_API_URL", "https://acme.api.engagement.dimelo.com/1.0"),
-    ("ENGAGE_ACCESS_TOKEN", "very-secret-access-token"),
+/// A complete configuration of the Engage Digital receivers (`webhook`, `rebot`): they check
+/// and queue, and hold no API token.
+pub const ENGAGE_FUNCTION_ENV: [(&str, &str); 3] = [
     ("ENGAGE_VERIFY_TOKEN", "very-secret-verify-token"),
-    ("BOT_CATEGORY_ID", "bot"),
-    ("AGENT_CATEGORY_ID", "agent"),
     ("QUEUE_URL", QUEUE_URL),
     ("ENGAGE_WEBHOOK_SECRET", WEBHOOK_SECRET),
 ];
 
 /// A complete configuration of the queue's worker (`process`) for Engage Digital.
-pub const PROCESS_FUNCTION_ENV: [(&str, &str); 6] = [
+pub const PROCESS_FUNCTION_ENV: [(&str, &str); 5] = [
     ("ENGAGE_API_URL", "https://acme.api.engagement.dimelo.com/1.0"),
     ("ENGAGE_ACCESS_TOKEN", "very-secret-access-token"),
-    ("ENGAGE_VERIFY_TOKEN", "very-secret-verify-token"),
     ("BOT_CATEGORY_ID", "bot"),
     ("AGENT_CATEGORY_ID", "agent"),
     ("TABLE_NAME", "handover"),

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use handover::Functions;
-use handover_core::config::{EmergencySettings, EngageSettings};
+use handover_core::config::{EmergencySettings, WebhookAuth};
 use handover_core::edge::emergency::Authorization;
 use handover_core::edge::engage::EngageReceiver;
 use handover_core::edge::zenvia::ZenviaReceiver;
@@ -155,7 +155,7 @@ impl TestApp {
         let queue = InProcessQueue::new(processor.clone(), test_retry_policy());
         let shared_queue: Arc<dyn JobQueue> = Arc::new(queue.clone());
         let receiver = EngageReceiver {
-            settings: EngageSettings::from_env(&env).expect("test configuration is valid"),
+            auth: WebhookAuth::from_env(&env).expect("test configuration is valid"),
             queue: shared_queue.clone(),
         };
         let emergency_settings = EmergencySettings::from_env(&env).expect("test configuration is valid");

@@ -114,10 +114,8 @@ async fn queueing_is_refused_when_the_queue_is_unavailable_and_nothing_is_half_d
         }
     }
     let app = TestApp::spawn(Options::default()).await;
-    let receiver = EngageReceiver {
-        settings: app.functions.engage.settings.clone(),
-        queue: std::sync::Arc::new(Unavailable),
-    };
+    let receiver =
+        EngageReceiver { auth: app.functions.engage.auth.clone(), queue: std::sync::Arc::new(Unavailable) };
     let request = http::Request::builder()
         .method("POST")
         .uri("/engage/webhook")

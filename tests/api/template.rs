@@ -63,7 +63,7 @@ fn each_function_may_touch_only_its_key_prefixes_with_only_the_actions_it_uses()
             .iter()
             .filter_map(|p| p.as_mapping()?.keys().next()?.as_str().map(String::from))
             .collect();
-        assert_eq!(kinds, vec!["SQSSendMessagePolicy"], "{receiver}");
+        assert_eq!(kinds, vec!["SQSSendMessagePolicy", "Statement"], "{receiver}: the queue and its secrets");
     }
     let expected: [(&str, Vec<(BTreeSet<String>, Vec<&str>)>); 3] = [
         (
@@ -114,5 +114,63 @@ fn the_webhook_secret_has_no_default_and_optional_platforms_have_no_default_toke
     assert_eq!(parameters["EngageWebhookSecret"]["MinLength"], 16);
     for token in ["ZenviaApiToken", "ZenviaWebhookToken", "AnalyticsAccessToken"] {
         assert_eq!(parameters[token]["Default"], "", "{token}: empty means not deployed");
+    }
+}
+
+/// Every `Ref` target below `value` (through `!If` and lists).
+fn refs(value: &Value, found: &mut BTreeSet<String>) {
+    match value {
+        Value::Tagged(tagged) if tagged.tag == "!Ref" => {
+            if let Value::String(target) = &tagged.value
+                && !target.starts_with("AWS::")
+            {
+                found.insert(target.clone());
+            }
+        }
+        Value::Tagged(tagged) => refs(&tagged.value, found),
+        Value::Sequence(list) => list.iter().for_each(|v| refs(v, found)),
+        Value::Mapping(map) => map.values().for_each(|v| refs(v, found)),
+        _ => {}
+    }
+}
+
+#[test]
+fn each_function_reads_its_secrets_from_secrets_manager_and_may_read_only_those() {
+    let template = template();
+    let resources = template["Resources"].as_mapping().unwrap();
+    let secrets: BTreeSet<String> = resources
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::SecretsManager::Secret")
+        .map(|(name, _)| name.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(secrets.len(), 6);
+    for (name, resource) in resources.iter().filter(|(_, r)| r["Type"] == "AWS::Serverless::Function") {
+        let name = name.as_str().unwrap();
+        let variables =
+            resource["Properties"]["Environment"]["Variables"].as_mapping().cloned().unwrap_or_default();
+        let mut read = BTreeSet::new();
+        for (variable, value) in &variables {
+            let variable = variable.as_str().unwrap();
+            let plain = handover_core::secret_store::SECRET_VARIABLES.contains(&variable);
+            assert!(!plain, "{name} gets the secret {variable} in plain text");
+            if variable.ends_with("_SECRET_ARN") {
+                refs(value, &mut read);
+            }
+        }
+        let mut granted = BTreeSet::new();
+        for policy in resource["Properties"]["Policies"].as_sequence().into_iter().flatten() {
+            for statement in policy["Statement"].as_sequence().into_iter().flatten() {
+                if strings(&statement["Action"]).iter().any(|a| a.starts_with("secretsmanager:")) {
+                    assert_eq!(
+                        strings(&statement["Action"]),
+                        vec!["secretsmanager:GetSecretValue"],
+                        "{name}"
+                    );
+                    refs(&statement["Resource"], &mut granted);
+                }
+            }
+        }
+        assert_eq!(granted, read, "{name} may read exactly the secrets it is given");
+        assert!(read.is_subset(&secrets), "{name}");
     }
 }

@@ -5,6 +5,8 @@ use handover_core::{config::ProcessEnv, edge, telemetry, wiring};
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     telemetry::init();
-    let (store, token) = wiring::or_exit(wiring::analytics_function(&ProcessEnv).await);
+    // Secrets given as NAME_SECRET_ARN are read from Secrets Manager, once.
+    let env = wiring::or_exit(wiring::environment(&ProcessEnv).await);
+    let (store, token) = wiring::or_exit(wiring::analytics_function(&env).await);
     edge::lambda::run(|request| edge::analytics::handle(store.as_ref(), &token, request)).await
 }

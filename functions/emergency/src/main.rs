@@ -9,7 +9,9 @@ use handover_core::{config::ProcessEnv, edge, telemetry, wiring};
 async fn main() -> Result<(), lambda_http::Error> {
     telemetry::init();
     let http = wiring::http_client();
-    let flow = wiring::or_exit(wiring::emergency_function(&ProcessEnv, &http).await);
+    // Secrets given as NAME_SECRET_ARN are read from Secrets Manager, once.
+    let env = wiring::or_exit(wiring::environment(&ProcessEnv).await);
+    let flow = wiring::or_exit(wiring::emergency_function(&env, &http).await);
     let authorization = Authorization::Iam;
     edge::lambda::run_with_schedule(
         |request| edge::emergency::handle(&flow, &authorization, request),

@@ -12,7 +12,9 @@ use lambda_runtime::{LambdaEvent, service_fn};
 async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init();
     let http = wiring::http_client();
-    let processor = wiring::or_exit(wiring::process_function(&ProcessEnv, &http).await);
+    // Secrets given as NAME_SECRET_ARN are read from Secrets Manager, once.
+    let env = wiring::or_exit(wiring::environment(&ProcessEnv).await);
+    let processor = wiring::or_exit(wiring::process_function(&env, &http).await);
     lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| handle(&processor, event))).await
 }
 

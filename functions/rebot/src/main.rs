@@ -11,6 +11,8 @@ async fn main() -> Result<(), lambda_http::Error> {
     telemetry::init();
     wiring::install_crypto_provider();
     // The same receiver as the webhook's: an event registered on the wrong URL is still handled.
-    let receiver = wiring::or_exit(wiring::engage_receiver_function(&ProcessEnv).await);
+    // Secrets given as NAME_SECRET_ARN are read from Secrets Manager, once.
+    let env = wiring::or_exit(wiring::environment(&ProcessEnv).await);
+    let receiver = wiring::or_exit(wiring::engage_receiver_function(&env).await);
     edge::lambda::run(|request| edge::engage::handle(&receiver, Endpoint::Interventions, request)).await
 }

@@ -9,6 +9,8 @@ use handover_core::{config::ProcessEnv, edge, telemetry, wiring};
 async fn main() -> Result<(), lambda_http::Error> {
     telemetry::init();
     wiring::install_crypto_provider();
-    let receiver = wiring::or_exit(wiring::engage_receiver_function(&ProcessEnv).await);
+    // Secrets given as NAME_SECRET_ARN are read from Secrets Manager, once.
+    let env = wiring::or_exit(wiring::environment(&ProcessEnv).await);
+    let receiver = wiring::or_exit(wiring::engage_receiver_function(&env).await);
     edge::lambda::run(|request| edge::engage::handle(&receiver, Endpoint::Webhook, request)).await
 }

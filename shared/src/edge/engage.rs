@@ -11,13 +11,13 @@ use super::{
     ApiRequest, ApiResponse, MAX_BODY_BYTES, body_too_large, error_response, header_value, json_response,
     query_pairs, query_value,
 };
-use crate::config::EngageSettings;
+use crate::config::WebhookAuth;
 use crate::engage::{Envelope, WebhookEvent};
 use crate::queue::{Job, JobQueue};
 
 /// What the receiving functions (`webhook`, `rebot`) need: the webhook's tokens and the queue.
 pub struct EngageReceiver {
-    pub settings: EngageSettings,
+    pub auth: WebhookAuth,
     pub queue: Arc<dyn JobQueue>,
 }
 
@@ -63,7 +63,7 @@ pub enum Refusal {
 }
 
 /// Checks the `X-Dimelo-Secret` header when a secret is configured (constant time).
-pub fn check_secret(request: &ApiRequest, settings: &EngageSettings) -> Result<(), Refusal> {
+pub fn check_secret(request: &ApiRequest, settings: &WebhookAuth) -> Result<(), Refusal> {
     match &settings.webhook_secret {
         None => Ok(()),
         Some(secret) => match header_value(request, SECRET_HEADER) {
@@ -75,7 +75,7 @@ pub fn check_secret(request: &ApiRequest, settings: &EngageSettings) -> Result<(
 }
 
 /// The subscription check: the challenge to echo, or why not. A pure function of the request.
-pub fn verify_subscription(request: &ApiRequest, settings: &EngageSettings) -> Result<String, Refusal> {
+pub fn verify_subscription(request: &ApiRequest, settings: &WebhookAuth) -> Result<String, Refusal> {
     check_secret(request, settings)?;
     let query = query_pairs(request);
     let mode = query_value(&query, "hub.mode").ok_or(Refusal::BadRequest("hub.mode is missing"))?;
@@ -101,7 +101,7 @@ fn refusal_response(refusal: Refusal) -> ApiResponse {
 
 /// `GET` and `POST` of an Engage Digital webhook URL.
 pub async fn handle(receiver: &EngageReceiver, endpoint: Endpoint, request: ApiRequest) -> ApiResponse {
-    let settings = &receiver.settings;
+    let settings = &receiver.auth;
     match *request.method() {
         Method::GET => match verify_subscription(&request, settings) {
             Ok(challenge) => {
@@ -123,7 +123,7 @@ pub async fn handle(receiver: &EngageReceiver, endpoint: Endpoint, request: ApiR
 }
 
 async fn receive_events(receiver: &EngageReceiver, endpoint: Endpoint, request: ApiRequest) -> ApiResponse {
-    if let Err(refusal) = check_secret(&request, &receiver.settings) {
+    if let Err(refusal) = check_secret(&request, &receiver.auth) {
         tracing::warn!(?refusal, "webhook POST refused");
         return refusal_response(refusal);
     }

@@ -449,8 +449,6 @@ mod tests {
         EngageSettings {
             api_url: "http://engage".into(),
             access_token: Secret::new("t"),
-            verify_token: Secret::new("v"),
-            webhook_secret: None,
             bot_category_id: "BOT".into(),
             agent_category_id: "AGENT".into(),
             bot_source_ids: Some(vec!["s1".into()]),
