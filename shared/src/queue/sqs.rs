@@ -19,24 +19,7 @@ const BATCH_BYTES: usize = 250 * 1024;
 
 /// A client for `endpoint` (moto's server) or, without one, for AWS from the environment.
 pub async fn sqs_client(endpoint: Option<&str>) -> Client {
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(crate::store::dynamodb::aws_http_client());
-    if let Some(endpoint) = endpoint {
-        loader = loader.endpoint_url(endpoint);
-        if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() && std::env::var_os("AWS_PROFILE").is_none() {
-            loader = loader.credentials_provider(aws_sdk_sqs::config::Credentials::new(
-                "local",
-                "local",
-                None,
-                None,
-                "sqs-local",
-            ));
-        }
-        if std::env::var_os("AWS_REGION").is_none() && std::env::var_os("AWS_DEFAULT_REGION").is_none() {
-            loader = loader.region(aws_config::Region::new("us-east-1"));
-        }
-    }
-    Client::new(&loader.load().await)
+    Client::new(&crate::store::dynamodb::aws_config_for(endpoint).await)
 }
 
 /// The FIFO queue between the receivers and the worker.

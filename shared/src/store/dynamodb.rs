@@ -66,6 +66,27 @@ pub fn aws_http_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
     aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https()
 }
 
+/// The AWS SDK's configuration for every client of the process: for a local `endpoint`
+/// (DynamoDB Local, moto's server) or, without one, for AWS from the environment. Local
+/// endpoints accept any credentials: without AWS ones in the environment, local placeholders
+/// and `us-east-1` are used, so nobody needs an AWS account to run them.
+pub async fn aws_config_for(endpoint: Option<&str>) -> aws_config::SdkConfig {
+    let mut loader =
+        aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(aws_http_client());
+    if let Some(endpoint) = endpoint {
+        loader = loader.endpoint_url(endpoint);
+        if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() && std::env::var_os("AWS_PROFILE").is_none() {
+            loader = loader.credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                "local", "local", None, None, "local",
+            ));
+        }
+        if std::env::var_os("AWS_REGION").is_none() && std::env::var_os("AWS_DEFAULT_REGION").is_none() {
+            loader = loader.region(aws_config::Region::new("us-east-1"));
+        }
+    }
+    loader.load().await
+}
+
 fn string_attribute(name: &str) -> AttributeDefinition {
     AttributeDefinition::builder()
         .attribute_name(name)
@@ -171,27 +192,8 @@ impl DynamoStore {
     }
 
     /// A client for `endpoint` (DynamoDB Local) or, without one, for AWS from the environment.
-    /// DynamoDB Local accepts any credentials: without AWS ones in the environment, local
-    /// placeholders and `us-east-1` are used, so nobody needs an AWS account to run it.
     pub async fn client_for(endpoint: Option<&str>) -> Client {
-        let mut loader =
-            aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(aws_http_client());
-        if let Some(endpoint) = endpoint {
-            loader = loader.endpoint_url(endpoint);
-            if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() && std::env::var_os("AWS_PROFILE").is_none() {
-                loader = loader.credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-                    "local",
-                    "local",
-                    None,
-                    None,
-                    "dynamodb-local",
-                ));
-            }
-            if std::env::var_os("AWS_REGION").is_none() && std::env::var_os("AWS_DEFAULT_REGION").is_none() {
-                loader = loader.region(aws_config::Region::new("us-east-1"));
-            }
-        }
-        Client::new(&loader.load().await)
+        Client::new(&aws_config_for(endpoint).await)
     }
 
     /// Creates the table as template.yaml declares it (for DynamoDB Local and tests).
