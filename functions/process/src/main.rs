@@ -4,7 +4,7 @@
 //! (partial batch response), which the queue delivers again.
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
-use handover_core::queue::Processor;
+use handover_core::queue::{Processor, QueueMessage};
 use handover_core::{config::ProcessEnv, telemetry, wiring};
 use lambda_runtime::{LambdaEvent, service_fn};
 
@@ -29,8 +29,13 @@ async fn handle(
     let messages = event
         .payload
         .records
-        .iter()
-        .map(|m| (m.message_id.as_deref().unwrap_or_default(), m.body.as_deref().unwrap_or_default()));
+        .into_iter()
+        .map(|m| QueueMessage {
+            group: m.attributes.get("MessageGroupId").cloned().unwrap_or_default(),
+            id: m.message_id.unwrap_or_default(),
+            body: m.body.unwrap_or_default(),
+        })
+        .collect();
     let failed = processor.process_batch(messages, time_left).await;
     let mut response = SqsBatchResponse::default();
     for id in failed {

@@ -149,33 +149,80 @@ impl Processor {
         Ok(())
     }
 
-    /// Processes one batch of queue messages in order, as Lambda's SQS event source hands
-    /// them over, and returns the ids of those not done. On a FIFO queue, once a message
-    /// fails, it and every later message of the batch are reported, so their order holds.
-    /// `time_left` says whether a job may still start: one that could not finish before the
-    /// function's deadline is reported instead, and the queue delivers it again.
-    pub async fn process_batch<'a>(
+    /// Processes one batch of queue messages as Lambda's SQS event source hands them over
+    /// and returns the ids of those not done. The batch's conversations (message groups) run
+    /// side by side, so one slow bot answer does not use up the others' time; within a group
+    /// the messages run in order, and once one fails, it and every later message of its group
+    /// are reported, so their order holds. `time_left` says whether a job may still start: one
+    /// that could not finish before the function's deadline is reported instead, and the queue
+    /// delivers it again.
+    pub async fn process_batch(
         &self,
-        messages: impl IntoIterator<Item = (&'a str, &'a str)>,
+        messages: Vec<QueueMessage>,
         time_left: impl Fn() -> bool,
     ) -> Vec<String> {
+        let order: Vec<String> = messages.iter().map(|m| m.id.clone()).collect();
+        let mut groups: Vec<(String, Vec<QueueMessage>)> = Vec::new();
+        for message in messages {
+            match groups.iter_mut().find(|(group, _)| *group == message.group) {
+                Some((_, list)) => list.push(message),
+                None => groups.push((message.group.clone(), vec![message])),
+            }
+        }
+        let runs = groups.into_iter().map(|(_, messages)| self.process_group(messages, &time_left));
+        let failed: std::collections::HashSet<String> = join_all(runs).await.into_iter().flatten().collect();
+        // In the batch's order, as Lambda reads them.
+        order.into_iter().filter(|id| failed.contains(id)).collect()
+    }
+
+    /// One group's messages in order; the ids not done.
+    async fn process_group(&self, messages: Vec<QueueMessage>, time_left: &impl Fn() -> bool) -> Vec<String> {
         let mut failed = Vec::new();
-        for (id, body) in messages {
+        for message in messages {
             if !failed.is_empty() || !time_left() {
-                failed.push(id.to_string());
+                failed.push(message.id);
                 continue;
             }
-            let result = match serde_json::from_str::<Job>(body) {
+            let result = match serde_json::from_str::<Job>(&message.body) {
                 Ok(job) => self.process(&job).await,
                 Err(err) => Err(JobError::Malformed(err.to_string())),
             };
             if let Err(err) = result {
-                tracing::warn!(message_id = %id, error = %err, "job not done; the queue delivers it again");
-                failed.push(id.to_string());
+                tracing::warn!(message_id = %message.id, error = %err, "job not done; the queue delivers it again");
+                failed.push(message.id);
             }
         }
         failed
     }
+}
+
+/// A message as the queue hands it over.
+#[derive(Debug, Clone)]
+pub struct QueueMessage {
+    pub id: String,
+    /// SQS's `MessageGroupId`: the messages of one group are processed in order.
+    pub group: String,
+    pub body: String,
+}
+
+/// Runs the futures concurrently on this task and collects their outputs, in order.
+async fn join_all<F: std::future::Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+    let mut pending: Vec<std::pin::Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = pending.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut all_done = true;
+        for (future, output) in pending.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(value) => *output = Some(value),
+                    std::task::Poll::Pending => all_done = false,
+                }
+            }
+        }
+        if all_done { std::task::Poll::Ready(()) } else { std::task::Poll::Pending }
+    })
+    .await;
+    outputs.into_iter().map(|o| o.expect("every future finished")).collect()
 }
 
 #[cfg(test)]
@@ -257,24 +304,48 @@ mod batch_tests {
             .unwrap()
     }
 
+    fn message(id: &str, group: &str, body: &str) -> QueueMessage {
+        QueueMessage { id: id.into(), group: group.into(), body: body.into() }
+    }
+
     #[tokio::test]
-    async fn once_a_message_fails_it_and_every_later_one_are_reported() {
+    async fn once_a_message_fails_it_and_every_later_one_of_its_group_are_reported() {
         let zenvia = serde_json::to_string(&Job::zenvia(ZenviaEvent::FinishedInteraction {
             interaction_hash: "h".into(),
         }))
         .unwrap();
-        let (ok1, ok2) = (acknowledged("e1"), acknowledged("e2"));
-        let batch =
-            [("m1", ok1.as_str()), ("m2", zenvia.as_str()), ("m3", ok2.as_str()), ("m4", "not a job")];
+        let (ok1, ok2, ok3) = (acknowledged("e1"), acknowledged("e2"), acknowledged("e3"));
+        let batch = vec![
+            message("m1", "a", &ok1),
+            message("m2", "a", &zenvia),
+            message("m3", "b", &ok2),
+            message("m4", "a", &ok3),
+            message("m5", "b", "not a job"),
+        ];
         let failed = processor().process_batch(batch, || true).await;
-        assert_eq!(failed, vec!["m2", "m3", "m4"], "Zenvia is not configured here; m3 waits behind m2");
+        assert_eq!(
+            failed,
+            vec!["m2", "m4", "m5"],
+            "Zenvia is not configured here; m4 waits behind m2; m3 is done"
+        );
     }
 
     #[tokio::test]
     async fn a_job_without_the_time_to_finish_is_not_started() {
         let ok = acknowledged("e1");
-        let failed = processor().process_batch([("m1", ok.as_str()), ("m2", ok.as_str())], || false).await;
+        let failed =
+            processor().process_batch(vec![message("m1", "a", &ok), message("m2", "b", &ok)], || false).await;
         assert_eq!(failed, vec!["m1", "m2"]);
-        assert_eq!(processor().process_batch([("m3", "{}")], || true).await, vec!["m3"], "malformed");
+    }
+
+    #[tokio::test]
+    async fn the_groups_of_a_batch_run_side_by_side() {
+        // Two slow groups: each job waits for the other's to start, which only side by side can.
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(2));
+        let started = |b: std::sync::Arc<tokio::sync::Barrier>| async move {
+            tokio::time::timeout(std::time::Duration::from_secs(5), b.wait()).await.is_ok()
+        };
+        let both = join_all([started(barrier.clone()), started(barrier)]).await;
+        assert_eq!(both, vec![true, true]);
     }
 }

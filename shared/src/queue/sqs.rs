@@ -11,7 +11,7 @@ use aws_sdk_sqs::types::{
     DeleteMessageBatchRequestEntry, MessageSystemAttributeName, SendMessageBatchRequestEntry,
 };
 
-use super::{Job, JobQueue, Processor, QueueError};
+use super::{Job, JobQueue, Processor, QueueError, QueueMessage};
 
 /// SendMessageBatch takes ten messages, and 256 KiB in all.
 const BATCH_MESSAGES: usize = 10;
@@ -110,11 +110,19 @@ pub async fn poll_sqs(processor: Arc<Processor>, client: Client, url: String) {
         if messages.is_empty() {
             continue;
         }
-        let pairs: Vec<(&str, &str)> = messages
+        let batch = messages
             .iter()
-            .map(|m| (m.message_id().unwrap_or_default(), m.body().unwrap_or_default()))
+            .map(|m| QueueMessage {
+                id: m.message_id().unwrap_or_default().to_string(),
+                group: m
+                    .attributes()
+                    .and_then(|a| a.get(&MessageSystemAttributeName::MessageGroupId))
+                    .cloned()
+                    .unwrap_or_default(),
+                body: m.body().unwrap_or_default().to_string(),
+            })
             .collect();
-        let failed = processor.process_batch(pairs, || true).await;
+        let failed = processor.process_batch(batch, || true).await;
         let done: Vec<DeleteMessageBatchRequestEntry> = messages
             .iter()
             .enumerate()
