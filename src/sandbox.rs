@@ -187,6 +187,10 @@ struct Agents {
 /// Makes every agent available or away.
 async fn set_agents(State(state): State<SandboxState>, Json(agents): Json<Agents>) -> Json<Value> {
     state.sandbox.agents_available.store(agents.available, std::sync::atomic::Ordering::Relaxed);
+    // At once, as the README's walk-through promises: the cached answer is forgotten.
+    if let Some(flow) = &state.functions.processor.engage {
+        flow.forget_availability();
+    }
     Json(json!({ "available": agents.available }))
 }
 

@@ -135,3 +135,22 @@ async fn the_readme_command_starts_the_server() {
     assert_eq!(response.status(), 200);
     assert_eq!(response.text().await.unwrap(), "it-works");
 }
+
+/// The README's walk-through: right after every agent is made away, a request for a person
+/// gets the no-agent message (the availability answer the server had is forgotten at once).
+#[tokio::test]
+async fn making_the_agents_away_takes_effect_at_once() {
+    let dev = devserver::start("127.0.0.1", 0, HashMap::new()).await.unwrap();
+    let ask = |thread: &'static str| {
+        let dev = &dev;
+        async move {
+            post(dev, "/sandbox/customer", json!({"thread": thread, "text": "I want to talk to a human"}))
+                .await
+        }
+    };
+    assert_eq!(ask("t-before").await["thread_categories"], json!([AGENT]), "an agent was available");
+    post(&dev, "/sandbox/agents", json!({"available": false})).await;
+    let after = ask("t-after").await;
+    assert_eq!(after["thread_categories"], json!([BOT]), "nobody available: the bot keeps it");
+    assert_eq!(after["bot_replies"], json!([handover_core::config::DEFAULT_NO_AGENT_MESSAGE]));
+}

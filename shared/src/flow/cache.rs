@@ -31,6 +31,11 @@ impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
         entries.insert(key, (Instant::now(), value));
     }
 
+    /// Forgets every value: the next read loads afresh.
+    pub fn clear(&self) {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
     /// The cached value, or the one `load` gives (then cached). Errors are not cached.
     pub async fn get_or_load<E, F, Fut>(&self, key: K, load: F) -> Result<V, E>
     where

@@ -141,6 +141,12 @@ impl EngageFlow {
         result
     }
 
+    /// Forgets the agents' availability answers this process reuses: the next handover asks
+    /// the platform (the dev server's sandbox, when a person changes the agents' status).
+    pub fn forget_availability(&self) {
+        self.agent_status.clear();
+    }
+
     /// Shares the process's view of the emergency switch (see [`EmergencyFlag`]).
     pub fn sharing_emergency_flag(mut self, flag: Arc<EmergencyFlag>) -> Self {
         self.emergency = flag;
