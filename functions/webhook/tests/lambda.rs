@@ -6,22 +6,18 @@ use std::time::Duration;
 
 use handover_testkit::lambda_runtime::{lambda_environment, serve_one};
 
-#[tokio::test]
-async fn answers_the_verification_event_through_the_runtime_api() {
+/// The sample verification event, with the webhook's secret a deployed webhook requires on
+/// every request, through the binary started with `env`: the Lambda response.
+async fn verify_through_the_runtime_api(env: &[(&str, &str)]) -> serde_json::Value {
     let sample = format!("{}/../../events/engage-verify-ok.json", env!("CARGO_MANIFEST_DIR"));
     let mut event: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(sample).unwrap()).unwrap();
-    // A deployed webhook requires its secret on every request, the verification included.
     event["headers"]["x-dimelo-secret"] = serde_json::json!(handover_testkit::startup::WEBHOOK_SECRET);
     let (runtime, mut answers) = serve_one(event).await.unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_webhook"))
         .env_clear()
         .envs(lambda_environment(runtime))
-        .envs([
-            ("ENGAGE_VERIFY_TOKEN", "sample-verify-token"),
-            ("QUEUE_URL", handover_testkit::startup::QUEUE_URL),
-            ("ENGAGE_WEBHOOK_SECRET", handover_testkit::startup::WEBHOOK_SECRET),
-        ])
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -31,9 +27,20 @@ async fn answers_the_verification_event_through_the_runtime_api() {
     let _ = child.wait();
     let answer = answer.expect("an answer in time").expect("an answer");
     assert!(answer.ok, "{:?}", answer.body);
-    assert_eq!(answer.body["statusCode"], 200);
-    assert_eq!(answer.body["body"], "jfkjdsvfqgbqsvbfqkv");
-    assert_eq!(answer.body["headers"]["content-type"], "text/html");
+    answer.body
+}
+
+#[tokio::test]
+async fn answers_the_verification_event_through_the_runtime_api() {
+    let body = verify_through_the_runtime_api(&[
+        ("ENGAGE_VERIFY_TOKEN", "sample-verify-token"),
+        ("QUEUE_URL", handover_testkit::startup::QUEUE_URL),
+        ("ENGAGE_WEBHOOK_SECRET", handover_testkit::startup::WEBHOOK_SECRET),
+    ])
+    .await;
+    assert_eq!(body["statusCode"], 200);
+    assert_eq!(body["body"], "jfkjdsvfqgbqsvbfqkv");
+    assert_eq!(body["headers"]["content-type"], "text/html");
 }
 
 /// In AWS the secrets come from Secrets Manager (moto's server here), read once at cold start:
@@ -43,30 +50,15 @@ async fn reads_its_secrets_from_secrets_manager_at_cold_start() {
     use handover_testkit::{moto, startup};
     let verify = moto::create_secret("verify", "sample-verify-token").await;
     let webhook = moto::create_secret("webhook", startup::WEBHOOK_SECRET).await;
-    let sample = format!("{}/../../events/engage-verify-ok.json", env!("CARGO_MANIFEST_DIR"));
-    let mut event: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(sample).unwrap()).unwrap();
-    event["headers"]["x-dimelo-secret"] = serde_json::json!(startup::WEBHOOK_SECRET);
-    let (runtime, mut answers) = serve_one(event).await.unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_webhook"))
-        .env_clear()
-        .envs(lambda_environment(runtime))
-        .envs([
-            ("ENGAGE_VERIFY_TOKEN_SECRET_ARN", verify.as_str()),
-            ("ENGAGE_WEBHOOK_SECRET_SECRET_ARN", webhook.as_str()),
-            ("SECRETS_ENDPOINT", moto::endpoint()),
-            ("QUEUE_URL", startup::QUEUE_URL),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let answer = tokio::time::timeout(Duration::from_secs(20), answers.recv()).await;
-    let _ = child.kill();
-    let _ = child.wait();
-    let answer = answer.expect("an answer in time").expect("an answer");
-    assert_eq!(answer.body["statusCode"], 200, "{:?}", answer.body);
-    assert_eq!(answer.body["body"], "jfkjdsvfqgbqsvbfqkv");
+    let body = verify_through_the_runtime_api(&[
+        ("ENGAGE_VERIFY_TOKEN_SECRET_ARN", verify.as_str()),
+        ("ENGAGE_WEBHOOK_SECRET_SECRET_ARN", webhook.as_str()),
+        ("SECRETS_ENDPOINT", moto::endpoint()),
+        ("QUEUE_URL", startup::QUEUE_URL),
+    ])
+    .await;
+    assert_eq!(body["statusCode"], 200, "{body:?}");
+    assert_eq!(body["body"], "jfkjdsvfqgbqsvbfqkv");
 }
 
 #[test]
