@@ -516,7 +516,7 @@ async fn analytics_at_scale(sessions: usize) -> anyhow::Result<()> {
     let mut writers = tokio::task::JoinSet::new();
     for chunk in entries.chunks(entries.len().div_ceil(16)).map(<[_]>::to_vec) {
         let store = store.clone();
-        writers.spawn(async move { store.add_stats(&chunk).await });
+        writers.spawn(async move { store.record_stats(&chunk).await });
     }
     while let Some(written) = writers.join_next().await {
         written??;

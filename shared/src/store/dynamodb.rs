@@ -148,6 +148,17 @@ fn unavailable<E: std::error::Error + 'static>(err: E) -> StoreError {
     StoreError::Unavailable(DisplayErrorContext(err).to_string())
 }
 
+/// A conditional `UpdateItem`'s error: `failed` when its condition did not hold.
+fn update_error(
+    err: aws_sdk_dynamodb::error::SdkError<aws_sdk_dynamodb::operation::update_item::UpdateItemError>,
+    failed: impl FnOnce() -> StoreError,
+) -> StoreError {
+    match err.into_service_error() {
+        e if e.is_conditional_check_failed_exception() => failed(),
+        other => unavailable(other),
+    }
+}
+
 fn get_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
     item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
 }
@@ -260,11 +271,6 @@ impl DynamoStore {
         self.client.update_item().table_name(&self.table).key("pk", key)
     }
 
-    /// Adds statistics entries outside of any event (backfills, benchmarks).
-    pub async fn add_stats(&self, entries: &[StatsEntry]) -> Result<(), StoreError> {
-        self.record_stats(entries).await
-    }
-
     /// A query of the sparse index of bot-owned threads.
     fn bot_owned_query(&self) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
         self.client
@@ -333,15 +339,12 @@ impl DynamoStore {
                 .condition_expression("version = :read")
                 .expression_attribute_values(":read", n(thread.version as i64))
         };
-        match update.update_expression(format!("SET {}{remove}{add}", set.join(", "))).send().await {
-            Ok(_) => Ok(()),
-            Err(err) => match err.into_service_error() {
-                e if e.is_conditional_check_failed_exception() => {
-                    Err(StoreError::ThreadConflict(thread.thread_id.clone()))
-                }
-                other => Err(unavailable(other)),
-            },
-        }
+        update
+            .update_expression(format!("SET {}{remove}{add}", set.join(", ")))
+            .send()
+            .await
+            .map_err(|e| update_error(e, || StoreError::ThreadConflict(thread.thread_id.clone())))?;
+        Ok(())
     }
 }
 
@@ -392,10 +395,7 @@ impl Store for DynamoStore {
                 .expression_attribute_values(":until", n(now + lease.lease_ms))
                 .send()
                 .await
-                .map_err(|e| match e.into_service_error() {
-                    e if e.is_conditional_check_failed_exception() => lost(),
-                    other => unavailable(other),
-                })?;
+                .map_err(|e| update_error(e, lost))?;
             return Ok(());
         }
         // The claim: the record must not exist yet, or still be the one this claim takes over.
@@ -436,12 +436,7 @@ impl Store for DynamoStore {
             .expression_attribute_values(":zero", n(0))
             .send()
             .await
-            .map_err(|e| match e.into_service_error() {
-                e if e.is_conditional_check_failed_exception() => {
-                    StoreError::LeaseLost(lease.event_id.clone())
-                }
-                other => unavailable(other),
-            })?;
+            .map_err(|e| update_error(e, || StoreError::LeaseLost(lease.event_id.clone())))?;
         Ok(())
     }
 
@@ -622,12 +617,7 @@ impl Store for DynamoStore {
             .expression_attribute_values(":read", n(thread.version as i64))
             .send()
             .await
-            .map_err(|e| match e.into_service_error() {
-                e if e.is_conditional_check_failed_exception() => {
-                    StoreError::ThreadConflict(thread.thread_id.clone())
-                }
-                other => unavailable(other),
-            })?;
+            .map_err(|e| update_error(e, || StoreError::ThreadConflict(thread.thread_id.clone())))?;
         Ok(())
     }
 
