@@ -135,5 +135,33 @@ pub async fn run(out: &mut impl Write) -> anyhow::Result<()> {
     demo.platform_calls().await?;
     demo.customer("t7", "Hello", "en").await?;
     dev.server.abort();
+
+    llm_conversation(demo.out).await
+}
+
+/// A conversation with `BOT_BACKEND=openai`: the real model when `LLM_API_KEY` (with
+/// `LLM_BASE_URL` and `LLM_MODEL`) is set, otherwise the dev server's scripted fake model.
+async fn llm_conversation(out: &mut impl Write) -> anyhow::Result<()> {
+    let mut env = HashMap::from([("BOT_BACKEND".to_string(), "openai".to_string())]);
+    let real_model = std::env::var("LLM_API_KEY").is_ok_and(|key| !key.trim().is_empty());
+    if real_model {
+        for name in ["LLM_BASE_URL", "LLM_API_KEY", "LLM_MODEL", "LLM_SYSTEM_PROMPT_FILE"] {
+            if let Ok(value) = std::env::var(name) {
+                env.insert(name.to_string(), value);
+            }
+        }
+    }
+    let dev = devserver::start("127.0.0.1", 0, env).await?;
+    let mut demo =
+        Demo { out, http: reqwest::Client::new(), base: format!("http://{}", dev.address), calls_seen: 0 };
+    demo.title(if real_model {
+        "6. An LLM bot (BOT_BACKEND=openai, your model)"
+    } else {
+        "6. An LLM bot (BOT_BACKEND=openai, a scripted fake model: set LLM_BASE_URL, LLM_API_KEY, LLM_MODEL for yours)"
+    })?;
+    demo.customer("t8", "Hi, I have a question about my order", "en").await?;
+    demo.customer("t8", "It has not arrived", "en").await?;
+    demo.customer("t8", "Can I talk to a person?", "en").await?;
+    dev.server.abort();
     Ok(())
 }

@@ -15,6 +15,7 @@ use handover_core::secret::Secret;
 use handover_core::store::{DynamoStore, MemoryStore, Store};
 use handover_core::wiring;
 
+use crate::fake_model::{FAKE_MODEL_NAME, FAKE_MODEL_PATH};
 use crate::sandbox::{SANDBOX_TOKEN, Sandbox};
 use crate::{Functions, router, spawn_emergency_schedule};
 
@@ -55,10 +56,18 @@ pub async fn start(host: &str, port: u16, mut env: HashMap<String, String>) -> a
         None
     };
 
+    // An LLM bot with no model configured talks to the scripted one served below.
+    let fake_model =
+        set(&env, "BOT_BACKEND").as_deref() == Some("openai") && set(&env, "LLM_BASE_URL").is_none();
+    if fake_model {
+        env.insert("LLM_BASE_URL".into(), format!("http://{address}{FAKE_MODEL_PATH}"));
+        env.entry("LLM_MODEL".into()).or_insert_with(|| FAKE_MODEL_NAME.into());
+    }
+
     let http = wiring::http_client();
     let store = local_store(&env).await?;
     let processor =
-        Arc::new(wiring::processor(wiring::ProcessorSettings::from_env(&env)?, store.clone(), &http)?);
+        Arc::new(wiring::processor(wiring::ProcessorSettings::from_env(&env)?, store.clone(), &http).await?);
     // The in-process queue by default; with QUEUE_URL, SQS polled as Lambda's event source would.
     let (queue, local_queue): (Arc<dyn JobQueue>, Option<InProcessQueue>) =
         match QueueSettings::optional_from_env(&env)? {
@@ -103,6 +112,9 @@ pub async fn start(host: &str, port: u16, mut env: HashMap<String, String>) -> a
     if let Some(sandbox) = &sandbox {
         app = app.merge(sandbox.clone().router(functions.clone()));
     }
+    if fake_model {
+        app = app.merge(crate::fake_model::router());
+    }
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
     Ok(DevServer { address, functions, sandbox, server, env })
 }
@@ -140,6 +152,11 @@ impl DevServer {
         if self.functions.analytics_token.is_some() {
             lines.push(format!(
                 "  GET      http://{address}/analytics/agent_intervention.json   (Access-Token: $ANALYTICS_ACCESS_TOKEN)"
+            ));
+        }
+        if set(&self.env, "LLM_MODEL").as_deref() == Some(FAKE_MODEL_NAME) {
+            lines.push(format!(
+                "BOT_BACKEND=openai with no LLM_BASE_URL: a scripted fake model at http://{address}{FAKE_MODEL_PATH}"
             ));
         }
         if self.sandbox.is_some() {

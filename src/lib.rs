@@ -3,6 +3,7 @@
 
 pub mod demo;
 pub mod devserver;
+pub mod fake_model;
 pub mod replay;
 pub mod sandbox;
 

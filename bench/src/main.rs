@@ -14,6 +14,9 @@
 //! 7. The emergency sweep: 10,000 bot conversations and 2,000 leftovers on DynamoDB Local, at
 //!    the configured rate (about 23 minutes at 450 requests a minute; `--emergency-only`).
 //!
+//! 8. Bot backends: the per-event time with each backend against fakes on loopback, and what
+//!    the openai and lex backends add over the http one (`--bots-only`).
+//!
 //! `--quick` runs fewer iterations (a smoke run).
 
 use std::collections::HashMap;
@@ -68,8 +71,17 @@ async fn fake_engage() -> anyhow::Result<(String, Arc<AtomicUsize>)> {
     Ok((format!("http://{address}/1.0"), calls))
 }
 
-fn flow(engage_url: &str, store: Arc<dyn Store>) -> anyhow::Result<EngageFlow> {
-    let env: HashMap<&str, &str> = HashMap::from([
+async fn flow(engage_url: &str, store: Arc<dyn Store>) -> anyhow::Result<EngageFlow> {
+    flow_with(engage_url, store, &[]).await
+}
+
+/// The flow with `extra` settings (a bot backend) over the defaults.
+async fn flow_with(
+    engage_url: &str,
+    store: Arc<dyn Store>,
+    extra: &[(&str, String)],
+) -> anyhow::Result<EngageFlow> {
+    let mut env: HashMap<&str, &str> = HashMap::from([
         ("ENGAGE_API_URL", engage_url),
         ("ENGAGE_ACCESS_TOKEN", "bench-token"),
         ("ENGAGE_VERIFY_TOKEN", "bench-verify"),
@@ -78,7 +90,8 @@ fn flow(engage_url: &str, store: Arc<dyn Store>) -> anyhow::Result<EngageFlow> {
         ("HANDOVER_MESSAGE", ""),
         ("EMERGENCY_CACHE_SECONDS", "300"),
     ]);
-    Ok(wiring::engage_flow(WebhookSettings::from_env(&env)?, store, &wiring::http_client())?)
+    env.extend(extra.iter().map(|(name, value)| (*name, value.as_str())));
+    Ok(wiring::engage_flow(WebhookSettings::from_env(&env)?, store, &wiring::http_client()).await?)
 }
 
 fn content(event: &str, thread: &str, text: &str, first: bool) -> WebhookEvent {
@@ -160,7 +173,7 @@ async fn core_latency(iterations: usize) -> anyhow::Result<()> {
     );
     println!("| scenario | p50 | p99 |\n|---|---|---|");
     let (engage, _) = fake_engage().await?;
-    let flow = flow(&engage, Arc::new(MemoryStore::new()))?;
+    let flow = flow(&engage, Arc::new(MemoryStore::new())).await?;
     // Warm the caches a running container has: emergency switch, channels, agent status.
     let warm = Scenario::Handover.prepare(&flow, usize::MAX).await?;
     flow.process(&warm).await?;
@@ -183,6 +196,90 @@ async fn core_latency(iterations: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A fake of every bot backend on loopback, answering at once: the http protocol at `/bot`,
+/// Chat Completions at `/v1/chat/completions`, Lex's RecognizeText anywhere else.
+async fn fake_bots() -> anyhow::Result<String> {
+    const ANSWER: &str = "We are open from 9 to 6, Monday to Saturday.";
+    async fn answer(request: Request) -> axum::Json<Value> {
+        axum::Json(match request.uri().path() {
+            "/bot" => json!({"replies": [ANSWER]}),
+            "/v1/chat/completions" => json!({"id": "c1", "object": "chat.completion", "model": "m",
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": ANSWER}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 420, "completion_tokens": 12, "total_tokens": 432}}),
+            _ => json!({"messages": [{"contentType": "PlainText", "content": ANSWER}],
+                "sessionState": {"dialogAction": {"type": "Close"}, "intent": {"name": "OpeningHours", "state": "Fulfilled"}},
+                "interpretations": [{"intent": {"name": "OpeningHours", "state": "Fulfilled"}}], "sessionId": "s"}),
+        })
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let address = listener.local_addr()?;
+    tokio::spawn(async move { axum::serve(listener, Router::new().fallback(any(answer))).await });
+    Ok(format!("http://{address}"))
+}
+
+/// The per-event time of each bot backend: follow-ups on one thread (the LLM's history full
+/// after six turns), each fake answering at once; "added" is the difference with the http
+/// backend, which has the same loopback round trip.
+async fn bot_backends(iterations: usize) -> anyhow::Result<()> {
+    println!("\n## Per-event time by bot backend\n");
+    println!(
+        "In-memory store, fake Engage Digital and fake bots on loopback answering at once; {iterations} follow-ups on one thread per backend.\n"
+    );
+    println!("| backend | p50 | p99 | added vs http (p50) |\n|---|---|---|---|");
+    let (engage, _) = fake_engage().await?;
+    let bots = fake_bots().await?;
+    let backends: [(&str, Vec<(&str, String)>); 4] = [
+        ("builtin", vec![]),
+        ("http", vec![("BOT_BACKEND", "http".into()), ("BOT_URL", format!("{bots}/bot"))]),
+        (
+            "openai",
+            vec![
+                ("BOT_BACKEND", "openai".into()),
+                ("LLM_BASE_URL", format!("{bots}/v1")),
+                ("LLM_API_KEY", "bench-key".into()),
+                ("LLM_MODEL", "bench-model".into()),
+            ],
+        ),
+        (
+            "lex",
+            vec![
+                ("BOT_BACKEND", "lex".into()),
+                ("LEX_ENDPOINT", bots.clone()),
+                ("LEX_BOT_ID", "BOT1".into()),
+                ("LEX_BOT_ALIAS_ID", "ALIAS1".into()),
+                ("LEX_LOCALE_ID", "en_US".into()),
+                ("LEX_HANDOVER_INTENT", "TalkToAgent".into()),
+            ],
+        ),
+    ];
+    let mut http_p50 = None;
+    for (name, env) in backends {
+        let flow = flow_with(&engage, Arc::new(MemoryStore::new()), &env).await?;
+        let thread = format!("bots-{name}");
+        flow.process(&content(&format!("{thread}-0"), &thread, "hello", true)).await?;
+        let mut times = Vec::with_capacity(iterations);
+        for i in 1..=iterations {
+            let event = content(&format!("{thread}-{i}"), &thread, "what are your opening hours?", false);
+            let started = Instant::now();
+            flow.process(&event).await?;
+            times.push(started.elapsed());
+        }
+        times.sort();
+        let p50 = percentile(&times, 0.5);
+        if name == "http" {
+            http_p50 = Some(p50);
+        }
+        let added = match (name, http_p50) {
+            ("openai" | "lex", Some(http)) => {
+                format!("{:+.3} ms", (p50.as_secs_f64() - http.as_secs_f64()) * 1000.0)
+            }
+            _ => "".into(),
+        };
+        println!("| {name} | {} | {} | {added} |", ms(p50), ms(percentile(&times, 0.99)));
+    }
+    Ok(())
+}
+
 async fn request_counts() -> anyhow::Result<()> {
     println!("\n## Requests per event\n");
     println!(
@@ -194,7 +291,7 @@ async fn request_counts() -> anyhow::Result<()> {
     let (engage, engage_calls) = fake_engage().await?;
     let meter = DynamoMeter::new();
     let (client, table) = dynamodb_local::fresh_table_with(dynamodb_local::metered_client(&meter)).await;
-    let flow = flow(&engage, Arc::new(DynamoStore::new(client, table)))?;
+    let flow = flow(&engage, Arc::new(DynamoStore::new(client, table))).await?;
     let warm = Scenario::Handover.prepare(&flow, usize::MAX).await?;
     flow.process(&warm).await?;
     for scenario in SCENARIOS {
@@ -430,7 +527,7 @@ async fn volume(events: usize) -> anyhow::Result<()> {
     let (engage, _) = fake_engage().await?;
     let meter = DynamoMeter::new();
     let (client, table) = dynamodb_local::fresh_table_with(dynamodb_local::metered_client(&meter)).await;
-    let flow = flow(&engage, Arc::new(DynamoStore::new(client.clone(), table.clone())))?;
+    let flow = flow(&engage, Arc::new(DynamoStore::new(client.clone(), table.clone()))).await?;
     let mut costs = Vec::with_capacity(events);
     let started = Instant::now();
     for i in 0..events {
@@ -694,12 +791,16 @@ async fn main() -> anyhow::Result<()> {
     if std::env::args().any(|a| a == "--analytics-only") {
         return analytics_at_scale(if quick { 10_000 } else { 100_000 }).await;
     }
+    if std::env::args().any(|a| a == "--bots-only") {
+        return bot_backends(if quick { 200 } else { 2_000 }).await;
+    }
     if std::env::args().any(|a| a == "--emergency-only") {
         return if quick { emergency_sweep(500, 100).await } else { emergency_sweep(10_000, 2_000).await };
     }
     let (iterations, runs, sessions) = if quick { (200, 3, 10_000) } else { (2_000, 11, 100_000) };
     println!("# handover benchmark{}", if quick { " (quick)" } else { "" });
     core_latency(iterations).await?;
+    bot_backends(iterations).await?;
     request_counts().await?;
     receiving(if quick { 200 } else { 2_000 }).await?;
     volume(if quick { 200 } else { 2_000 }).await?;

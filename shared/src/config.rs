@@ -8,6 +8,8 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::bot::MemoryLimits;
+pub use crate::bot::lex::LexSettings;
 use crate::secret::Secret;
 
 /// Where configuration values come from.
@@ -152,7 +154,7 @@ impl FlowSettings {
 }
 
 /// Which bot answers.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum BotSettings {
     /// Keyword rules; `None` uses the rules shipped in the binary.
     Builtin {
@@ -162,6 +164,23 @@ pub enum BotSettings {
         url: String,
         timeout: Duration,
     },
+    OpenAi(OpenAiSettings),
+    Lex(LexSettings),
+}
+
+/// An OpenAI-compatible Chat Completions endpoint (CONTRACT C15).
+#[derive(Debug, Clone)]
+pub struct OpenAiSettings {
+    /// The root `/chat/completions` is appended to.
+    pub base_url: String,
+    /// `None` for a server that wants none (a local Ollama or vLLM).
+    pub api_key: Option<Secret>,
+    pub model: String,
+    /// `None`: the prompt shipped in the binary.
+    pub system_prompt_file: Option<PathBuf>,
+    pub timeout: Duration,
+    /// The conversation kept for the model in the thread's state.
+    pub memory: MemoryLimits,
 }
 
 impl BotSettings {
@@ -170,16 +189,80 @@ impl BotSettings {
             None | Some("builtin") => {
                 Ok(Self::Builtin { rules_file: optional(env, "BOT_RULES_FILE").map(PathBuf::from) })
             }
-            Some("http") => {
-                let url = required(env, "BOT_URL")?;
-                if !(url.starts_with("http://") || url.starts_with("https://")) {
-                    return Err(malformed("BOT_URL", "must be an http(s) URL"));
-                }
-                Ok(Self::Http { url, timeout: bot_timeout(env)? })
-            }
-            Some(_) => Err(malformed("BOT_BACKEND", "expected `builtin` or `http`")),
+            Some("http") => Ok(Self::Http { url: http_url(env, "BOT_URL")?, timeout: bot_timeout(env)? }),
+            Some("openai") => Ok(Self::OpenAi(OpenAiSettings {
+                base_url: http_url(env, "LLM_BASE_URL")?,
+                api_key: optional(env, "LLM_API_KEY").map(Secret::new),
+                model: required(env, "LLM_MODEL")?,
+                system_prompt_file: optional(env, "LLM_SYSTEM_PROMPT_FILE").map(PathBuf::from),
+                timeout: bot_timeout(env)?,
+                memory: MemoryLimits {
+                    messages: bounded(env, "LLM_HISTORY_MESSAGES", 12, MAX_HISTORY_MESSAGES)?,
+                    chars: bounded(env, "LLM_HISTORY_CHARS", 4000, MAX_HISTORY_CHARS)?,
+                },
+            })),
+            Some("lex") => Ok(Self::Lex(LexSettings {
+                bot_id: required(env, "LEX_BOT_ID")?,
+                bot_alias_id: required(env, "LEX_BOT_ALIAS_ID")?,
+                locale_id: required(env, "LEX_LOCALE_ID")?,
+                locales: lex_locales(env)?,
+                handover_intent: required(env, "LEX_HANDOVER_INTENT")?,
+                resolve_intents: optional(env, "LEX_RESOLVE_INTENTS")
+                    .map(|v| comma_list(&v))
+                    .unwrap_or_default(),
+                timeout: bot_timeout(env)?,
+                endpoint: optional(env, "LEX_ENDPOINT"),
+            })),
+            Some(_) => Err(malformed("BOT_BACKEND", "expected `builtin`, `http`, `openai` or `lex`")),
         }
     }
+
+    /// The longest a turn may wait for this bot (the builtin rules answer at once).
+    pub fn timeout(&self) -> Duration {
+        match self {
+            Self::Builtin { .. } => Duration::ZERO,
+            Self::Http { timeout, .. } => *timeout,
+            Self::OpenAi(settings) => settings.timeout,
+            Self::Lex(settings) => settings.timeout,
+        }
+    }
+}
+
+/// The most a thread may keep for the model: the thread item stays under 8 KB (CONTRACT C14's
+/// bounded items), whatever the conversation's length.
+pub const MAX_HISTORY_MESSAGES: usize = 40;
+pub const MAX_HISTORY_CHARS: usize = 6000;
+
+fn bounded(env: &dyn Env, name: &'static str, default: usize, max: usize) -> Result<usize, ConfigError> {
+    let value = number(env, name, default as u64)? as usize;
+    if value == 0 || value > max {
+        return Err(ConfigError::Malformed { name, reason: format!("expected 1 to {max}") });
+    }
+    Ok(value)
+}
+
+fn http_url(env: &dyn Env, name: &'static str) -> Result<String, ConfigError> {
+    let url = required(env, name)?;
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(malformed(name, "must be an http(s) URL"));
+    }
+    Ok(url)
+}
+
+/// `LEX_LOCALES`: `language=locale` pairs (`fr=fr_FR,es=es_US`).
+fn lex_locales(env: &dyn Env) -> Result<Vec<(String, String)>, ConfigError> {
+    let Some(value) = optional(env, "LEX_LOCALES") else {
+        return Ok(vec![]);
+    };
+    comma_list(&value)
+        .iter()
+        .map(|pair| match pair.split_once('=') {
+            Some((language, locale)) if !language.trim().is_empty() && !locale.trim().is_empty() => {
+                Ok((language.trim().to_string(), locale.trim().to_string()))
+            }
+            _ => Err(malformed("LEX_LOCALES", "expected language=locale pairs, e.g. fr=fr_FR,es=es_US")),
+        })
+        .collect()
 }
 
 /// The longest `BOT_TIMEOUT_MS` (an LLM bot can take tens of seconds): the worker's timeout
@@ -488,7 +571,7 @@ mod tests {
         assert_eq!(settings.flow.no_agent_policy, NoAgentPolicy::Stay);
         assert_eq!(settings.flow.max_bot_failures, 2);
         assert_eq!(settings.flow.availability_cache, Duration::from_secs(30));
-        assert_eq!(settings.bot, BotSettings::Builtin { rules_file: None });
+        assert!(matches!(settings.bot, BotSettings::Builtin { rules_file: None }));
     }
 
     #[test]
@@ -548,10 +631,64 @@ mod tests {
         env.insert("BOT_URL", "http://127.0.0.1:9/bot");
         env.insert("BOT_TIMEOUT_MS", "250");
         let settings = WebhookSettings::from_env(&env).unwrap();
-        assert_eq!(
-            settings.bot,
-            BotSettings::Http { url: "http://127.0.0.1:9/bot".into(), timeout: Duration::from_millis(250) }
-        );
+        assert!(matches!(
+            &settings.bot,
+            BotSettings::Http { url, timeout } if url == "http://127.0.0.1:9/bot" && *timeout == Duration::from_millis(250)
+        ));
+    }
+
+    #[test]
+    fn openai_bot_settings() {
+        let mut env = engage_env();
+        env.insert("BOT_BACKEND", "openai");
+        assert_eq!(WebhookSettings::from_env(&env).unwrap_err(), ConfigError::Missing("LLM_BASE_URL"));
+        env.insert("LLM_BASE_URL", "ftp://models");
+        assert!(matches!(
+            WebhookSettings::from_env(&env).unwrap_err(),
+            ConfigError::Malformed { name: "LLM_BASE_URL", .. }
+        ));
+        env.insert("LLM_BASE_URL", "https://api.openai.com/v1");
+        assert_eq!(WebhookSettings::from_env(&env).unwrap_err(), ConfigError::Missing("LLM_MODEL"));
+        env.insert("LLM_MODEL", "gpt-4o-mini");
+        env.insert("LLM_API_KEY", "sk-test-key");
+        let BotSettings::OpenAi(openai) = WebhookSettings::from_env(&env).unwrap().bot else {
+            panic!("not the openai backend");
+        };
+        assert_eq!(openai.memory, MemoryLimits { messages: 12, chars: 4000 });
+        assert_eq!(openai.api_key.unwrap().expose(), "sk-test-key");
+        assert!(!format!("{:?}", WebhookSettings::from_env(&env).unwrap().bot).contains("sk-test-key"));
+        env.insert("LLM_HISTORY_CHARS", "100000");
+        assert!(matches!(
+            WebhookSettings::from_env(&env).unwrap_err(),
+            ConfigError::Malformed { name: "LLM_HISTORY_CHARS", .. }
+        ));
+    }
+
+    #[test]
+    fn lex_bot_settings() {
+        let mut env = engage_env();
+        env.insert("BOT_BACKEND", "lex");
+        for (name, value) in [
+            ("LEX_BOT_ID", "B1"),
+            ("LEX_BOT_ALIAS_ID", "A1"),
+            ("LEX_LOCALE_ID", "en_US"),
+            ("LEX_HANDOVER_INTENT", "TalkToAgent"),
+        ] {
+            assert_eq!(WebhookSettings::from_env(&env).unwrap_err(), ConfigError::Missing(name));
+            env.insert(name, value);
+        }
+        env.insert("LEX_RESOLVE_INTENTS", "Goodbye, Thanks");
+        env.insert("LEX_LOCALES", "fr=fr_FR, es=es_US");
+        let BotSettings::Lex(lex) = WebhookSettings::from_env(&env).unwrap().bot else {
+            panic!("not the lex backend");
+        };
+        assert_eq!(lex.resolve_intents, vec!["Goodbye".to_string(), "Thanks".to_string()]);
+        assert_eq!(lex.locales, vec![("fr".into(), "fr_FR".into()), ("es".into(), "es_US".into())]);
+        env.insert("LEX_LOCALES", "fr");
+        assert!(matches!(
+            WebhookSettings::from_env(&env).unwrap_err(),
+            ConfigError::Malformed { name: "LEX_LOCALES", .. }
+        ));
     }
 
     #[test]

@@ -9,13 +9,14 @@ use std::collections::HashMap;
 use crate::config::{ConfigError, Env};
 
 /// The variables that hold secrets.
-pub const SECRET_VARIABLES: [&str; 6] = [
+pub const SECRET_VARIABLES: [&str; 7] = [
     "ENGAGE_ACCESS_TOKEN",
     "ENGAGE_VERIFY_TOKEN",
     "ENGAGE_WEBHOOK_SECRET",
     "ZENVIA_API_TOKEN",
     "ZENVIA_WEBHOOK_TOKEN",
     "ANALYTICS_ACCESS_TOKEN",
+    "LLM_API_KEY",
 ];
 
 /// An environment whose secrets were read from Secrets Manager, falling back to `base`.

@@ -3,7 +3,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::bot::{Bot, BuiltinBot, HttpBot, RulesError};
+use crate::bot::openai::DEFAULT_SYSTEM_PROMPT;
+use crate::bot::{Bot, BuiltinBot, HttpBot, LexBot, OpenAiBot, RulesError};
 use crate::config::{
     BotSettings, ConfigError, DynamoSettings, EmergencySettings, Env, QueueSettings, WebhookSettings,
     ZenviaSettings,
@@ -26,6 +27,8 @@ pub enum StartupError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Rules(#[from] RulesError),
+    #[error("LLM_SYSTEM_PROMPT_FILE {path} could not be read: {reason}")]
+    Prompt { path: String, reason: String },
 }
 
 /// The value of a function's start-up, or the process ends with one line naming what is
@@ -60,11 +63,30 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-pub fn bot(settings: &BotSettings, http: &reqwest::Client) -> Result<Arc<dyn Bot>, RulesError> {
+pub async fn bot(settings: &BotSettings, http: &reqwest::Client) -> Result<Arc<dyn Bot>, StartupError> {
     Ok(match settings {
         BotSettings::Builtin { rules_file: None } => Arc::new(BuiltinBot::default_rules()),
         BotSettings::Builtin { rules_file: Some(path) } => Arc::new(BuiltinBot::from_file(path)?),
         BotSettings::Http { url, timeout } => Arc::new(HttpBot::new(http.clone(), url.clone(), *timeout)),
+        BotSettings::OpenAi(openai) => {
+            let system_prompt = match &openai.system_prompt_file {
+                None => DEFAULT_SYSTEM_PROMPT.to_string(),
+                Some(path) => std::fs::read_to_string(path).map_err(|e| StartupError::Prompt {
+                    path: path.display().to_string(),
+                    reason: e.to_string(),
+                })?,
+            };
+            Arc::new(OpenAiBot::new(
+                http.clone(),
+                &openai.base_url,
+                openai.api_key.clone(),
+                &openai.model,
+                system_prompt,
+                openai.timeout,
+                openai.memory,
+            ))
+        }
+        BotSettings::Lex(lex) => Arc::new(LexBot::new(lex.clone()).await),
     })
 }
 
@@ -75,12 +97,12 @@ pub async fn dynamo_store(settings: &DynamoSettings) -> Arc<dyn Store> {
 }
 
 /// The webhook's flow with the given store.
-pub fn engage_flow(
+pub async fn engage_flow(
     settings: WebhookSettings,
     store: Arc<dyn Store>,
     http: &reqwest::Client,
 ) -> Result<EngageFlow, StartupError> {
-    let bot = bot(&settings.bot, http)?;
+    let bot = bot(&settings.bot, http).await?;
     let engage =
         EngageClient::new(http.clone(), &settings.engage.api_url, settings.engage.access_token.clone())
             .with_timeout(settings.engage.timeout);
@@ -130,19 +152,13 @@ impl ProcessorSettings {
     /// The longest a job may take: the bot's time budget and the rest of a turn.
     fn time_needed(&self) -> Duration {
         let bots = self.engage.iter().map(|s| &s.bot).chain(self.zenvia.iter().map(|s| &s.bot));
-        let bot_time = bots
-            .map(|bot| match bot {
-                BotSettings::Http { timeout, .. } => *timeout,
-                BotSettings::Builtin { .. } => Duration::ZERO,
-            })
-            .max()
-            .unwrap_or_default();
+        let bot_time = bots.map(BotSettings::timeout).max().unwrap_or_default();
         bot_time + crate::queue::JOB_TIME_BESIDES_BOT
     }
 }
 
 /// The worker's processor over `store`.
-pub fn processor(
+pub async fn processor(
     settings: ProcessorSettings,
     store: Arc<dyn Store>,
     http: &reqwest::Client,
@@ -153,13 +169,13 @@ pub fn processor(
         Arc::new(EmergencyFlag::new(flow.map(|f| f.emergency_cache).expect("one flow is configured")));
     let engage = match settings.engage {
         Some(engage) => Some(Arc::new(
-            engage_flow(engage, store.clone(), http)?.sharing_emergency_flag(emergency.clone()),
+            engage_flow(engage, store.clone(), http).await?.sharing_emergency_flag(emergency.clone()),
         )),
         None => None,
     };
     let zenvia = match settings.zenvia {
         Some(zenvia) => {
-            Some(Arc::new(zenvia_flow(zenvia, store, http)?.sharing_emergency_flag(emergency.clone())))
+            Some(Arc::new(zenvia_flow(zenvia, store, http).await?.sharing_emergency_flag(emergency.clone())))
         }
         None => None,
     };
@@ -170,7 +186,7 @@ pub fn processor(
 pub async fn process_function(env: &dyn Env, http: &reqwest::Client) -> Result<Processor, StartupError> {
     let settings = ProcessorSettings::from_env(env)?;
     let dynamo = DynamoSettings::from_env(env)?;
-    processor(settings, dynamo_store(&dynamo).await, http)
+    processor(settings, dynamo_store(&dynamo).await, http).await
 }
 
 /// How long one emergency invocation works before answering (API Gateway waits 30 s at most);
@@ -200,12 +216,12 @@ pub async fn emergency_function(
 }
 
 /// The Zenvia flow with the given store.
-pub fn zenvia_flow(
+pub async fn zenvia_flow(
     settings: ZenviaSettings,
     store: Arc<dyn Store>,
     http: &reqwest::Client,
 ) -> Result<ZenviaFlow, StartupError> {
-    let bot = bot(&settings.bot, http)?;
+    let bot = bot(&settings.bot, http).await?;
     let zenvia = ZenviaClient::new(http.clone(), &settings.api_url, settings.api_token.clone());
     Ok(ZenviaFlow::new(settings, store, bot, zenvia))
 }

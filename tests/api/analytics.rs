@@ -16,17 +16,6 @@ async fn record(store: &Arc<dyn Store>, entries: Vec<StatsEntry>) {
     store.record_stats(&entries).await.unwrap();
 }
 
-async fn report(app: &TestApp, query: &str) -> (u16, Value) {
-    let response = app
-        .http
-        .get(format!("{}/analytics/agent_intervention.json?{query}", app.address))
-        .header("Access-Token", ANALYTICS_TOKEN)
-        .send()
-        .await
-        .unwrap();
-    (response.status().as_u16(), response.json().await.unwrap())
-}
-
 fn counts(stat: &Value) -> (u64, u64, u64) {
     let n = |k: &str| stat[k].as_u64().unwrap();
     (n("session_count"), n("interventions_count"), n("users_count"))
@@ -55,7 +44,8 @@ async fn exact_numbers(store: StoreKind) {
     // Recording the same entry again (a retry) counts once.
     record(&app.store, session(ms(start), "c1", "u1")).await;
 
-    let (status, body) = report(&app, "from_date=10/04/2020&to_date=12/04/2020&utc_offset=3600").await;
+    let (status, body) =
+        analytics_report(&app, "from_date=10/04/2020&to_date=12/04/2020&utc_offset=3600").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["aggregate_stats"]["start_time"], json!(start));
     assert_eq!(body["aggregate_stats"]["end_time"], json!(start + 259_199));
@@ -81,7 +71,7 @@ async fn exact_numbers(store: StoreKind) {
     assert_eq!(body["containment_rate"], json!(0.5));
 
     // The same days at UTC: an hour later, so the edges move.
-    let (_, utc) = report(&app, "from_date=10/04/2020&to_date=12/04/2020").await;
+    let (_, utc) = analytics_report(&app, "from_date=10/04/2020&to_date=12/04/2020").await;
     assert_eq!(counts(&utc["aggregate_stats"]), (4, 2, 4));
     assert_eq!(counts(&utc["previous_interval_stats"]), (2, 1, 2));
 }
@@ -104,7 +94,7 @@ async fn the_flows_record_sessions_and_handovers() {
     app.post_webhook(content_body("ev-1", "c-1", "hello", true)).await;
     app.post_webhook(content_body("ev-2", "c-2", "hello again", false)).await;
     // content_body's events are issued on 22/11/2026 at 10:00 UTC.
-    let (_, body) = report(&app, "from_date=22/11/2026&to_date=22/11/2026").await;
+    let (_, body) = analytics_report(&app, "from_date=22/11/2026&to_date=22/11/2026").await;
     assert_eq!(counts(&body["aggregate_stats"]), (1, 0, 1), "one conversation, one customer");
     assert_eq!(body["containment_rate"], json!(1.0));
 }
@@ -112,14 +102,14 @@ async fn the_flows_record_sessions_and_handovers() {
 #[tokio::test]
 async fn errors_answer_as_specified() {
     let app = TestApp::spawn(Options::default()).await;
-    let (status, body) = report(&app, "from_date=12/04/2020&to_date=10/04/2020").await;
+    let (status, body) = analytics_report(&app, "from_date=12/04/2020&to_date=10/04/2020").await;
     assert_eq!((status, body), (422, json!({"error": "To Date cannot be before From Date"})));
     for (query, word) in [
         ("from_date=2020-04-10", "from_date"),
         ("to_date=31/04/2020", "to_date"),
         ("utc_offset=tomorrow", "utc_offset"),
     ] {
-        let (status, body) = report(&app, query).await;
+        let (status, body) = analytics_report(&app, query).await;
         assert_eq!(status, 400, "{query}");
         assert!(body["message"].as_str().unwrap().contains(word), "{body}");
     }
@@ -128,7 +118,7 @@ async fn errors_answer_as_specified() {
     let wrong = app.http.get(&url).header("Access-Token", "sample-analytics-tokem").send().await.unwrap();
     assert_eq!(wrong.status(), 401);
     // Defaults: today and the three days before.
-    let (status, body) = report(&app, "").await;
+    let (status, body) = analytics_report(&app, "").await;
     assert_eq!(status, 200);
     let length = body["aggregate_stats"]["end_time"].as_i64().unwrap()
         - body["aggregate_stats"]["start_time"].as_i64().unwrap();

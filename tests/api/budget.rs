@@ -85,3 +85,44 @@ async fn each_scenario_stays_within_its_request_budget() {
     );
     assert!(meter.capacity() > 0.0, "consumed capacity is reported");
 }
+
+/// The LLM backend keeps the conversation in the thread's item: once its limits are reached
+/// (12 messages, 4,000 characters by default), every follow-up costs the same, however long
+/// the conversation goes on.
+#[tokio::test]
+async fn an_llm_conversation_costs_the_same_once_its_history_is_full() {
+    let meter = DynamoMeter::new();
+    let app = TestApp::spawn(
+        Options::default().metered(&meter).bot(BotKind::OpenAi).env("EMERGENCY_CACHE_SECONDS", "300"),
+    )
+    .await;
+    app.engage_accepts_everything().await;
+    let reply = "r".repeat(400);
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"choices": [{"index": 0, "message": {"role": "assistant", "content": reply}}]}),
+        ))
+        .mount(&app.bot)
+        .await;
+    let text = "t".repeat(300);
+    app.post_webhook(content_body("ev-0", "c-0", &text, true)).await;
+    let mut costs = vec![];
+    for i in 1..=40 {
+        let cost =
+            cost_of(&app, &meter, content_body(&format!("ev-{i}"), &format!("c-{i}"), &text, false)).await;
+        costs.push((cost.dynamodb, cost.capacity));
+    }
+    let thread = app.thread().await;
+    let kept: usize = thread.bot_memory.iter().map(|m| m.text().chars().count()).sum();
+    assert!(kept <= 4000 && thread.bot_memory.len() <= 12, "{kept} characters kept");
+    // Full after a few turns: from then on, the same requests and capacity at every event.
+    let full = costs[10];
+    assert_eq!(full.0, 3, "follow-up requests: {costs:?}");
+    assert!(costs[10..].iter().all(|c| *c == full), "{costs:?}");
+    assert!(full.1 <= 8.0, "a follow-up with a full history: {} units", full.1);
+    eprintln!(
+        "LLM follow-up with a full history: {} requests, {} units (first: {:?})",
+        full.0, full.1, costs[0]
+    );
+}

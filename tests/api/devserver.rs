@@ -84,6 +84,11 @@ async fn the_demo_prints_the_transcript() {
         "[t6] (no bot reply)",
         "emergency off: active=false",
         "[t7] bot> Hello! I am the virtual assistant. How can I help you today?",
+        // The LLM backend against the scripted model: the second answer shows the first
+        // message was sent again (the conversation kept in the thread's state).
+        r#"[t8] bot> (scripted model) You said "It has not arrived"; earlier, "Hi, I have a question about my order"."#,
+        "[t8] bot> I'll find you a person.",
+        "[t8] thread category: AGENT",
     ] {
         assert!(transcript.lines().any(|l| l == line), "missing line {line:?} in:\n{transcript}");
     }

@@ -295,6 +295,7 @@ async fn run_killed_at(kill_at: usize, kind: StoreKind, fault: Fault) -> (Vec<St
     ]);
     let flow = Arc::new(
         wiring::engage_flow(WebhookSettings::from_env(&env).unwrap(), store.clone(), &wiring::http_client())
+            .await
             .unwrap(),
     );
     let event = first_message_asking_for_an_agent();

@@ -43,7 +43,16 @@ pub enum BotKind {
     Http,
     /// The shipped keyword rules.
     Builtin,
+    /// `BOT_BACKEND=openai` with the `bot` fake as the model server (`/v1/chat/completions`).
+    OpenAi,
+    /// `BOT_BACKEND=lex` with the `bot` fake as Lex's runtime endpoint.
+    Lex,
 }
+
+pub const LLM_API_KEY: &str = "sk-test-llm-key-3c9d";
+pub const LLM_MODEL: &str = "test-model";
+pub const LEX_BOT_ID: &str = "BOTID12345";
+pub const LEX_ALIAS_ID: &str = "ALIAS12345";
 
 pub struct TestApp {
     pub engage: MockServer,
@@ -135,9 +144,28 @@ impl TestApp {
             ("ZENVIA_API_TOKEN".into(), ZENVIA_API_TOKEN.into()),
             ("ZENVIA_WEBHOOK_TOKEN".into(), ZENVIA_WEBHOOK_TOKEN.into()),
         ]);
-        if options.bot == BotKind::Http {
-            env.insert("BOT_BACKEND".into(), "http".into());
-            env.insert("BOT_URL".into(), format!("{}/bot", bot.uri()));
+        let backend: &[(&str, String)] = match options.bot {
+            BotKind::Builtin => &[],
+            BotKind::Http => &[("BOT_BACKEND", "http".into()), ("BOT_URL", format!("{}/bot", bot.uri()))],
+            BotKind::OpenAi => &[
+                ("BOT_BACKEND", "openai".into()),
+                ("LLM_BASE_URL", format!("{}/v1", bot.uri())),
+                ("LLM_API_KEY", LLM_API_KEY.into()),
+                ("LLM_MODEL", LLM_MODEL.into()),
+            ],
+            BotKind::Lex => &[
+                ("BOT_BACKEND", "lex".into()),
+                ("LEX_ENDPOINT", bot.uri()),
+                ("LEX_BOT_ID", LEX_BOT_ID.into()),
+                ("LEX_BOT_ALIAS_ID", LEX_ALIAS_ID.into()),
+                ("LEX_LOCALE_ID", "en_US".into()),
+                ("LEX_LOCALES", "fr=fr_FR".into()),
+                ("LEX_HANDOVER_INTENT", "TalkToAgent".into()),
+                ("LEX_RESOLVE_INTENTS", "Goodbye".into()),
+            ],
+        };
+        for (name, value) in backend {
+            env.insert(name.to_string(), value.clone());
         }
         for (name, value) in options.env {
             env.insert(name.into(), value);
@@ -149,6 +177,7 @@ impl TestApp {
                 store.clone(),
                 &wiring::http_client(),
             )
+            .await
             .expect("test configuration is valid"),
         );
         // The dev server's queue, retrying quickly so that faults resolve within a test.
@@ -303,6 +332,18 @@ fn describe_engage_call(request: &Request) -> String {
         line.push_str(&format!(" {{{}}}", form.join(", ")));
     }
     line
+}
+
+/// `GET /analytics/agent_intervention.json?<query>` with the analytics token: status and body.
+pub async fn analytics_report(app: &TestApp, query: &str) -> (u16, Value) {
+    let response = app
+        .http
+        .get(format!("{}/analytics/agent_intervention.json?{query}", app.address))
+        .header("Access-Token", ANALYTICS_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
 }
 
 /// A `content.imported` webhook body for the sample thread.

@@ -5,6 +5,7 @@ mod helpers;
 
 mod abuse;
 mod analytics;
+mod bots;
 mod budget;
 mod concurrency;
 mod dedup;

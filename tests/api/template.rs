@@ -28,7 +28,7 @@ fn dynamodb_statements(template: &Value) -> BTreeMap<String, Vec<(BTreeSet<Strin
         }
         let mut statements = Vec::new();
         for policy in resource["Properties"]["Policies"].as_sequence().into_iter().flatten() {
-            for statement in policy["Statement"].as_sequence().into_iter().flatten() {
+            for statement in policy_statements(policy) {
                 let actions: BTreeSet<String> = strings(&statement["Action"])
                     .into_iter()
                     .filter(|a| a.starts_with("dynamodb:"))
@@ -44,6 +44,19 @@ fn dynamodb_statements(template: &Value) -> BTreeMap<String, Vec<(BTreeSet<Strin
         functions.insert(name.as_str().unwrap().to_string(), statements);
     }
     functions
+}
+
+/// A policy's statements, those under `!If [condition, statement, AWS::NoValue]` included.
+fn policy_statements(policy: &Value) -> Vec<&Value> {
+    policy["Statement"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .map(|statement| match statement {
+            Value::Tagged(tagged) if tagged.tag == "!If" => &tagged.value[1],
+            plain => plain,
+        })
+        .collect()
 }
 
 fn set(items: &[&str]) -> BTreeSet<String> {
@@ -143,7 +156,7 @@ fn each_function_reads_its_secrets_from_secrets_manager_and_may_read_only_those(
         .filter(|(_, r)| r["Type"] == "AWS::SecretsManager::Secret")
         .map(|(name, _)| name.as_str().unwrap().to_string())
         .collect();
-    assert_eq!(secrets.len(), 6);
+    assert_eq!(secrets.len(), 7);
     for (name, resource) in resources.iter().filter(|(_, r)| r["Type"] == "AWS::Serverless::Function") {
         let name = name.as_str().unwrap();
         let variables =
@@ -159,7 +172,7 @@ fn each_function_reads_its_secrets_from_secrets_manager_and_may_read_only_those(
         }
         let mut granted = BTreeSet::new();
         for policy in resource["Properties"]["Policies"].as_sequence().into_iter().flatten() {
-            for statement in policy["Statement"].as_sequence().into_iter().flatten() {
+            for statement in policy_statements(policy) {
                 if strings(&statement["Action"]).iter().any(|a| a.starts_with("secretsmanager:")) {
                     assert_eq!(
                         strings(&statement["Action"]),
@@ -173,4 +186,29 @@ fn each_function_reads_its_secrets_from_secrets_manager_and_may_read_only_those(
         assert_eq!(granted, read, "{name} may read exactly the secrets it is given");
         assert!(read.is_subset(&secrets), "{name}");
     }
+}
+
+#[test]
+fn only_the_worker_may_call_lex_and_only_recognize_text_on_the_configured_alias() {
+    let template = template();
+    let mut lex_statements = vec![];
+    for (name, resource) in template["Resources"].as_mapping().unwrap() {
+        for policy in resource["Properties"]["Policies"].as_sequence().into_iter().flatten() {
+            for statement in policy_statements(policy) {
+                if strings(&statement["Action"]).iter().any(|a| a.starts_with("lex:")) {
+                    lex_statements.push((name.as_str().unwrap().to_string(), statement.clone()));
+                }
+            }
+        }
+    }
+    assert_eq!(lex_statements.len(), 1, "{lex_statements:?}");
+    let (function, statement) = &lex_statements[0];
+    assert_eq!(function, "ProcessFunction");
+    assert_eq!(strings(&statement["Action"]), vec!["lex:RecognizeText"]);
+    let Value::Tagged(resource) = &statement["Resource"] else { panic!("the alias ARN is built with !Sub") };
+    assert_eq!(resource.tag, "!Sub");
+    assert_eq!(
+        resource.value,
+        "arn:${AWS::Partition}:lex:${AWS::Region}:${AWS::AccountId}:bot-alias/${LexBotId}/${LexBotAliasId}"
+    );
 }

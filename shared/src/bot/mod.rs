@@ -2,11 +2,15 @@
 
 pub mod builtin;
 pub mod http;
+pub mod lex;
+pub mod openai;
 
 use serde::{Deserialize, Serialize};
 
 pub use builtin::{BuiltinBot, RulesError};
 pub use http::HttpBot;
+pub use lex::LexBot;
+pub use openai::OpenAiBot;
 
 /// Which platform a conversation lives on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,6 +26,54 @@ pub struct BotRequest {
     pub conversation_id: String,
     pub channel: Channel,
     pub message: BotMessage,
+    /// The conversation's recent messages, oldest first; only for a backend that keeps them
+    /// ([`Bot::memory`]), so the http protocol (C12) never carries it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<HistoryEntry>,
+}
+
+/// One message of the conversation as the bot remembers it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HistoryEntry {
+    Customer(String),
+    Bot(String),
+}
+
+impl HistoryEntry {
+    pub fn text(&self) -> &str {
+        match self {
+            Self::Customer(text) | Self::Bot(text) => text,
+        }
+    }
+}
+
+/// How much of a conversation a backend that needs it keeps in the thread's state: the item
+/// must stay bounded however long the conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryLimits {
+    pub messages: usize,
+    pub chars: usize,
+}
+
+/// `history` with the customer's message and the bot's replies added, the oldest messages
+/// dropped until both limits hold (a single message longer than `chars` is cut).
+pub fn remember(
+    history: &[HistoryEntry],
+    customer: &str,
+    replies: &[String],
+    limits: MemoryLimits,
+) -> Vec<HistoryEntry> {
+    let cut = |text: &str| text.chars().take(limits.chars).collect::<String>();
+    let mut kept: Vec<HistoryEntry> = history.to_vec();
+    kept.push(HistoryEntry::Customer(cut(customer)));
+    kept.extend(replies.iter().map(|reply| HistoryEntry::Bot(cut(reply))));
+    let chars = |entries: &[HistoryEntry]| entries.iter().map(|e| e.text().chars().count()).sum::<usize>();
+    let mut start = kept.len().saturating_sub(limits.messages);
+    while start < kept.len() && chars(&kept[start..]) > limits.chars {
+        start += 1;
+    }
+    kept.split_off(start)
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -94,4 +146,60 @@ impl BotError {
 #[async_trait::async_trait]
 pub trait Bot: Send + Sync {
     async fn ask(&self, request: &BotRequest) -> Result<BotAnswer, BotError>;
+
+    /// `Some` when the backend needs the conversation's recent messages with each request
+    /// (a language model has no memory of its own); they are then kept in the thread's state.
+    fn memory(&self) -> Option<MemoryLimits> {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remembered_history_stays_within_both_limits() {
+        let limits = MemoryLimits { messages: 4, chars: 30 };
+        let history = remember(&[], "hello", &["hi there".into()], limits);
+        assert_eq!(
+            history,
+            vec![HistoryEntry::Customer("hello".into()), HistoryEntry::Bot("hi there".into())]
+        );
+
+        // Five messages: the oldest goes.
+        let history = remember(&history, "order?", &["which one".into(), "?".into()], limits);
+        assert_eq!(history.len(), 4);
+        assert_eq!(history[0], HistoryEntry::Bot("hi there".into()));
+
+        // Past 30 characters: the oldest go until it fits.
+        let history = remember(&history, "a longer message here", &[], limits);
+        assert_eq!(
+            history,
+            vec![HistoryEntry::Bot("?".into()), HistoryEntry::Customer("a longer message here".into())]
+        );
+
+        // A message longer than the whole budget is cut, never kept whole.
+        let history = remember(&history, &"x".repeat(100), &[], limits);
+        assert_eq!(history, vec![HistoryEntry::Customer("x".repeat(30))]);
+    }
+
+    #[test]
+    fn history_is_not_part_of_the_http_protocol_when_empty() {
+        let request = BotRequest {
+            conversation_id: "t1".into(),
+            channel: Channel::Engage,
+            message: BotMessage {
+                id: "m1".into(),
+                text: "hi".into(),
+                message_type: "text".into(),
+                language: None,
+                author_id: None,
+                first: true,
+            },
+            history: vec![],
+        };
+        let body = serde_json::to_value(&request).unwrap();
+        assert!(body.get("history").is_none(), "{body}");
+    }
 }

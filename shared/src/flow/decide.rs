@@ -2,7 +2,7 @@
 //! configuration and the bot's answer in; what to do out. Every rule of CONTRACT C6 is a unit
 //! test here; the executor only performs what these functions say.
 
-use crate::bot::BotAction;
+use crate::bot::{BotAction, HistoryEntry, MemoryLimits};
 use crate::config::ReopenPolicy;
 use crate::config::{EngageSettings, FlowSettings, NoAgentPolicy};
 use crate::engage::client::{AgentStatus, Channel};
@@ -246,6 +246,26 @@ pub fn thread_after_turn(
     }
     next.updated_at_ms = now_ms;
     next
+}
+
+/// What the bot remembers after a turn (`limits`: the backend's, `None` when it keeps
+/// nothing): the customer's message and the replies of a bot that answered, nothing of a turn
+/// the bot did not take, and a clean slate once the conversation is resolved.
+pub fn memory_after_turn(
+    memory: &[HistoryEntry],
+    customer_text: &str,
+    outcome: &BotOutcome,
+    plan: &TurnPlan,
+    limits: Option<MemoryLimits>,
+) -> Vec<HistoryEntry> {
+    match (limits, outcome) {
+        (None, _) => vec![],
+        (Some(_), _) if plan.resolve => vec![],
+        (Some(limits), BotOutcome::Answered(answer)) => {
+            crate::bot::remember(memory, customer_text, &answer.replies, limits)
+        }
+        (Some(_), _) => memory.to_vec(),
+    }
 }
 
 /// Why an `intervention.closed` gives nothing back to the bot (CONTRACT C8).

@@ -185,8 +185,14 @@ impl EngageFlow {
         // outcome is then applied to the thread as it is now, and never takes it back from
         // the agents.
         let now = crate::now_millis();
+        let memory = self.bot.memory();
         finish_applying(self.store.as_ref(), lease, thread, |current| {
-            decide::thread_after_turn(current, content, &plan, progress, now)
+            let mut next = decide::thread_after_turn(current, content, &plan, progress, now);
+            if let Some(outcome) = &progress.bot {
+                next.bot_memory =
+                    decide::memory_after_turn(&current.bot_memory, &content.body, outcome, &plan, memory);
+            }
+            next
         })
         .await?;
         record_stats(self.store.as_ref(), &stats).await;
@@ -294,7 +300,7 @@ impl EngageFlow {
         if progress.bot.is_none() {
             progress.bot = Some(match turn {
                 Turn::EmergencyHandover => BotOutcome::NotAsked { reason: decide::EMERGENCY_REASON.into() },
-                Turn::AskBot => match self.bot.ask(&bot_request(content)).await {
+                Turn::AskBot => match self.bot.ask(&bot_request(content, thread)).await {
                     Ok(answer) => BotOutcome::Answered(answer),
                     Err(err) => {
                         warn!(error = %err, "bot failed; handing over");
@@ -494,8 +500,9 @@ fn turn_stats(
     stats
 }
 
-fn bot_request(content: &ContentEvent) -> BotRequest {
+fn bot_request(content: &ContentEvent, thread: &ThreadState) -> BotRequest {
     BotRequest {
+        history: thread.bot_memory.clone(),
         conversation_id: content.thread_id.clone(),
         channel: BotChannel::Engage,
         message: BotMessage {

@@ -219,6 +219,7 @@ impl ZenviaFlow {
                 Turn::EmergencyHandover => BotOutcome::NotAsked { reason: decide::EMERGENCY_REASON.into() },
                 Turn::AskBot => {
                     let request = BotRequest {
+                        history: interaction.bot_memory.clone(),
                         conversation_id: hash.to_string(),
                         channel: Channel::Zenvia,
                         message: BotMessage {
@@ -290,8 +291,14 @@ impl ZenviaFlow {
             }
             _ => vec![],
         };
+        let memory = self.bot.memory();
         finish_applying(self.store.as_ref(), lease, interaction, |current| {
-            decide::interaction_after_turn(current, &plan, progress, now)
+            let mut next = decide::interaction_after_turn(current, &plan, progress, now);
+            if let Some(outcome) = &progress.bot {
+                next.bot_memory =
+                    decide::memory_after_turn(&current.bot_memory, content, outcome, &plan, memory);
+            }
+            next
         })
         .await?;
         record_stats(self.store.as_ref(), &stats).await;

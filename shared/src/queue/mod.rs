@@ -278,7 +278,7 @@ mod batch_tests {
     use crate::store::MemoryStore;
 
     /// A worker whose Engage flow acknowledges unknown event types without any call.
-    fn processor() -> Processor {
+    async fn processor() -> Processor {
         let env: HashMap<&str, &str> = HashMap::from([
             ("ENGAGE_API_URL", "http://127.0.0.1:9/1.0"),
             ("ENGAGE_ACCESS_TOKEN", "t"),
@@ -289,6 +289,7 @@ mod batch_tests {
         let settings = WebhookSettings::from_env(&env).unwrap();
         let flow =
             crate::wiring::engage_flow(settings, Arc::new(MemoryStore::new()), &crate::wiring::http_client())
+                .await
                 .unwrap();
         let emergency = flow.emergency.clone();
         Processor {
@@ -322,7 +323,7 @@ mod batch_tests {
             message("m4", "a", &ok3),
             message("m5", "b", "not a job"),
         ];
-        let failed = processor().process_batch(batch, || true).await;
+        let failed = processor().await.process_batch(batch, || true).await;
         assert_eq!(
             failed,
             vec!["m2", "m4", "m5"],
@@ -333,8 +334,10 @@ mod batch_tests {
     #[tokio::test]
     async fn a_job_without_the_time_to_finish_is_not_started() {
         let ok = acknowledged("e1");
-        let failed =
-            processor().process_batch(vec![message("m1", "a", &ok), message("m2", "b", &ok)], || false).await;
+        let failed = processor()
+            .await
+            .process_batch(vec![message("m1", "a", &ok), message("m2", "b", &ok)], || false)
+            .await;
         assert_eq!(failed, vec!["m1", "m2"]);
     }
 

@@ -106,6 +106,10 @@ pub struct ThreadState {
     pub last_event_categories: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "is_zero_ms")]
     pub last_event_ms: i64,
+    /// The conversation's recent messages, for a bot backend that needs them (an LLM), bounded
+    /// by its `MemoryLimits`; empty for the others.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bot_memory: Vec<crate::bot::HistoryEntry>,
     /// Events committed on this thread (stored beside the state, not in it): an event record
     /// claimed at a lower count is done.
     #[serde(skip)]
