@@ -15,6 +15,7 @@ use handover_core::secret::Secret;
 use handover_core::store::{DynamoStore, MemoryStore, Store};
 use handover_core::wiring;
 
+use crate::console::{LoggedBot, LoggedStore};
 use crate::fake_model::{FAKE_MODEL_NAME, FAKE_MODEL_PATH};
 use crate::sandbox::{SANDBOX_TOKEN, Sandbox};
 use crate::{Functions, router, spawn_emergency_schedule};
@@ -65,9 +66,20 @@ pub async fn start(host: &str, port: u16, mut env: HashMap<String, String>) -> a
     }
 
     let http = wiring::http_client();
-    let store = local_store(&env).await?;
-    let processor =
-        Arc::new(wiring::processor(wiring::ProcessorSettings::from_env(&env)?, store.clone(), &http).await?);
+    let mut store = local_store(&env).await?;
+    // With the sandbox, the console logs every call to the store and the bot.
+    let activity = sandbox.as_ref().map(|sandbox| sandbox.activity.clone());
+    if let Some(activity) = &activity {
+        store = Arc::new(LoggedStore { inner: store, activity: activity.clone() });
+    }
+    let settings = wiring::ProcessorSettings::from_env(&env)?;
+    let processor = Arc::new(
+        wiring::processor_observing_bot(settings, store.clone(), &http, |bot| match &activity {
+            Some(activity) => Arc::new(LoggedBot { inner: bot, activity: activity.clone() }),
+            None => bot,
+        })
+        .await?,
+    );
     // The in-process queue by default; with QUEUE_URL, SQS polled as Lambda's event source would.
     let (queue, local_queue): (Arc<dyn JobQueue>, Option<InProcessQueue>) =
         match QueueSettings::optional_from_env(&env)? {
@@ -110,7 +122,9 @@ pub async fn start(host: &str, port: u16, mut env: HashMap<String, String>) -> a
     spawn_emergency_schedule(&functions, std::time::Duration::from_secs(5));
     let mut app = router(functions.clone());
     if let Some(sandbox) = &sandbox {
-        app = app.merge(sandbox.clone().router(functions.clone()));
+        app = app
+            .merge(sandbox.clone().router(functions.clone()))
+            .merge(crate::console::router(functions.clone(), sandbox.activity.clone()));
     }
     if fake_model {
         app = app.merge(crate::fake_model::router());
@@ -123,7 +137,10 @@ impl DevServer {
     /// What the server tells a person on start-up: its routes and how to use the sandbox.
     pub fn banner(&self) -> String {
         let address = self.address;
-        let mut lines = vec![format!("handover dev server on http://{address}")];
+        let mut lines = vec![match self.sandbox {
+            Some(_) => format!("handover console: http://{address}/  (open it in a browser)"),
+            None => format!("handover dev server on http://{address}"),
+        }];
         if set(&self.env, "ENGAGE_WEBHOOK_SECRET").is_none() {
             lines.push(
                 "  (no ENGAGE_WEBHOOK_SECRET: this dev server accepts webhooks without one; a deployed function refuses to start without it)"

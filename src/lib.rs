@@ -1,6 +1,7 @@
 //! The local dev server: every function's routes on one HTTP server, through the very same
 //! handlers as the Lambda functions (CONTRACT C13).
 
+pub mod console;
 pub mod demo;
 pub mod devserver;
 pub mod fake_model;
@@ -151,12 +152,12 @@ async fn engage(functions: &Functions, endpoint: Endpoint, request: Request) -> 
 
 /// Reads the body (at most one byte over the limit, so the handler can refuse it) and keeps the
 /// method, URI and headers as API Gateway would pass them.
-async fn into_api_request(request: Request) -> Result<ApiRequest, ApiResponse> {
+pub(crate) async fn into_api_request(request: Request) -> Result<ApiRequest, ApiResponse> {
     let (parts, body) = request.into_parts();
     let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES + 1).await.map_err(|_| edge::body_too_large())?;
     Ok(http::Request::from_parts(parts, bytes))
 }
 
-fn from_api_response(response: ApiResponse) -> Response {
+pub(crate) fn from_api_response(response: ApiResponse) -> Response {
     response.map(Body::from)
 }

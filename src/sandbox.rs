@@ -15,13 +15,14 @@ use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post, put};
 use bytes::Bytes;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use handover_core::edge::engage::Endpoint;
 use handover_core::time::format_rfc3339_ms;
 
 use crate::Functions;
+use crate::console::{Activity, log_platform_call};
 
 pub const SANDBOX_TOKEN: &str = "sandbox-access-token";
 pub const SANDBOX_SOURCE: &str = "sandbox-source";
@@ -37,6 +38,10 @@ struct World {
     /// (thread, content id, in reply to, body) of every content the API created.
     replies: Vec<(String, String, String, String)>,
     calls: Vec<String>,
+    /// Which thread each customer message is in (replies name only the message).
+    content_threads: HashMap<String, String>,
+    /// Each thread's conversation as its participants see it: (author, text).
+    transcripts: HashMap<String, Vec<(&'static str, String)>>,
 }
 
 struct ThreadRecord {
@@ -66,7 +71,19 @@ pub struct Sandbox {
     world: Arc<Mutex<World>>,
     bot_category: String,
     agent_category: String,
-    pub agents_available: Arc<std::sync::atomic::AtomicBool>,
+    agents: Arc<Mutex<AgentsStatus>>,
+    /// The console's live log: the platform's calls are logged by the router's middleware.
+    pub activity: Activity,
+}
+
+/// What `GET /status` says of the sandbox's one agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AgentsStatus {
+    Available,
+    Away,
+    /// Connected, but with no room for another conversation.
+    Full,
 }
 
 #[derive(Clone)]
@@ -81,7 +98,8 @@ impl Sandbox {
             world: Arc::new(Mutex::new(World::default())),
             bot_category: bot_category.to_string(),
             agent_category: agent_category.to_string(),
-            agents_available: Arc::new(std::sync::atomic::AtomicBool::new(true)),
+            agents: Arc::new(Mutex::new(AgentsStatus::Available)),
+            activity: Activity::default(),
         }
     }
 
@@ -95,11 +113,16 @@ impl Sandbox {
 
     /// The sandbox's routes, to merge into the dev server.
     pub fn router(self, functions: Functions) -> Router {
-        Router::new()
+        let state = SandboxState { sandbox: self.clone(), functions };
+        let people = Router::new()
             .route("/sandbox/customer", post(customer_says))
             .route("/sandbox/calls", get(calls))
-            .route("/sandbox/agents", post(set_agents))
+            .route("/sandbox/agents", get(get_agents).post(set_agents))
             .route("/sandbox/agent/close", post(agent_closes))
+            .route("/sandbox/agent/reply", post(agent_replies))
+            .route("/sandbox/threads", get(threads))
+            .with_state(state.clone());
+        let platform = Router::new()
             .route("/sandbox/1.0/interventions", post(create_intervention))
             .route("/sandbox/1.0/interventions/{id}/close", put(close_intervention))
             .route("/sandbox/1.0/contents", post(create_content))
@@ -110,7 +133,9 @@ impl Sandbox {
             .route("/sandbox/1.0/content_sources", get(list_sources))
             .route("/sandbox/1.0/content_sources/{id}", get(get_source).put(update_source))
             .route("/sandbox/1.0/channels", get(channels))
-            .with_state(SandboxState { sandbox: self, functions })
+            .with_state(state)
+            .layer(axum::middleware::from_fn_with_state(self.activity.clone(), log_platform_call));
+        people.merge(platform)
     }
 }
 
@@ -138,6 +163,10 @@ async fn customer_says(
         let thread =
             world.threads.entry(message.thread.clone()).or_insert_with(|| ThreadRecord::new(defaults));
         thread.messages += 1;
+        let first = thread.messages == 1;
+        let categories = thread.categories.clone();
+        world.content_threads.insert(content_id.clone(), message.thread.clone());
+        world.transcripts.entry(message.thread.clone()).or_default().push(("customer", message.text.clone()));
         let event = json!({
             "id": format!("sandbox-delivery-{event_id}"),
             "domain_id": "sandbox",
@@ -146,7 +175,7 @@ async fn customer_says(
                 "issued_at": format_rfc3339_ms(handover_core::now_millis()),
                 "resource": {"type": "chat/message", "id": content_id, "metadata": {
                     "author_id": SANDBOX_AUTHOR, "body": message.text, "creator_id": null,
-                    "first_in_thread": thread.messages == 1, "category_ids": thread.categories,
+                    "first_in_thread": first, "category_ids": categories,
                     "intervention_id": null, "language": message.language.as_deref().unwrap_or("en"),
                     "source_id": SANDBOX_SOURCE,
                     "status": "new", "thread_id": message.thread
@@ -155,16 +184,8 @@ async fn customer_says(
         });
         (event, content_id, replies_before)
     };
-    let request = http::Request::builder()
-        .method("POST")
-        .uri("/engage/webhook")
-        .header("content-type", "application/json")
-        .body(Bytes::from(event.to_string()))
-        .expect("valid request");
-    let response =
-        handover_core::edge::engage::handle(&state.functions.engage, Endpoint::Webhook, request).await;
-    // The webhook only queued the message: the customer sees the replies once it is processed.
-    state.functions.settle().await;
+    // Seen once processed: the webhook only queued the message.
+    let webhook_status = deliver(&state, Endpoint::Webhook, &event).await;
     let world = state.sandbox.world();
     let replies: Vec<&str> = world.replies[replies_before..]
         .iter()
@@ -173,25 +194,65 @@ async fn customer_says(
         .collect();
     let categories = world.threads.get(&message.thread).map(|t| t.categories.clone()).unwrap_or_default();
     Json(json!({
-        "webhook_status": response.status().as_u16(),
+        "webhook_status": webhook_status,
         "bot_replies": replies,
         "thread_categories": categories,
     }))
 }
 
-#[derive(Deserialize)]
-struct Agents {
-    available: bool,
+/// `{"available": true|false}`, or `{"status": "available"|"away"|"full"}`.
+/// Delivers a webhook body as the platform would, then waits until what it queued is processed;
+/// the webhook's status.
+async fn deliver(state: &SandboxState, endpoint: Endpoint, event: &Value) -> u16 {
+    let path = match endpoint {
+        Endpoint::Webhook => "/engage/webhook",
+        Endpoint::Interventions => "/engage/interventions",
+    };
+    let request = http::Request::builder()
+        .method("POST")
+        .uri(path)
+        .header("content-type", "application/json")
+        .body(Bytes::from(event.to_string()))
+        .expect("valid request");
+    let response = handover_core::edge::engage::handle(&state.functions.engage, endpoint, request).await;
+    state.functions.settle().await;
+    response.status().as_u16()
 }
 
-/// Makes every agent available or away.
-async fn set_agents(State(state): State<SandboxState>, Json(agents): Json<Agents>) -> Json<Value> {
-    state.sandbox.agents_available.store(agents.available, std::sync::atomic::Ordering::Relaxed);
+#[derive(Deserialize)]
+struct Agents {
+    #[serde(default)]
+    available: Option<bool>,
+    #[serde(default)]
+    status: Option<AgentsStatus>,
+}
+
+/// Makes the agents available, away or full.
+async fn set_agents(
+    State(state): State<SandboxState>,
+    Json(agents): Json<Agents>,
+) -> (StatusCode, Json<Value>) {
+    let status = match (agents.status, agents.available) {
+        (Some(status), _) => status,
+        (None, Some(true)) => AgentsStatus::Available,
+        (None, Some(false)) => AgentsStatus::Away,
+        (None, None) => {
+            let error =
+                "expected {\"available\": true|false} or {\"status\": \"available\"|\"away\"|\"full\"}";
+            return (StatusCode::BAD_REQUEST, Json(json!({"error": error})));
+        }
+    };
+    *state.sandbox.agents.lock().unwrap_or_else(|p| p.into_inner()) = status;
     // At once, as the README's walk-through promises: the cached answer is forgotten.
     if let Some(flow) = &state.functions.processor.engage {
         flow.forget_availability();
     }
-    Json(json!({ "available": agents.available }))
+    (StatusCode::OK, Json(json!({ "available": status == AgentsStatus::Available, "status": status })))
+}
+
+async fn get_agents(State(state): State<SandboxState>) -> Json<Value> {
+    let status = *state.sandbox.agents.lock().unwrap_or_else(|p| p.into_inner());
+    Json(json!({ "available": status == AgentsStatus::Available, "status": status }))
 }
 
 #[derive(Deserialize)]
@@ -227,21 +288,99 @@ async fn agent_closes(
             }]
         })
     };
-    let request = http::Request::builder()
-        .method("POST")
-        .uri("/engage/interventions")
-        .header("content-type", "application/json")
-        .body(Bytes::from(event.to_string()))
-        .expect("valid request");
-    let response =
-        handover_core::edge::engage::handle(&state.functions.engage, Endpoint::Interventions, request).await;
-    state.functions.settle().await;
+    let webhook_status = deliver(&state, Endpoint::Interventions, &event).await;
     let world = state.sandbox.world();
     let categories = world.threads.get(&close.thread).map(|t| t.categories.clone()).unwrap_or_default();
     (
         StatusCode::OK,
-        Json(json!({ "webhook_status": response.status().as_u16(), "thread_categories": categories })),
+        Json(json!({ "webhook_status": webhook_status, "thread_categories": categories })),
     )
+}
+
+#[derive(Deserialize)]
+struct AgentReply {
+    thread: String,
+    text: String,
+}
+
+/// Plays the agent who answers: the message joins the thread (as the platform would post it)
+/// and its `content.imported` reaches the webhook, which leaves an agent's message alone.
+async fn agent_replies(
+    State(state): State<SandboxState>,
+    Json(reply): Json<AgentReply>,
+) -> (StatusCode, Json<Value>) {
+    let event = {
+        let mut world = state.sandbox.world();
+        let content_id = world.id("content");
+        let event_id = world.id("event");
+        let Some(thread) = world.threads.get(&reply.thread) else {
+            return (StatusCode::NOT_FOUND, Json(json!({"error": "no such thread"})));
+        };
+        let categories = thread.categories.clone();
+        world.transcripts.entry(reply.thread.clone()).or_default().push(("agent", reply.text.clone()));
+        json!({
+            "id": format!("sandbox-delivery-{event_id}"),
+            "domain_id": "sandbox",
+            "events": [{
+                "type": "content.imported", "id": event_id,
+                "issued_at": format_rfc3339_ms(handover_core::now_millis()),
+                "resource": {"type": "chat/message", "id": content_id, "metadata": {
+                    "author_id": "sandbox-agent-identity", "body": reply.text, "creator_id": "sandbox-agent",
+                    "first_in_thread": false, "category_ids": categories, "intervention_id": null,
+                    "language": "en", "source_id": SANDBOX_SOURCE, "status": "replied", "thread_id": reply.thread
+                }}
+            }]
+        })
+    };
+    let webhook_status = deliver(&state, Endpoint::Webhook, &event).await;
+    (StatusCode::OK, Json(json!({ "webhook_status": webhook_status })))
+}
+
+/// Every sandbox thread: its conversation, its categories and open agent intervention on the
+/// platform, the product's state of it, and its events waiting in the queue.
+async fn threads(State(state): State<SandboxState>) -> Json<Value> {
+    let listed: Vec<(String, Vec<String>, Option<String>, Vec<(&'static str, String)>)> = {
+        let world = state.sandbox.world();
+        let mut ids: Vec<&String> = world.threads.keys().collect();
+        ids.sort();
+        ids.into_iter()
+            .map(|id| {
+                let thread = &world.threads[id];
+                let transcript = world.transcripts.get(id).cloned().unwrap_or_default();
+                (id.clone(), thread.categories.clone(), thread.agent_intervention.clone(), transcript)
+            })
+            .collect()
+    };
+    let pending = state.functions.queue.as_ref().map(|q| q.snapshot().pending).unwrap_or_default();
+    let mut threads = Vec::with_capacity(listed.len());
+    for (id, categories, agent_intervention, transcript) in listed {
+        let kept = state.functions.store.get_thread(&id).await.ok();
+        let owner = if categories.contains(&state.sandbox.agent_category) {
+            "agent"
+        } else if categories.contains(&state.sandbox.bot_category) {
+            "bot"
+        } else {
+            "nobody"
+        };
+        threads.push(json!({
+            "id": id,
+            "categories": categories,
+            "with": owner,
+            "agent_intervention": agent_intervention,
+            "messages": transcript.iter().map(|(author, text)| json!({"from": author, "text": text})).collect::<Vec<_>>(),
+            "queued": pending.get(&id).copied().unwrap_or(0),
+            "state": kept.map(|t| json!({
+                "owner": t.owner,
+                "bot_intervention_id": t.bot_intervention_id,
+                "pending_handover": t.pending_handover,
+                "consecutive_fallbacks": t.consecutive_fallbacks,
+                "bot_turns": t.bot_turns,
+                "resolved": t.resolved,
+                "version": t.version,
+            })),
+        }));
+    }
+    Json(json!(threads))
 }
 
 async fn calls(State(state): State<SandboxState>) -> Json<Value> {
@@ -282,6 +421,9 @@ async fn create_content(State(state): State<SandboxState>, body: Bytes) -> (Stat
     let text = form.get("body").cloned().unwrap_or_default();
     let mut world = state.sandbox.world();
     let id = world.id("reply");
+    if let Some(thread) = world.content_threads.get(&in_reply_to).cloned() {
+        world.transcripts.entry(thread).or_default().push(("bot", text.clone()));
+    }
     world.replies.push((String::new(), id.clone(), in_reply_to.clone(), text.clone()));
     world.calls.push(format!("POST /contents in_reply_to_id={in_reply_to} body={text:?} -> 200"));
     (StatusCode::OK, Json(json!({"id": id})))
@@ -331,11 +473,15 @@ async fn close_thread(
 
 async fn status(State(state): State<SandboxState>, RawQuery(query): RawQuery) -> Json<Value> {
     state.sandbox.record(format!("GET /status?{} -> 200", query.unwrap_or_default()));
-    let available = state.sandbox.agents_available.load(std::sync::atomic::Ordering::Relaxed);
-    let agent_status = if available { "available" } else { "away" };
+    let agents = *state.sandbox.agents.lock().unwrap_or_else(|p| p.into_inner());
+    let (agent_status, busyness) = match agents {
+        AgentsStatus::Available => ("available", "ok"),
+        AgentsStatus::Away => ("away", "ok"),
+        AgentsStatus::Full => ("available", "full"),
+    };
     Json(json!([{
         "agent_id": "sandbox-agent",
-        "channels": [{"id": "sandbox-channel", "name": "Sandbox chat", "status": agent_status, "busyness": "ok"}],
+        "channels": [{"id": "sandbox-channel", "name": "Sandbox chat", "status": agent_status, "busyness": busyness}],
         "custom_status": null
     }]))
 }

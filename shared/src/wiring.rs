@@ -103,10 +103,20 @@ pub async fn engage_flow(
     http: &reqwest::Client,
 ) -> Result<EngageFlow, StartupError> {
     let bot = bot(&settings.bot, http).await?;
+    Ok(engage_flow_with(settings, store, bot, http))
+}
+
+/// The webhook's flow with the given store and bot.
+pub fn engage_flow_with(
+    settings: WebhookSettings,
+    store: Arc<dyn Store>,
+    bot: Arc<dyn Bot>,
+    http: &reqwest::Client,
+) -> EngageFlow {
     let engage =
         EngageClient::new(http.clone(), &settings.engage.api_url, settings.engage.access_token.clone())
             .with_timeout(settings.engage.timeout);
-    Ok(EngageFlow::new(settings, store, bot, engage))
+    EngageFlow::new(settings, store, bot, engage)
 }
 
 /// The SQS FIFO queue of `settings`.
@@ -163,22 +173,35 @@ pub async fn processor(
     store: Arc<dyn Store>,
     http: &reqwest::Client,
 ) -> Result<Processor, StartupError> {
+    processor_observing_bot(settings, store, http, |bot| bot).await
+}
+
+/// The worker's processor, its bot wrapped by `observe` (the dev server's console logs every
+/// call). One bot for both platforms: both read the same `BOT_*` variables.
+pub async fn processor_observing_bot(
+    settings: ProcessorSettings,
+    store: Arc<dyn Store>,
+    http: &reqwest::Client,
+    observe: impl FnOnce(Arc<dyn Bot>) -> Arc<dyn Bot>,
+) -> Result<Processor, StartupError> {
     let time_needed = settings.time_needed();
-    let flow = settings.engage.as_ref().map(|s| &s.flow).or(settings.zenvia.as_ref().map(|s| &s.flow));
-    let emergency =
-        Arc::new(EmergencyFlag::new(flow.map(|f| f.emergency_cache).expect("one flow is configured")));
-    let engage = match settings.engage {
-        Some(engage) => Some(Arc::new(
-            engage_flow(engage, store.clone(), http).await?.sharing_emergency_flag(emergency.clone()),
-        )),
-        None => None,
-    };
-    let zenvia = match settings.zenvia {
-        Some(zenvia) => {
-            Some(Arc::new(zenvia_flow(zenvia, store, http).await?.sharing_emergency_flag(emergency.clone())))
-        }
-        None => None,
-    };
+    let first = settings
+        .engage
+        .as_ref()
+        .map(|s| (&s.flow, &s.bot))
+        .or(settings.zenvia.as_ref().map(|s| (&s.flow, &s.bot)));
+    let (flow, bot_settings) = first.expect("one flow is configured");
+    let emergency = Arc::new(EmergencyFlag::new(flow.emergency_cache));
+    let bot = observe(bot(bot_settings, http).await?);
+    let engage = settings.engage.map(|engage| {
+        Arc::new(
+            engage_flow_with(engage, store.clone(), bot.clone(), http)
+                .sharing_emergency_flag(emergency.clone()),
+        )
+    });
+    let zenvia = settings.zenvia.map(|zenvia| {
+        Arc::new(zenvia_flow_with(zenvia, store, bot, http).sharing_emergency_flag(emergency.clone()))
+    });
     Ok(Processor { engage, zenvia, time_needed, emergency })
 }
 
@@ -215,15 +238,15 @@ pub async fn emergency_function(
     Ok(emergency_flow(settings, dynamo_store(&dynamo).await, http))
 }
 
-/// The Zenvia flow with the given store.
-pub async fn zenvia_flow(
+/// The Zenvia flow with the given store and bot.
+pub fn zenvia_flow_with(
     settings: ZenviaSettings,
     store: Arc<dyn Store>,
+    bot: Arc<dyn Bot>,
     http: &reqwest::Client,
-) -> Result<ZenviaFlow, StartupError> {
-    let bot = bot(&settings.bot, http).await?;
+) -> ZenviaFlow {
     let zenvia = ZenviaClient::new(http.clone(), &settings.api_url, settings.api_token.clone());
-    Ok(ZenviaFlow::new(settings, store, bot, zenvia))
+    ZenviaFlow::new(settings, store, bot, zenvia)
 }
 
 /// Everything the `analytics` Lambda needs: the store and the access token.

@@ -131,7 +131,11 @@ async fn the_readme_command_starts_the_server() {
     })
     .await
     .unwrap();
-    assert_eq!(banner[0], format!("handover dev server on http://127.0.0.1:{port}"));
+    // The first line leads to the console, and the console is there.
+    assert_eq!(banner[0], format!("handover console: http://127.0.0.1:{port}/  (open it in a browser)"));
+    let page = reqwest::get(format!("http://127.0.0.1:{port}/")).await.unwrap();
+    assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
+    assert!(page.text().await.unwrap().contains("<title>handover console</title>"));
     let url = format!(
         "http://127.0.0.1:{port}/engage/webhook?hub.mode=subscribe&hub.challenge=it-works&hub.verify_token={}",
         devserver::DEFAULT_VERIFY_TOKEN
@@ -158,4 +162,17 @@ async fn making_the_agents_away_takes_effect_at_once() {
     let after = ask("t-after").await;
     assert_eq!(after["thread_categories"], json!([BOT]), "nobody available: the bot keeps it");
     assert_eq!(after["bot_replies"], json!([handover_core::config::DEFAULT_NO_AGENT_MESSAGE]));
+
+    // Full agents (connected, no room) are no more available than away ones.
+    post(&dev, "/sandbox/agents", json!({"status": "available"})).await;
+    assert_eq!(ask("t-back").await["thread_categories"], json!([AGENT]));
+    assert_eq!(post(&dev, "/sandbox/agents", json!({"status": "full"})).await["status"], "full");
+    assert_eq!(ask("t-full").await["thread_categories"], json!([BOT]));
+    let refused = reqwest::Client::new()
+        .post(format!("http://{}/sandbox/agents", dev.address))
+        .json(&json!({"busy": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
 }

@@ -8,6 +8,7 @@ mod analytics;
 mod bots;
 mod budget;
 mod concurrency;
+mod console;
 mod dedup;
 mod devserver;
 mod emergency;
