@@ -133,6 +133,7 @@ impl Sandbox {
             .route("/sandbox/1.0/content_sources", get(list_sources))
             .route("/sandbox/1.0/content_sources/{id}", get(get_source).put(update_source))
             .route("/sandbox/1.0/channels", get(channels))
+            .route("/sandbox/1.0/time_sheets", get(time_sheets))
             .with_state(state)
             .layer(axum::middleware::from_fn_with_state(self.activity.clone(), log_platform_call));
         people.merge(platform)
@@ -291,10 +292,7 @@ async fn agent_closes(
     let webhook_status = deliver(&state, Endpoint::Interventions, &event).await;
     let world = state.sandbox.world();
     let categories = world.threads.get(&close.thread).map(|t| t.categories.clone()).unwrap_or_default();
-    (
-        StatusCode::OK,
-        Json(json!({ "webhook_status": webhook_status, "thread_categories": categories })),
-    )
+    (StatusCode::OK, Json(json!({ "webhook_status": webhook_status, "thread_categories": categories })))
 }
 
 #[derive(Deserialize)]
@@ -491,6 +489,12 @@ async fn channels(State(state): State<SandboxState>) -> Json<Value> {
     Json(json!({"count": 1, "offset": 0, "limit": 150, "records": [
         {"id": "sandbox-channel", "name": "Sandbox chat", "source_ids": [SANDBOX_SOURCE]}
     ]}))
+}
+
+/// No time sheet: the sandbox's contact center never closes.
+async fn time_sheets(State(state): State<SandboxState>) -> Json<Value> {
+    state.sandbox.record("GET /time_sheets -> 200".into());
+    Json(json!({"count": 0, "offset": 0, "limit": 150, "records": []}))
 }
 
 impl Sandbox {

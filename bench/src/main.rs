@@ -58,6 +58,7 @@ async fn fake_engage() -> anyhow::Result<(String, Arc<AtomicUsize>)> {
                 json!([{"agent_id": "a1", "channels": [{"id": CHANNEL, "status": "available", "busyness": "ok"}]}])
             }
             "/1.0/channels" => json!({"records": [{"id": CHANNEL, "source_ids": [SOURCE]}]}),
+            "/1.0/time_sheets" => json!({"records": []}),
             p if p.starts_with("/1.0/content_threads/") => {
                 json!({"id": "t", "thread_category_ids": ["other", BOT]})
             }

@@ -15,6 +15,9 @@ use crate::secret::Secret;
 /// Where configuration values come from.
 pub trait Env {
     fn var(&self, name: &str) -> Option<String>;
+
+    /// Every variable's name (for families such as `CLOSED_MESSAGE_<LANGUAGE>`).
+    fn names(&self) -> Vec<String>;
 }
 
 /// The process environment.
@@ -24,17 +27,29 @@ impl Env for ProcessEnv {
     fn var(&self, name: &str) -> Option<String> {
         std::env::var(name).ok()
     }
+
+    fn names(&self) -> Vec<String> {
+        std::env::vars_os().filter_map(|(name, _)| name.into_string().ok()).collect()
+    }
 }
 
 impl Env for HashMap<String, String> {
     fn var(&self, name: &str) -> Option<String> {
         self.get(name).cloned()
     }
+
+    fn names(&self) -> Vec<String> {
+        self.keys().cloned().collect()
+    }
 }
 
 impl Env for HashMap<&str, &str> {
     fn var(&self, name: &str) -> Option<String> {
         self.get(name).map(|v| v.to_string())
+    }
+
+    fn names(&self) -> Vec<String> {
+        self.keys().map(|k| k.to_string()).collect()
     }
 }
 
@@ -119,7 +134,58 @@ pub struct FlowSettings {
     pub max_bot_failures: u32,
     /// How long one read of the emergency switch is reused by a running function.
     pub emergency_cache: Duration,
+    /// `BUSINESS_HOURS=platform`: the platform's time sheets say when the agents are there.
+    pub business_hours: bool,
+    pub closed_policy: ClosedPolicy,
+    pub closed_messages: ClosedMessages,
 }
+
+/// What a handover does while the contact center is closed (CONTRACT C16).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClosedPolicy {
+    /// The bot keeps the conversation.
+    Stay,
+    /// Recategorize, so the agents find it when they open.
+    Handover,
+    /// Recategorize only on the asynchronous sources (`ENGAGE_ASYNC_SOURCE_IDS`); stay otherwise.
+    Async,
+}
+
+/// `CLOSED_MESSAGE` and its translations (`CLOSED_MESSAGE_FR`, ...), with `{next_open}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClosedMessages {
+    pub default: String,
+    /// (language in lower case, template).
+    pub by_language: Vec<(String, String)>,
+}
+
+impl ClosedMessages {
+    /// The template for the customer's language, or the default one.
+    pub fn template(&self, language: Option<&str>) -> &str {
+        language
+            .and_then(|language| self.by_language.iter().find(|(l, _)| l.eq_ignore_ascii_case(language)))
+            .map_or(self.default.as_str(), |(_, template)| template.as_str())
+    }
+
+    fn from_env(env: &dyn Env) -> Self {
+        let mut by_language: Vec<(String, String)> = env
+            .names()
+            .into_iter()
+            .filter_map(|name| {
+                let language = name.strip_prefix("CLOSED_MESSAGE_")?.to_lowercase();
+                Some((language, env.var(&name)?))
+            })
+            .collect();
+        by_language.sort();
+        Self {
+            default: env.var("CLOSED_MESSAGE").unwrap_or_else(|| DEFAULT_CLOSED_MESSAGE.into()),
+            by_language,
+        }
+    }
+}
+
+pub const DEFAULT_CLOSED_MESSAGE: &str =
+    "Our agents are away right now; they will be back {next_open}. I am still here if I can help.";
 
 pub const DEFAULT_NO_AGENT_MESSAGE: &str =
     "All our agents are busy right now. I am still here: tell me more, or try again a little later.";
@@ -149,6 +215,18 @@ impl FlowSettings {
             availability_cache: Duration::from_secs(number(env, "AVAILABILITY_CACHE_SECONDS", 30)?),
             max_bot_failures: number(env, "MAX_BOT_FAILURES", 2)? as u32,
             emergency_cache: Duration::from_secs(number(env, "EMERGENCY_CACHE_SECONDS", 5)?),
+            business_hours: match optional(env, "BUSINESS_HOURS").as_deref() {
+                None | Some("platform") => true,
+                Some("off") => false,
+                Some(_) => return Err(malformed("BUSINESS_HOURS", "expected `platform` or `off`")),
+            },
+            closed_policy: match optional(env, "CLOSED_POLICY").as_deref() {
+                None | Some("stay") => ClosedPolicy::Stay,
+                Some("handover") => ClosedPolicy::Handover,
+                Some("async") => ClosedPolicy::Async,
+                Some(_) => return Err(malformed("CLOSED_POLICY", "expected `stay`, `handover` or `async`")),
+            },
+            closed_messages: ClosedMessages::from_env(env),
         })
     }
 }
@@ -572,6 +650,30 @@ mod tests {
         assert_eq!(settings.flow.max_bot_failures, 2);
         assert_eq!(settings.flow.availability_cache, Duration::from_secs(30));
         assert!(matches!(settings.bot, BotSettings::Builtin { rules_file: None }));
+        assert!(settings.flow.business_hours, "time sheets are read unless BUSINESS_HOURS=off");
+        assert_eq!(settings.flow.closed_policy, ClosedPolicy::Stay);
+        assert_eq!(settings.flow.closed_messages.template(Some("fr")), DEFAULT_CLOSED_MESSAGE);
+    }
+
+    #[test]
+    fn business_hours_settings() {
+        let mut env = engage_env();
+        env.insert("BUSINESS_HOURS", "off");
+        env.insert("CLOSED_POLICY", "async");
+        env.insert("CLOSED_MESSAGE", "Back {next_open}.");
+        env.insert("CLOSED_MESSAGE_FR", "De retour {next_open}.");
+        let flow = WebhookSettings::from_env(&env).unwrap().flow;
+        assert!(!flow.business_hours);
+        assert_eq!(flow.closed_policy, ClosedPolicy::Async);
+        assert_eq!(flow.closed_messages.template(Some("fr")), "De retour {next_open}.");
+        assert_eq!(flow.closed_messages.template(Some("es")), "Back {next_open}.");
+        for (name, value) in [("BUSINESS_HOURS", "sometimes"), ("CLOSED_POLICY", "later")] {
+            let mut env = engage_env();
+            env.insert(name, value);
+            assert!(
+                matches!(WebhookSettings::from_env(&env).unwrap_err(), ConfigError::Malformed { name: n, .. } if n == name)
+            );
+        }
     }
 
     #[test]

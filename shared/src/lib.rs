@@ -13,6 +13,7 @@ pub mod config;
 pub mod edge;
 pub mod engage;
 pub mod flow;
+pub mod hours;
 pub mod queue;
 pub mod secret;
 pub mod secret_store;

@@ -29,6 +29,10 @@ impl Env for WithSecrets<'_> {
     fn var(&self, name: &str) -> Option<String> {
         self.secrets.get(name).cloned().or_else(|| self.base.var(name))
     }
+
+    fn names(&self) -> Vec<String> {
+        self.base.names()
+    }
 }
 
 /// Reads every `NAME_SECRET_ARN` of `base` (at once: one request each, in parallel). A secret

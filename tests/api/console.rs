@@ -166,18 +166,26 @@ fn count(selector: &str) -> String {
     format!("document.querySelectorAll('{selector}').length")
 }
 
-#[tokio::test]
-async fn the_console_plays_a_conversation_to_a_handover_and_back_in_a_real_browser() {
+/// A headless Chromium with one page, or `None` (said on stderr) when none is installed.
+async fn browser(test: &str) -> Option<(Browser, Page)> {
     let Some(binary) = chromium() else {
         eprintln!(
-            "SKIPPED the_console_plays_a_conversation_to_a_handover_and_back_in_a_real_browser: Chromium is not installed (Debian: apt-get install chromium; or set CHROMIUM)"
+            "SKIPPED {test}: Chromium is not installed (Debian: apt-get install chromium; or set CHROMIUM)"
         );
-        return;
+        return None;
     };
-    let dev = handover::devserver::start("127.0.0.1", 0, HashMap::new()).await.unwrap();
-    let (_browser, port) = start_browser(&binary);
+    let (browser, port) = start_browser(&binary);
+    // The DevTools listing is read with reqwest, which needs rustls' crypto (ring) installed.
+    handover_core::wiring::install_crypto_provider();
     let mut page = Page::connect(port).await;
     page.send("Page.enable", json!({})).await;
+    Some((browser, page))
+}
+
+#[tokio::test]
+async fn the_console_plays_a_conversation_to_a_handover_and_back_in_a_real_browser() {
+    let Some((_browser, mut page)) = browser("the console's test").await else { return };
+    let dev = handover::devserver::start("127.0.0.1", 0, HashMap::new()).await.unwrap();
     page.send("Page.navigate", json!({"url": format!("http://{}/", dev.address)})).await;
     page.wait_for("the customer pane", "document.querySelector('#thread-select option[value=t1]')").await;
     assert_eq!(page.eval("document.title").await, "handover console");
@@ -285,4 +293,37 @@ async fn the_console_plays_a_conversation_to_a_handover_and_back_in_a_real_brows
     )
     .await;
     dev.server.abort();
+}
+
+/// Issue 19, item 5: the website script of `examples/` runs the configured chat trigger once
+/// the chat library has started, and only when the chat window is not shown already. Run in
+/// the browser against a stand-in for the chat library's manager.
+#[tokio::test]
+async fn the_example_chat_trigger_script_opens_the_chat_only_when_it_is_not_shown() {
+    let Some((_browser, mut page)) = browser("the chat trigger example's test").await else { return };
+    let script =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/open-chat-outside-hours.js"))
+            .unwrap()
+            .replace("\"xxxxxxxxxx\"", "\"trigger-42\"");
+    // The chat library's stand-in: two triggers, and `_chatq`'s `started` event fired by hand.
+    let run = |window_shown: bool| {
+        format!(
+            r#"(() => {{
+                document.body.innerHTML = {window_shown} ? '<div class="dimelo-chat-window"></div>' : '';
+                window._chatq = [];
+                const manager = {{ triggers: [{{ id: "trigger-1" }}, {{ id: "trigger-42" }}], activated: [],
+                    activateTrigger(trigger) {{ this.activated.push(trigger.id); }} }};
+                window.Dimelo = {{ Chat: {{ Manager: {{ ChatQLoader: {{ manager }} }} }} }};
+                (0, eval)({script});
+                if (manager.activated.length !== 0) return "ran before the library started";
+                for (const [kind, event, callback] of window._chatq) {{
+                    if (kind === "_onEvent" && event === "started") callback({{}});
+                }}
+                return manager.activated;
+            }})()"#,
+            script = json!(script)
+        )
+    };
+    assert_eq!(page.eval(&run(false)).await, json!(["trigger-42"]));
+    assert_eq!(page.eval(&run(true)).await, json!([]), "the chat is shown already: nothing to open");
 }

@@ -143,6 +143,9 @@ impl TestApp {
             ("ZENVIA_API_URL".into(), format!("{}/core/api/v1", zenvia.uri())),
             ("ZENVIA_API_TOKEN".into(), ZENVIA_API_TOKEN.into()),
             ("ZENVIA_WEBHOOK_TOKEN".into(), ZENVIA_WEBHOOK_TOKEN.into()),
+            // Business hours have their own tests (`hours.rs`); elsewhere the fake platform
+            // has no time sheets to serve.
+            ("BUSINESS_HOURS".into(), "off".into()),
         ]);
         let backend: &[(&str, String)] = match options.bot {
             BotKind::Builtin => &[],

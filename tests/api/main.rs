@@ -15,6 +15,7 @@ mod emergency;
 mod emergency_sweep;
 mod faults;
 mod handover;
+mod hours;
 mod ingest;
 mod queue;
 mod rebot;

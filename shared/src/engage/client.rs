@@ -292,19 +292,29 @@ impl EngageClient {
 
     /// Every source, page by page (`GET /content_sources`).
     pub async fn list_sources(&self) -> Result<Vec<Source>, EngageError> {
+        self.every_page("/content_sources").await
+    }
+
+    /// Every time sheet, page by page (`GET /time_sheets`).
+    pub async fn time_sheets(&self) -> Result<Vec<crate::hours::TimeSheetRecord>, EngageError> {
+        self.every_page("/time_sheets").await
+    }
+
+    /// Every record of a listing, 150 (the most the API gives) at a time.
+    async fn every_page<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<Vec<T>, EngageError> {
         #[derive(Deserialize)]
-        struct Page {
-            records: Vec<Source>,
+        struct Page<T> {
+            records: Vec<T>,
         }
         const LIMIT: usize = 150;
-        let mut sources = Vec::new();
+        let mut records = Vec::new();
         loop {
-            let path = format!("/content_sources?offset={}&limit={LIMIT}", sources.len());
-            let page: Page = self.call_with_retry(Method::GET, &path, &[]).await?;
+            let page_path = format!("{path}?offset={}&limit={LIMIT}", records.len());
+            let page: Page<T> = self.call_with_retry(Method::GET, &page_path, &[]).await?;
             let full = page.records.len() == LIMIT;
-            sources.extend(page.records);
+            records.extend(page.records);
             if !full {
-                return Ok(sources);
+                return Ok(records);
             }
         }
     }

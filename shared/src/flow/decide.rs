@@ -4,7 +4,7 @@
 
 use crate::bot::{BotAction, HistoryEntry, MemoryLimits};
 use crate::config::ReopenPolicy;
-use crate::config::{EngageSettings, FlowSettings, NoAgentPolicy};
+use crate::config::{ClosedPolicy, EngageSettings, FlowSettings, NoAgentPolicy};
 use crate::engage::client::{AgentStatus, Channel};
 use crate::engage::{ContentEvent, InterventionEvent};
 use crate::store::{BotOutcome, EventProgress, HandoverDecision, Owner, ThreadState};
@@ -169,6 +169,28 @@ pub fn handover_decision(available: Option<bool>, flow: &FlowSettings) -> Handov
     }
 }
 
+/// Where a handover goes while the contact center is closed (CONTRACT C16).
+pub fn closed_hours_decision(
+    source_id: &str,
+    flow: &FlowSettings,
+    engage: &EngageSettings,
+) -> HandoverDecision {
+    match flow.closed_policy {
+        ClosedPolicy::Stay => HandoverDecision::StayWithBot,
+        ClosedPolicy::Handover => HandoverDecision::Agents,
+        ClosedPolicy::Async if engage.is_async_source(source_id) => HandoverDecision::Agents,
+        ClosedPolicy::Async => HandoverDecision::StayWithBot,
+    }
+}
+
+/// `CLOSED_MESSAGE` (or its translation for `language`) with `{next_open}` filled in.
+pub fn closed_message(flow: &FlowSettings, language: Option<&str>, next_open: &str) -> String {
+    flow.closed_messages.template(language).replace("{next_open}", next_open)
+}
+
+/// The analytics' reason for a handover decided while closed.
+pub const CLOSED_HOURS_REASON: &str = "closed_hours";
+
 /// A thread's new categories: `current` without `remove`, plus `add`; the others kept, in
 /// order, without duplicates. Used BOT to AGENT for a handover and back for a rebot.
 pub fn switch_category(current: &[String], remove: &str, add: &str) -> Vec<String> {
@@ -182,18 +204,21 @@ pub fn switch_category(current: &[String], remove: &str, add: &str) -> Vec<Strin
     next
 }
 
-/// Every message to post for the turn, in order: the bot's replies, then the handover or
-/// no-agent message when there is one (an empty configured text sends nothing).
+/// Every message to post for the turn, in order: the bot's replies, then the handover,
+/// no-agent or closed message when there is one (an empty configured text sends nothing).
+/// `closed_message`: the contact center was closed when the handover was decided.
 pub fn messages_to_post(
     plan: &TurnPlan,
     decision: Option<&HandoverDecision>,
+    closed_message: Option<&str>,
     flow: &FlowSettings,
 ) -> Vec<String> {
     let mut messages = plan.replies.clone();
-    let extra = match decision {
-        Some(HandoverDecision::Agents) => flow.handover_message.as_str(),
-        Some(HandoverDecision::StayWithBot) => flow.no_agent_message.as_str(),
-        None => "",
+    let extra = match (closed_message, decision) {
+        (Some(closed), Some(_)) => closed,
+        (_, Some(HandoverDecision::Agents)) => flow.handover_message.as_str(),
+        (_, Some(HandoverDecision::StayWithBot)) => flow.no_agent_message.as_str(),
+        (_, None) => "",
     };
     let extra = to_plain_text(extra);
     if !extra.is_empty() {
@@ -488,6 +513,55 @@ mod tests {
             availability_cache: Duration::from_secs(30),
             max_bot_failures: 2,
             emergency_cache: Duration::ZERO,
+            business_hours: true,
+            closed_policy: crate::config::ClosedPolicy::Stay,
+            closed_messages: crate::config::ClosedMessages {
+                default: "Back {next_open}.".into(),
+                by_language: vec![("fr".into(), "De retour {next_open}.".into())],
+            },
+        }
+    }
+
+    #[test]
+    fn closed_hours_follow_the_policy_and_speak_the_customers_language() {
+        use crate::config::ClosedPolicy;
+        let engage = engage();
+        let with = |closed_policy| FlowSettings { closed_policy, ..flow() };
+        let async_source = EngageSettings { async_source_ids: vec!["s1".into()], ..engage.clone() };
+        assert_eq!(
+            closed_hours_decision("s1", &with(ClosedPolicy::Stay), &engage),
+            HandoverDecision::StayWithBot
+        );
+        assert_eq!(
+            closed_hours_decision("s1", &with(ClosedPolicy::Handover), &engage),
+            HandoverDecision::Agents
+        );
+        assert_eq!(
+            closed_hours_decision("s1", &with(ClosedPolicy::Async), &engage),
+            HandoverDecision::StayWithBot
+        );
+        assert_eq!(
+            closed_hours_decision("s1", &with(ClosedPolicy::Async), &async_source),
+            HandoverDecision::Agents
+        );
+
+        assert_eq!(closed_message(&flow(), Some("fr"), "lundi 09:00 (CET)"), "De retour lundi 09:00 (CET).");
+        assert_eq!(closed_message(&flow(), Some("FR"), "x"), "De retour x.");
+        assert_eq!(closed_message(&flow(), Some("de"), "Monday 09:00 (CET)"), "Back Monday 09:00 (CET).");
+        assert_eq!(closed_message(&flow(), None, "Monday 09:00 (CET)"), "Back Monday 09:00 (CET).");
+
+        // The closed message replaces the handover or no-agent message.
+        let plan = TurnPlan {
+            replies: vec!["Sure".into()],
+            resolve: false,
+            handover: Some("asked_for_agent".into()),
+            fallback: false,
+        };
+        for decision in [HandoverDecision::Agents, HandoverDecision::StayWithBot] {
+            assert_eq!(
+                messages_to_post(&plan, Some(&decision), Some("Back Monday."), &flow()),
+                vec!["Sure", "Back Monday."]
+            );
         }
     }
 
@@ -750,16 +824,19 @@ mod tests {
             fallback: false,
         };
         assert_eq!(
-            messages_to_post(&plan, Some(&HandoverDecision::Agents), &flow()),
+            messages_to_post(&plan, Some(&HandoverDecision::Agents), None, &flow()),
             vec!["One moment", "handing"]
         );
         assert_eq!(
-            messages_to_post(&plan, Some(&HandoverDecision::StayWithBot), &flow()),
+            messages_to_post(&plan, Some(&HandoverDecision::StayWithBot), None, &flow()),
             vec!["One moment", "none"]
         );
-        assert_eq!(messages_to_post(&plan, None, &flow()), vec!["One moment"]);
+        assert_eq!(messages_to_post(&plan, None, None, &flow()), vec!["One moment"]);
         let silent = FlowSettings { handover_message: String::new(), ..flow() };
-        assert_eq!(messages_to_post(&plan, Some(&HandoverDecision::Agents), &silent), vec!["One moment"]);
+        assert_eq!(
+            messages_to_post(&plan, Some(&HandoverDecision::Agents), None, &silent),
+            vec!["One moment"]
+        );
     }
 
     #[test]

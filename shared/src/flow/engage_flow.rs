@@ -22,6 +22,8 @@ use crate::store::{
 
 /// The channel list changes rarely; it is read again after this long.
 const CHANNELS_CACHE: Duration = Duration::from_secs(600);
+/// Opening hours too: a change takes effect within ten minutes.
+const TIME_SHEETS_CACHE: Duration = Duration::from_secs(600);
 
 /// What became of one event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,6 +78,7 @@ pub struct EngageFlow {
     pub engage: EngageClient,
     agent_status: TtlCache<StatusQuery, Vec<AgentStatus>>,
     channels: TtlCache<(), Vec<Channel>>,
+    time_sheets: TtlCache<(), Arc<Vec<crate::hours::TimeSheet>>>,
     pub emergency: Arc<EmergencyFlag>,
 }
 
@@ -89,6 +92,7 @@ impl EngageFlow {
         Self {
             agent_status: TtlCache::new(settings.flow.availability_cache),
             channels: TtlCache::new(CHANNELS_CACHE),
+            time_sheets: TtlCache::new(TIME_SHEETS_CACHE),
             emergency: Arc::new(EmergencyFlag::new(settings.flow.emergency_cache)),
             settings: Arc::new(settings),
             store,
@@ -315,14 +319,25 @@ impl EngageFlow {
         if let Some(reason) = &plan.handover
             && progress.handover.is_none()
         {
-            let available =
-                if decide::needs_availability_check(&content.source_id, reason, &self.settings.engage) {
-                    Some(self.agents_available(content).await?)
-                } else {
-                    None
-                };
-            let decision = decide::handover_decision(available, flow);
-            info!(%reason, ?available, ?decision, "handover decided");
+            let engage = &self.settings.engage;
+            let decision = match self.closed_message(content, reason).await {
+                Some(message) => {
+                    let decision = decide::closed_hours_decision(&content.source_id, flow, engage);
+                    info!(%reason, ?decision, policy = ?flow.closed_policy, "contact center closed; handover decided");
+                    progress.closed_message = Some(message);
+                    decision
+                }
+                None => {
+                    let available = if decide::needs_availability_check(&content.source_id, reason, engage) {
+                        Some(self.agents_available(content).await?)
+                    } else {
+                        None
+                    };
+                    let decision = decide::handover_decision(available, flow);
+                    info!(%reason, ?available, ?decision, "handover decided");
+                    decision
+                }
+            };
             progress.handover = Some(decision);
         }
 
@@ -334,7 +349,12 @@ impl EngageFlow {
         }
 
         let recategorize = progress.handover == Some(HandoverDecision::Agents) && !progress.recategorized;
-        let messages = decide::messages_to_post(&plan, progress.handover.as_ref(), flow);
+        let messages = decide::messages_to_post(
+            &plan,
+            progress.handover.as_ref(),
+            progress.closed_message.as_deref(),
+            flow,
+        );
         if (lease.after_crash || progress.uncertain) && progress.replies_posted < messages.len() {
             // The crashed run may have posted some: count the replies the platform has.
             let contents = self.engage.thread_contents(&content.thread_id).await?;
@@ -409,6 +429,66 @@ impl EngageFlow {
         }
         let current = self.engage.get_thread(thread_id).await?.thread_category_ids;
         Ok(current == categories)
+    }
+
+    /// The message for the customer when the contact center is closed now (`None`: open, or
+    /// nothing says otherwise). Emergency handovers do not wait for opening hours. Time sheets
+    /// that cannot be read never stop a handover: the contact center is then taken as open.
+    async fn closed_message(&self, content: &ContentEvent, reason: &str) -> Option<String> {
+        let flow = &self.settings.flow;
+        if !flow.business_hours || reason == decide::EMERGENCY_REASON {
+            return None;
+        }
+        let sheets = match self.time_sheets.get_or_load((), || self.load_time_sheets()).await {
+            Ok(sheets) => sheets,
+            Err(err) => {
+                warn!(error = %err, code = %err.code(), "time sheets not readable now; taken as open");
+                return None;
+            }
+        };
+        let sheet = crate::hours::sheet_for(&sheets, &content.source_id)?;
+        let now = jiff::Timestamp::from_millisecond(crate::now_millis()).ok()?;
+        if sheet.is_open(now) {
+            return None;
+        }
+        let language = content.language.as_deref();
+        let next_open = sheet
+            .next_open(now)
+            .map(|next| crate::hours::render_next_open(&next, now, language.unwrap_or("en")))
+            .unwrap_or_default();
+        info!(time_sheet = %sheet.id, next_open = %next_open, "outside business hours");
+        Some(decide::closed_message(flow, language, &next_open))
+    }
+
+    /// The active time sheets, ready to use. A token without the right to read them (403)
+    /// turns business hours off for this container, loudly; a sheet that cannot be read is
+    /// left out, loudly.
+    async fn load_time_sheets(&self) -> Result<Arc<Vec<crate::hours::TimeSheet>>, EngageError> {
+        let records = match self.engage.time_sheets().await {
+            Ok(records) => records,
+            Err(err @ EngageError::Forbidden { .. }) => {
+                warn!(error = %err, "time sheets not readable with this token: business hours are off");
+                vec![]
+            }
+            Err(err) => return Err(err),
+        };
+        let sheets = records
+            .iter()
+            .filter(|record| record.active)
+            .filter_map(|record| match crate::hours::TimeSheet::from_record(record) {
+                Ok(sheet) => {
+                    if !sheet.unreadable_holidays.is_empty() {
+                        warn!(time_sheet = %sheet.id, dates = ?sheet.unreadable_holidays, "holiday dates not understood; ignored");
+                    }
+                    Some(sheet)
+                }
+                Err(err) => {
+                    warn!(error = %err, "time sheet not usable; its sources are taken as always open");
+                    None
+                }
+            })
+            .collect();
+        Ok(Arc::new(sheets))
     }
 
     /// `GET /status` for the content's source (and language, falling back to any language),
@@ -495,6 +575,8 @@ fn turn_stats(
         (&plan.handover, &progress.handover, progress.recategorized)
     {
         let emergency = reason == decide::EMERGENCY_REASON;
+        // Handed over to a closed contact center: counted apart, whatever asked for it.
+        let reason = if progress.closed_message.is_some() { decide::CLOSED_HOURS_REASON } else { reason };
         stats.push(analytics::intervention(at, &content.thread_id, event_id, reason, emergency));
     }
     stats

@@ -246,7 +246,7 @@ impl ZenviaFlow {
         let plan = decide::plan_turn(progress.bot.as_ref().expect("set above"), &interaction, flow);
         // Zenvia has no availability API: a handover always transfers.
         let decision = plan.handover.as_ref().map(|_| HandoverDecision::Agents);
-        let messages = decide::messages_to_post(&plan, decision.as_ref(), flow);
+        let messages = decide::messages_to_post(&plan, decision.as_ref(), None, flow);
         // Saved before anything is sent (Zenvia has no read API to check what a dead run
         // sent): a redelivery never asks the bot again and resumes after the last saved step.
         self.store.save_progress(lease, progress).await?;

@@ -196,6 +196,10 @@ pub struct EventProgress {
     /// The next run checks with the platform before repeating a step, as after a crash.
     #[serde(default)]
     pub uncertain: bool,
+    /// The contact center was closed when the handover was decided: the message sent instead
+    /// of the handover or no-agent message (rendered once, so a redelivery posts the same).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_message: Option<String>,
 }
 
 /// The emergency switch (CONTRACT C9): while active, every bot message goes to the agents.
