@@ -523,6 +523,26 @@ mod tests {
     }
 
     #[test]
+    fn the_bot_remembers_answered_turns_only_and_forgets_a_resolved_conversation() {
+        let limits = Some(MemoryLimits { messages: 10, chars: 1000 });
+        let before = vec![HistoryEntry::Customer("hi".into()), HistoryEntry::Bot("hello".into())];
+        let answered =
+            BotOutcome::Answered(BotAnswer { replies: vec!["It is open.".into()], ..BotAnswer::default() });
+        let plain = TurnPlan { replies: vec![], resolve: false, handover: None, fallback: false };
+        let mut expected = before.clone();
+        expected.extend([HistoryEntry::Customer("open?".into()), HistoryEntry::Bot("It is open.".into())]);
+        assert_eq!(memory_after_turn(&before, "open?", &answered, &plain, limits), expected);
+        // A turn the bot did not take (it failed, or the switch is on) adds nothing.
+        let failed = BotOutcome::Failed { reason: "bot_timeout".into() };
+        assert_eq!(memory_after_turn(&before, "open?", &failed, &plain, limits), before);
+        // Resolved: the next message starts a new conversation.
+        let resolved = TurnPlan { resolve: true, ..plain.clone() };
+        assert!(memory_after_turn(&before, "bye", &answered, &resolved, limits).is_empty());
+        // A backend that keeps nothing (builtin, http, lex) never stores the conversation.
+        assert!(memory_after_turn(&before, "open?", &answered, &plain, None).is_empty());
+    }
+
+    #[test]
     fn closed_hours_follow_the_policy_and_speak_the_customers_language() {
         use crate::config::ClosedPolicy;
         let engage = engage();
