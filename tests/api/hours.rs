@@ -90,6 +90,21 @@ async fn closed_and_stay_the_bot_says_when_the_agents_are_back_and_keeps_the_thr
 }
 
 #[tokio::test]
+async fn a_sheet_that_never_opens_gets_the_no_agent_message_not_an_empty_date() {
+    let mut never = sheet_around_now(2, 10, SOURCE);
+    for day in ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"] {
+        never[format!("{day}_hours")] = json!("");
+    }
+    let app = hours_app(Options::default(), vec![never]).await;
+    app.post_webhook(content_body("ev-1", "c-1", "a person please", true)).await;
+    assert_eq!(
+        replies(&app.engage_calls().await),
+        vec![reply("Let me find someone."), reply(DEFAULT_NO_AGENT_MESSAGE)]
+    );
+    assert_eq!(app.thread().await.owner, Owner::Bot);
+}
+
+#[tokio::test]
 async fn closed_and_handover_the_agents_find_it_when_they_open_counted_as_closed_hours() {
     let sheet = sheet_around_now(2, 10, SOURCE);
     let app = hours_app(Options::default().env("CLOSED_POLICY", "handover"), vec![sheet.clone()]).await;

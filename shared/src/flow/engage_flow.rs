@@ -452,10 +452,12 @@ impl EngageFlow {
             return None;
         }
         let language = content.language.as_deref();
-        let next_open = sheet
-            .next_open(now)
-            .map(|next| crate::hours::render_next_open(&next, now, language.unwrap_or("en")))
-            .unwrap_or_default();
+        let Some(next) = sheet.next_open(now) else {
+            // No opening in the next two months: nothing honest to say about when.
+            info!(time_sheet = %sheet.id, "outside business hours, no opening ahead");
+            return Some(flow.no_agent_message.clone());
+        };
+        let next_open = crate::hours::render_next_open(&next, now, language.unwrap_or("en"));
         info!(time_sheet = %sheet.id, next_open = %next_open, "outside business hours");
         Some(decide::closed_message(flow, language, &next_open))
     }
