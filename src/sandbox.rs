@@ -337,46 +337,52 @@ async fn agent_replies(
 /// Every sandbox thread: its conversation, its categories and open agent intervention on the
 /// platform, the product's state of it, and its events waiting in the queue.
 async fn threads(State(state): State<SandboxState>) -> Json<Value> {
-    let listed: Vec<(String, Vec<String>, Option<String>, Vec<(&'static str, String)>)> = {
+    // What the platform knows, read under the lock; the product's side after it.
+    let mut threads: Vec<Value> = {
         let world = state.sandbox.world();
         let mut ids: Vec<&String> = world.threads.keys().collect();
         ids.sort();
         ids.into_iter()
             .map(|id| {
                 let thread = &world.threads[id];
-                let transcript = world.transcripts.get(id).cloned().unwrap_or_default();
-                (id.clone(), thread.categories.clone(), thread.agent_intervention.clone(), transcript)
+                let with = if thread.categories.contains(&state.sandbox.agent_category) {
+                    "agent"
+                } else if thread.categories.contains(&state.sandbox.bot_category) {
+                    "bot"
+                } else {
+                    "nobody"
+                };
+                let messages: Vec<Value> = world
+                    .transcripts
+                    .get(id)
+                    .into_iter()
+                    .flatten()
+                    .map(|(author, text)| json!({"from": author, "text": text}))
+                    .collect();
+                json!({
+                    "id": id,
+                    "categories": thread.categories,
+                    "with": with,
+                    "agent_intervention": thread.agent_intervention,
+                    "messages": messages,
+                })
             })
             .collect()
     };
     let pending = state.functions.queue.as_ref().map(|q| q.snapshot().pending).unwrap_or_default();
-    let mut threads = Vec::with_capacity(listed.len());
-    for (id, categories, agent_intervention, transcript) in listed {
+    for thread in &mut threads {
+        let id = thread["id"].as_str().unwrap_or_default().to_string();
         let kept = state.functions.store.get_thread(&id).await.ok();
-        let owner = if categories.contains(&state.sandbox.agent_category) {
-            "agent"
-        } else if categories.contains(&state.sandbox.bot_category) {
-            "bot"
-        } else {
-            "nobody"
-        };
-        threads.push(json!({
-            "id": id,
-            "categories": categories,
-            "with": owner,
-            "agent_intervention": agent_intervention,
-            "messages": transcript.iter().map(|(author, text)| json!({"from": author, "text": text})).collect::<Vec<_>>(),
-            "queued": pending.get(&id).copied().unwrap_or(0),
-            "state": kept.map(|t| json!({
-                "owner": t.owner,
-                "bot_intervention_id": t.bot_intervention_id,
-                "pending_handover": t.pending_handover,
-                "consecutive_fallbacks": t.consecutive_fallbacks,
-                "bot_turns": t.bot_turns,
-                "resolved": t.resolved,
-                "version": t.version,
-            })),
-        }));
+        thread["queued"] = json!(pending.get(&id).copied().unwrap_or(0));
+        thread["state"] = json!(kept.map(|t| json!({
+            "owner": t.owner,
+            "bot_intervention_id": t.bot_intervention_id,
+            "pending_handover": t.pending_handover,
+            "consecutive_fallbacks": t.consecutive_fallbacks,
+            "bot_turns": t.bot_turns,
+            "resolved": t.resolved,
+            "version": t.version,
+        })));
     }
     Json(json!(threads))
 }
