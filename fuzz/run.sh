@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 seconds="${1:-600}"
 export RUSTC_BOOTSTRAP=1
-targets=(engage_envelope zenvia_event analytics_query verification_query plain_text)
+targets=(engage_envelope zenvia_event analytics_query verification_query plain_text time_sheet llm_answer)
 cargo fuzz build
 mkdir -p logs
 run() {
