@@ -134,6 +134,13 @@ pub async fn run(out: &mut impl Write) -> anyhow::Result<()> {
     demo.line(format!("emergency off: active={}", off["active"]))?;
     demo.platform_calls().await?;
     demo.customer("t7", "Hello", "en").await?;
+
+    demo.title("6. Outside business hours: the bot says when the agents are back")?;
+    demo.post("/sandbox/hours", json!({"open": false})).await?;
+    demo.line("(the contact center closes: the sandbox's time sheet opens in two hours)")?;
+    demo.customer("t9", "I want to talk to a human", "en").await?;
+    demo.post("/sandbox/hours", json!({"open": true})).await?;
+    demo.line("(open again)")?;
     dev.server.abort();
 
     llm_conversation(demo.out).await
@@ -155,9 +162,9 @@ async fn llm_conversation(out: &mut impl Write) -> anyhow::Result<()> {
     let mut demo =
         Demo { out, http: reqwest::Client::new(), base: format!("http://{}", dev.address), calls_seen: 0 };
     demo.title(if real_model {
-        "6. An LLM bot (BOT_BACKEND=openai, your model)"
+        "7. An LLM bot (BOT_BACKEND=openai, your model)"
     } else {
-        "6. An LLM bot (BOT_BACKEND=openai, a scripted fake model: set LLM_BASE_URL, LLM_API_KEY, LLM_MODEL for yours)"
+        "7. An LLM bot (BOT_BACKEND=openai, a scripted fake model: set LLM_BASE_URL, LLM_API_KEY, LLM_MODEL for yours)"
     })?;
     demo.customer("t8", "Hi, I have a question about my order", "en").await?;
     demo.customer("t8", "It has not arrived", "en").await?;

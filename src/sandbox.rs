@@ -72,6 +72,8 @@ pub struct Sandbox {
     bot_category: String,
     agent_category: String,
     agents: Arc<Mutex<AgentsStatus>>,
+    /// `false`: the sandbox serves a time sheet that is closed now (to try business hours).
+    open: Arc<std::sync::atomic::AtomicBool>,
     /// The console's live log: the platform's calls are logged by the router's middleware.
     pub activity: Activity,
 }
@@ -99,6 +101,7 @@ impl Sandbox {
             bot_category: bot_category.to_string(),
             agent_category: agent_category.to_string(),
             agents: Arc::new(Mutex::new(AgentsStatus::Available)),
+            open: Arc::new(std::sync::atomic::AtomicBool::new(true)),
             activity: Activity::default(),
         }
     }
@@ -121,6 +124,7 @@ impl Sandbox {
             .route("/sandbox/agent/close", post(agent_closes))
             .route("/sandbox/agent/reply", post(agent_replies))
             .route("/sandbox/threads", get(threads))
+            .route("/sandbox/hours", get(get_hours).post(set_hours))
             .with_state(state.clone());
         let platform = Router::new()
             .route("/sandbox/1.0/interventions", post(create_intervention))
@@ -497,10 +501,47 @@ async fn channels(State(state): State<SandboxState>) -> Json<Value> {
     ]}))
 }
 
-/// No time sheet: the sandbox's contact center never closes.
+/// No time sheet while the sandbox is open (its contact center never closes); once closed
+/// with `POST /sandbox/hours {"open": false}`, one sheet for its source, in UTC, whose hours
+/// every day start two hours from when it was closed and last eight.
 async fn time_sheets(State(state): State<SandboxState>) -> Json<Value> {
     state.sandbox.record("GET /time_sheets -> 200".into());
-    Json(json!({"count": 0, "offset": 0, "limit": 150, "records": []}))
+    let records = match state.sandbox.open.load(std::sync::atomic::Ordering::Relaxed) {
+        true => vec![],
+        false => vec![closed_sheet()],
+    };
+    Json(json!({"count": records.len(), "offset": 0, "limit": 150, "records": records}))
+}
+
+fn closed_sheet() -> Value {
+    let second_of_day = (handover_core::now_millis() / 1000).rem_euclid(86_400);
+    // From the next full hour plus one, for eight hours (possibly past midnight).
+    let start = ((second_of_day / 3600 + 2) * 3600) % 86_400;
+    let hours = format!("{start}-{}", (start + 8 * 3600) % 86_400);
+    json!({
+        "id": "sandbox-time-sheet", "active": true, "label": "Sandbox support", "timezone": "UTC",
+        "source_ids": [SANDBOX_SOURCE], "holidays": [],
+        "monday_hours": hours, "tuesday_hours": hours, "wednesday_hours": hours, "thursday_hours": hours,
+        "friday_hours": hours, "saturday_hours": hours, "sunday_hours": hours
+    })
+}
+
+#[derive(Deserialize)]
+struct Hours {
+    open: bool,
+}
+
+/// Opens or closes the sandbox's contact center; takes effect at once.
+async fn set_hours(State(state): State<SandboxState>, Json(hours): Json<Hours>) -> Json<Value> {
+    state.sandbox.open.store(hours.open, std::sync::atomic::Ordering::Relaxed);
+    if let Some(flow) = &state.functions.processor.engage {
+        flow.forget_time_sheets();
+    }
+    Json(json!({ "open": hours.open }))
+}
+
+async fn get_hours(State(state): State<SandboxState>) -> Json<Value> {
+    Json(json!({ "open": state.sandbox.open.load(std::sync::atomic::Ordering::Relaxed) }))
 }
 
 impl Sandbox {

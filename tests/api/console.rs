@@ -292,6 +292,28 @@ async fn the_console_plays_a_conversation_to_a_handover_and_back_in_a_real_brows
         "document.querySelector('#emergency-status').innerText === 'emergency: off'",
     )
     .await;
+
+    // The contact center closed: a new conversation asking for a person hears when the
+    // agents are back, and stays with the bot.
+    page.click("[data-hours=closed]").await;
+    page.wait_for(
+        "the contact center closed",
+        "document.querySelector('[data-hours=closed]').className === 'on'",
+    )
+    .await;
+    page.click("#new-thread").await;
+    page.submit("#customer-text", "I want to talk to a human").await;
+    page.wait_for(
+        "the closed message",
+        "[...document.querySelectorAll('#customer-transcript .from-bot')].some(m => m.innerText.includes('they will be back'))",
+    )
+    .await;
+    page.wait_for(
+        "the new thread with the bot",
+        "document.querySelector('#thread-owner').innerText === 'bot'",
+    )
+    .await;
+    page.click("[data-hours=open]").await;
     dev.server.abort();
 }
 

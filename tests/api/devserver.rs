@@ -95,6 +95,15 @@ async fn the_demo_prints_the_transcript() {
     assert!(transcript.contains(
         "platform: PUT /content_threads/t2/update_categories [\"5be59e0a13047d01f46caa62\"] -> 200"
     ));
+    // Closed: the time sheet is read, the bot says when the agents are back, the thread stays.
+    assert!(
+        transcript
+            .lines()
+            .any(|l| l.starts_with("[t9] bot> Our agents are away right now; they will be back ")
+                && l.ends_with("(UTC). I am still here if I can help.")),
+        "{transcript}"
+    );
+    assert!(transcript.lines().any(|l| l == "[t9] thread category: BOT"), "{transcript}");
 }
 
 /// Stops the child process when the test ends, whatever happens.

@@ -151,6 +151,11 @@ impl EngageFlow {
         self.agent_status.clear();
     }
 
+    /// Forgets the time sheets this process reuses (the sandbox's opening hours changed).
+    pub fn forget_time_sheets(&self) {
+        self.time_sheets.clear();
+    }
+
     /// Shares the process's view of the emergency switch (see [`EmergencyFlag`]).
     pub fn sharing_emergency_flag(mut self, flag: Arc<EmergencyFlag>) -> Self {
         self.emergency = flag;
