@@ -172,21 +172,16 @@ async fn customer_says(
         let categories = thread.categories.clone();
         world.content_threads.insert(content_id.clone(), message.thread.clone());
         world.transcripts.entry(message.thread.clone()).or_default().push(("customer", message.text.clone()));
-        let event = json!({
-            "id": format!("sandbox-delivery-{event_id}"),
-            "domain_id": "sandbox",
-            "events": [{
-                "type": "content.imported", "id": event_id,
-                "issued_at": format_rfc3339_ms(handover_core::now_millis()),
-                "resource": {"type": "chat/message", "id": content_id, "metadata": {
-                    "author_id": SANDBOX_AUTHOR, "body": message.text, "creator_id": null,
-                    "first_in_thread": first, "category_ids": categories,
-                    "intervention_id": null, "language": message.language.as_deref().unwrap_or("en"),
-                    "source_id": SANDBOX_SOURCE,
-                    "status": "new", "thread_id": message.thread
-                }}
-            }]
-        });
+        let event = delivery(
+            &event_id,
+            "content.imported",
+            json!({"type": "chat/message", "id": content_id, "metadata": {
+                "author_id": SANDBOX_AUTHOR, "body": message.text, "creator_id": null,
+                "first_in_thread": first, "category_ids": categories,
+                "intervention_id": null, "language": message.language.as_deref().unwrap_or("en"),
+                "source_id": SANDBOX_SOURCE, "status": "new", "thread_id": message.thread
+            }}),
+        );
         (event, content_id, replies_before)
     };
     // Seen once processed: the webhook only queued the message.
@@ -206,6 +201,19 @@ async fn customer_says(
 }
 
 /// `{"available": true|false}`, or `{"status": "available"|"away"|"full"}`.
+/// A webhook body of one event, as Engage Digital sends it now.
+fn delivery(event_id: &str, event_type: &str, resource: Value) -> Value {
+    json!({
+        "id": format!("sandbox-delivery-{event_id}"),
+        "domain_id": "sandbox",
+        "events": [{
+            "type": event_type, "id": event_id,
+            "issued_at": format_rfc3339_ms(handover_core::now_millis()),
+            "resource": resource
+        }]
+    })
+}
+
 /// Delivers a webhook body as the platform would, then waits until what it queued is processed;
 /// the webhook's status.
 async fn deliver(state: &SandboxState, endpoint: Endpoint, event: &Value) -> u16 {
@@ -280,18 +288,14 @@ async fn agent_closes(
         let Some(intervention) = thread.agent_intervention.take() else {
             return (StatusCode::CONFLICT, Json(json!({"error": "no agent intervention on this thread"})));
         };
-        json!({
-            "id": format!("sandbox-delivery-{event_id}"),
-            "domain_id": "sandbox",
-            "events": [{
-                "type": "intervention.closed", "id": event_id,
-                "issued_at": format_rfc3339_ms(handover_core::now_millis()),
-                "resource": {"type": "intervention", "id": intervention, "metadata": {
-                    "thread_id": close.thread, "category_ids": thread.categories,
-                    "source_id": SANDBOX_SOURCE, "user_id": "sandbox-agent"
-                }}
-            }]
-        })
+        delivery(
+            &event_id,
+            "intervention.closed",
+            json!({"type": "intervention", "id": intervention, "metadata": {
+                "thread_id": close.thread, "category_ids": thread.categories,
+                "source_id": SANDBOX_SOURCE, "user_id": "sandbox-agent"
+            }}),
+        )
     };
     let webhook_status = deliver(&state, Endpoint::Interventions, &event).await;
     let world = state.sandbox.world();
@@ -320,19 +324,15 @@ async fn agent_replies(
         };
         let categories = thread.categories.clone();
         world.transcripts.entry(reply.thread.clone()).or_default().push(("agent", reply.text.clone()));
-        json!({
-            "id": format!("sandbox-delivery-{event_id}"),
-            "domain_id": "sandbox",
-            "events": [{
-                "type": "content.imported", "id": event_id,
-                "issued_at": format_rfc3339_ms(handover_core::now_millis()),
-                "resource": {"type": "chat/message", "id": content_id, "metadata": {
-                    "author_id": "sandbox-agent-identity", "body": reply.text, "creator_id": "sandbox-agent",
-                    "first_in_thread": false, "category_ids": categories, "intervention_id": null,
-                    "language": "en", "source_id": SANDBOX_SOURCE, "status": "replied", "thread_id": reply.thread
-                }}
-            }]
-        })
+        delivery(
+            &event_id,
+            "content.imported",
+            json!({"type": "chat/message", "id": content_id, "metadata": {
+                "author_id": "sandbox-agent-identity", "body": reply.text, "creator_id": "sandbox-agent",
+                "first_in_thread": false, "category_ids": categories, "intervention_id": null,
+                "language": "en", "source_id": SANDBOX_SOURCE, "status": "replied", "thread_id": reply.thread
+            }}),
+        )
     };
     let webhook_status = deliver(&state, Endpoint::Webhook, &event).await;
     (StatusCode::OK, Json(json!({ "webhook_status": webhook_status })))

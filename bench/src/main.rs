@@ -9,7 +9,8 @@
 //! 4. Receiving: the webhook's answer time on the dev server (in-process queue), and its
 //!    requests with SQS (moto's server) and DynamoDB.
 //! 5. Volume: 2,000 events on one thread against DynamoDB Local (cost of the 2nd and 2,000th),
-//!    and the largest item of the table afterwards.
+//!    and the largest item of the table afterwards; with the builtin bot, then with the LLM
+//!    backend and long messages, whose history the thread's item keeps (`--volume-only`).
 //! 6. Analytics at scale: 100,000 sessions in one hour in DynamoDB Local, then a 7-day report.
 //! 7. The emergency sweep: 10,000 bot conversations and 2,000 leftovers on DynamoDB Local, at
 //!    the configured rate (about 23 minutes at 450 requests a minute; `--emergency-only`).
@@ -218,18 +219,9 @@ async fn fake_bots() -> anyhow::Result<String> {
     Ok(format!("http://{address}"))
 }
 
-/// The per-event time of each bot backend: follow-ups on one thread (the LLM's history full
-/// after six turns), each fake answering at once; "added" is the difference with the http
-/// backend, which has the same loopback round trip.
-async fn bot_backends(iterations: usize) -> anyhow::Result<()> {
-    println!("\n## Per-event time by bot backend\n");
-    println!(
-        "In-memory store, fake Engage Digital and fake bots on loopback answering at once; {iterations} follow-ups on one thread per backend.\n"
-    );
-    println!("| backend | p50 | p99 | added vs http (p50) |\n|---|---|---|---|");
-    let (engage, _) = fake_engage().await?;
-    let bots = fake_bots().await?;
-    let backends: [(&str, Vec<(&str, String)>); 4] = [
+/// Each bot backend's settings, against the fakes of [`fake_bots`] at `bots`.
+fn backends(bots: &str) -> [(&'static str, Vec<(&'static str, String)>); 4] {
+    [
         ("builtin", vec![]),
         ("http", vec![("BOT_BACKEND", "http".into()), ("BOT_URL", format!("{bots}/bot"))]),
         (
@@ -245,14 +237,28 @@ async fn bot_backends(iterations: usize) -> anyhow::Result<()> {
             "lex",
             vec![
                 ("BOT_BACKEND", "lex".into()),
-                ("LEX_ENDPOINT", bots.clone()),
+                ("LEX_ENDPOINT", bots.to_string()),
                 ("LEX_BOT_ID", "BOT1".into()),
                 ("LEX_BOT_ALIAS_ID", "ALIAS1".into()),
                 ("LEX_LOCALE_ID", "en_US".into()),
                 ("LEX_HANDOVER_INTENT", "TalkToAgent".into()),
             ],
         ),
-    ];
+    ]
+}
+
+/// The per-event time of each bot backend: follow-ups on one thread (the LLM's history full
+/// after six turns), each fake answering at once; "added" is the difference with the http
+/// backend, which has the same loopback round trip.
+async fn bot_backends(iterations: usize) -> anyhow::Result<()> {
+    println!("\n## Per-event time by bot backend\n");
+    println!(
+        "In-memory store, fake Engage Digital and fake bots on loopback answering at once; {iterations} follow-ups on one thread per backend.\n"
+    );
+    println!("| backend | p50 | p99 | added vs http (p50) |\n|---|---|---|---|");
+    let (engage, _) = fake_engage().await?;
+    let bots = fake_bots().await?;
+    let backends = backends(&bots);
     let mut http_p50 = None;
     for (name, env) in backends {
         let flow = flow_with(&engage, Arc::new(MemoryStore::new()), &env).await?;
@@ -524,22 +530,33 @@ async fn receiving(posts: usize) -> anyhow::Result<()> {
 }
 
 async fn volume(events: usize) -> anyhow::Result<()> {
-    println!("\n## Volume: {events} events on one thread\n");
+    volume_with(events, "builtin", "what are your opening hours?").await?;
+    // The LLM backend keeps the conversation in the thread's item: long messages fill its
+    // history to the character limit, which bounds the item.
+    volume_with(events, "openai", &"Where is my order? ".repeat(30)).await
+}
+
+async fn volume_with(events: usize, backend: &str, text: &str) -> anyhow::Result<()> {
+    println!("\n## Volume: {events} events on one thread ({backend} bot)\n");
     let (engage, _) = fake_engage().await?;
+    let bots = fake_bots().await?;
+    let settings = backends(&bots).into_iter().find(|(name, _)| *name == backend).expect("a known backend").1;
     let meter = DynamoMeter::new();
     let (client, table) = dynamodb_local::fresh_table_with(dynamodb_local::metered_client(&meter)).await;
-    let flow = flow(&engage, Arc::new(DynamoStore::new(client.clone(), table.clone()))).await?;
+    let flow =
+        flow_with(&engage, Arc::new(DynamoStore::new(client.clone(), table.clone())), &settings).await?;
     let mut costs = Vec::with_capacity(events);
     let started = Instant::now();
     for i in 0..events {
-        let event = content(&format!("v-{i}"), "busy-thread", "what are your opening hours?", i == 0);
+        let event = content(&format!("v-{i}"), "busy-thread", text, i == 0);
         meter.reset();
         flow.process(&event).await?;
         costs.push((meter.requests(), meter.capacity()));
     }
     let elapsed = started.elapsed();
     println!(
-        "DynamoDB Local, builtin bot; {events} customer messages on one thread in {:.1} s.\n",
+        "DynamoDB Local, {backend} bot; {events} customer messages of {} characters on one thread in {:.1} s.\n",
+        text.chars().count(),
         elapsed.as_secs_f64()
     );
     println!("| event | DynamoDB requests | capacity units |\n|---|---|---|");
@@ -791,6 +808,9 @@ async fn main() -> anyhow::Result<()> {
     let quick = std::env::args().any(|a| a == "--quick");
     if std::env::args().any(|a| a == "--analytics-only") {
         return analytics_at_scale(if quick { 10_000 } else { 100_000 }).await;
+    }
+    if std::env::args().any(|a| a == "--volume-only") {
+        return volume(if quick { 200 } else { 2_000 }).await;
     }
     if std::env::args().any(|a| a == "--bots-only") {
         return bot_backends(if quick { 200 } else { 2_000 }).await;

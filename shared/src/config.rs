@@ -306,8 +306,9 @@ impl BotSettings {
     }
 }
 
-/// The most a thread may keep for the model: the thread item stays under 8 KB (CONTRACT C14's
-/// bounded items), whatever the conversation's length.
+/// The most a thread may keep for the model, whatever the conversation's length (CONTRACT
+/// C14's bounded items): about 4 KB of Latin text at the default 4,000 characters, at most
+/// about 24 KB at this ceiling in a 4-byte script.
 pub const MAX_HISTORY_MESSAGES: usize = 40;
 pub const MAX_HISTORY_CHARS: usize = 6000;
 

@@ -215,7 +215,8 @@ impl TimeSheet {
     }
 }
 
-/// The sheet that covers `source_id`: the first active one listing it.
+/// The sheet that covers `source_id`: the first listing it (inactive sheets are left out when
+/// the sheets are loaded).
 pub fn sheet_for<'a>(sheets: &'a [TimeSheet], source_id: &str) -> Option<&'a TimeSheet> {
     sheets.iter().find(|sheet| sheet.source_ids.iter().any(|s| s == source_id))
 }

@@ -56,24 +56,12 @@ impl OpenAiBot {
 #[async_trait::async_trait]
 impl Bot for OpenAiBot {
     async fn ask(&self, request: &BotRequest) -> Result<BotAnswer, BotError> {
-        let timeout_ms = self.timeout.as_millis() as u64;
-        let body = chat_request(&self.model, &self.system_prompt, request);
-        let exchange = async {
-            let mut post = self.http.post(&self.url).json(&body);
-            if let Some(key) = &self.api_key {
-                post = post.bearer_auth(key.expose());
-            }
-            let response =
-                post.send().await.map_err(|e| BotError::Unreachable(e.without_url().to_string()))?;
-            let status = response.status();
-            if !status.is_success() {
-                return Err(BotError::Status(status.as_u16()));
-            }
-            let body =
-                response.bytes().await.map_err(|e| BotError::Unreachable(e.without_url().to_string()))?;
-            answer_from(&body)
-        };
-        tokio::time::timeout(self.timeout, exchange).await.unwrap_or(Err(BotError::Timeout(timeout_ms)))
+        let mut post =
+            self.http.post(&self.url).json(&chat_request(&self.model, &self.system_prompt, request));
+        if let Some(key) = &self.api_key {
+            post = post.bearer_auth(key.expose());
+        }
+        answer_from(&super::http::exchange(post, self.timeout).await?)
     }
 
     fn memory(&self) -> Option<MemoryLimits> {
