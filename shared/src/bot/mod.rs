@@ -116,6 +116,48 @@ impl BotAnswer {
     pub fn is_fallback(&self) -> bool {
         self.action == BotAction::None && self.reason.as_deref() == Some(FALLBACK_REASON)
     }
+
+    /// The answer when it stays within [`AnswerBounds`]: an answer past them is a bot failure
+    /// (handed over like one), never stored or posted, so no record, statistics key or
+    /// platform call sees an unbounded text.
+    pub fn within_bounds(self) -> Result<Self, BotError> {
+        let bounds = AnswerBounds::PRODUCT;
+        if self.replies.len() > bounds.replies {
+            return Err(BotError::TooLarge(format!(
+                "{} replies (at most {})",
+                self.replies.len(),
+                bounds.replies
+            )));
+        }
+        if let Some(long) = self.replies.iter().map(|r| r.chars().count()).find(|n| *n > bounds.reply_chars) {
+            return Err(BotError::TooLarge(format!(
+                "a reply of {long} characters (at most {})",
+                bounds.reply_chars
+            )));
+        }
+        match self.reason.as_deref().map(|r| r.chars().count()) {
+            Some(n) if n > bounds.reason_chars => Err(BotError::TooLarge(format!(
+                "a reason of {n} characters (at most {})",
+                bounds.reason_chars
+            ))),
+            _ => Ok(self),
+        }
+    }
+}
+
+/// What the product takes from a bot's answer, whatever the backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnswerBounds {
+    pub replies: usize,
+    pub reply_chars: usize,
+    /// A reason becomes part of a statistics key (DynamoDB keys stop at 2 KB).
+    pub reason_chars: usize,
+    /// The most of an HTTP answer's body that is read.
+    pub body_bytes: usize,
+}
+
+impl AnswerBounds {
+    pub const PRODUCT: Self = Self { replies: 10, reply_chars: 4_000, reason_chars: 64, body_bytes: 1 << 20 };
 }
 
 /// A bot that could not answer. Each is a reason to hand the conversation over.
@@ -129,6 +171,8 @@ pub enum BotError {
     Malformed(String),
     #[error("the bot could not be reached: {0}")]
     Unreachable(String),
+    #[error("the bot's answer is past the product's bounds: {0}")]
+    TooLarge(String),
 }
 
 impl BotError {
@@ -139,12 +183,14 @@ impl BotError {
             Self::Status(code) => format!("bot_http_{code}"),
             Self::Malformed(_) => "bot_malformed_answer".into(),
             Self::Unreachable(_) => "bot_unreachable".into(),
+            Self::TooLarge(_) => "bot_answer_too_large".into(),
         }
     }
 }
 
 #[async_trait::async_trait]
 pub trait Bot: Send + Sync {
+    /// The backend's answer as it came. Callers use [`ask_within_bounds`].
     async fn ask(&self, request: &BotRequest) -> Result<BotAnswer, BotError>;
 
     /// `Some` when the backend needs the conversation's recent messages with each request
@@ -154,9 +200,35 @@ pub trait Bot: Send + Sync {
     }
 }
 
+/// Asks `bot`, an answer past [`AnswerBounds`] being a failure like any other.
+pub async fn ask_within_bounds(bot: &dyn Bot, request: &BotRequest) -> Result<BotAnswer, BotError> {
+    bot.ask(request).await.and_then(BotAnswer::within_bounds)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn answers_past_the_bounds_are_failures() {
+        let answer = |replies: Vec<String>, reason: Option<String>| BotAnswer {
+            replies,
+            action: BotAction::Handover,
+            reason,
+        };
+        let at_bounds = answer(vec!["r".repeat(4_000); 10], Some("x".repeat(64)));
+        assert_eq!(at_bounds.clone().within_bounds(), Ok(at_bounds));
+        for past in [
+            answer(vec!["r".into(); 11], None),
+            answer(vec!["r".repeat(4_001)], None),
+            answer(vec![], Some("x".repeat(65))),
+        ] {
+            let err = past.within_bounds().unwrap_err();
+            assert_eq!(err.reason(), "bot_answer_too_large", "{err}");
+        }
+        // Characters, not bytes: 4,000 accented letters are within.
+        assert!(answer(vec!["é".repeat(4_000)], None).within_bounds().is_ok());
+    }
 
     #[test]
     fn remembered_history_stays_within_both_limits() {
