@@ -22,7 +22,8 @@ use handover_core::bot::{Bot, BotAnswer, BotError, BotRequest, MemoryLimits};
 use handover_core::edge::emergency::Authorization;
 use handover_core::secret::Secret;
 use handover_core::store::{
-    EmergencyState, EventProgress, EventRecord, HourStats, Lease, StatsEntry, Store, StoreError, ThreadState,
+    EmergencyState, EventRecord, EventStore, HourStats, Journal, Lease, StatsEntry, StatsStore, Store,
+    StoreError, SweepStore, SwitchStore, ThreadState, ThreadStore,
 };
 use serde::{Deserialize, Serialize};
 
@@ -127,7 +128,19 @@ pub struct LoggedStore {
 }
 
 #[async_trait::async_trait]
-impl Store for LoggedStore {
+impl ThreadStore for LoggedStore {
+    async fn get_thread(&self, thread_id: &str) -> Result<ThreadState, StoreError> {
+        // The console's own reads (the thread inspector) are not the product's calls.
+        self.inner.get_thread(thread_id).await
+    }
+    async fn save_thread(&self, thread: &ThreadState) -> Result<(), StoreError> {
+        let call = format!("save_thread {}", thread.thread_id);
+        self.activity.timed("store", call, self.inner.save_thread(thread)).await
+    }
+}
+
+#[async_trait::async_trait]
+impl EventStore for LoggedStore {
     async fn load_event(
         &self,
         thread_id: &str,
@@ -136,42 +149,45 @@ impl Store for LoggedStore {
         let call = format!("load_event {thread_id} {event_id}");
         self.activity.timed("store", call, self.inner.load_event(thread_id, event_id)).await
     }
-
-    async fn save_progress(&self, lease: &mut Lease, progress: &EventProgress) -> Result<(), StoreError> {
-        let call = format!("save_progress {}", lease.event_id);
-        self.activity.timed("store", call, self.inner.save_progress(lease, progress)).await
+    async fn save_journal(&self, lease: &mut Lease, journal: &Journal) -> Result<(), StoreError> {
+        let call = format!("save_journal {}", lease.event_id);
+        self.activity.timed("store", call, self.inner.save_journal(lease, journal)).await
     }
-
-    async fn release_event(&self, lease: &Lease, progress: &EventProgress) -> Result<(), StoreError> {
+    async fn release_event(&self, lease: &Lease, journal: &Journal) -> Result<(), StoreError> {
         let call = format!("release_event {}", lease.event_id);
-        self.activity.timed("store", call, self.inner.release_event(lease, progress)).await
+        self.activity.timed("store", call, self.inner.release_event(lease, journal)).await
     }
-
     async fn finish_event(&self, lease: &Lease, thread: Option<&ThreadState>) -> Result<(), StoreError> {
         let call = format!("finish_event {}", lease.event_id);
         self.activity.timed("store", call, self.inner.finish_event(lease, thread)).await
     }
+}
 
+#[async_trait::async_trait]
+impl StatsStore for LoggedStore {
     async fn record_stats(&self, entries: &[StatsEntry]) -> Result<(), StoreError> {
         let call = format!("record_stats ({} facts)", entries.len());
         self.activity.timed("store", call, self.inner.record_stats(entries)).await
     }
-
     async fn read_stats(&self, from_hour: i64, to_hour: i64) -> Result<Vec<HourStats>, StoreError> {
         let call = format!("read_stats hours {from_hour}..={to_hour}");
         self.activity.timed("store", call, self.inner.read_stats(from_hour, to_hour)).await
     }
+}
 
-    async fn get_thread(&self, thread_id: &str) -> Result<ThreadState, StoreError> {
-        // The console's own reads (the thread inspector) are not the product's calls.
-        self.inner.get_thread(thread_id).await
+#[async_trait::async_trait]
+impl SwitchStore for LoggedStore {
+    async fn get_emergency(&self) -> Result<EmergencyState, StoreError> {
+        self.activity.timed("store", "get_emergency".into(), self.inner.get_emergency()).await
     }
-
-    async fn save_thread(&self, thread: &ThreadState) -> Result<(), StoreError> {
-        let call = format!("save_thread {}", thread.thread_id);
-        self.activity.timed("store", call, self.inner.save_thread(thread)).await
+    async fn set_emergency(&self, state: &EmergencyState) -> Result<u64, StoreError> {
+        let call = format!("set_emergency active={}", state.active);
+        self.activity.timed("store", call, self.inner.set_emergency(state)).await
     }
+}
 
+#[async_trait::async_trait]
+impl SweepStore for LoggedStore {
     async fn bot_owned_threads(
         &self,
         after: Option<&str>,
@@ -180,23 +196,12 @@ impl Store for LoggedStore {
         let call = format!("bot_owned_threads after {after:?} limit {limit}");
         self.activity.timed("store", call, self.inner.bot_owned_threads(after, limit)).await
     }
-
     async fn count_bot_owned(&self) -> Result<u64, StoreError> {
         self.activity.timed("store", "count_bot_owned".into(), self.inner.count_bot_owned()).await
     }
-
     async fn leave_bot_index(&self, thread: &ThreadState) -> Result<(), StoreError> {
         let call = format!("leave_bot_index {}", thread.thread_id);
         self.activity.timed("store", call, self.inner.leave_bot_index(thread)).await
-    }
-
-    async fn get_emergency(&self) -> Result<EmergencyState, StoreError> {
-        self.activity.timed("store", "get_emergency".into(), self.inner.get_emergency()).await
-    }
-
-    async fn set_emergency(&self, state: &EmergencyState) -> Result<u64, StoreError> {
-        let call = format!("set_emergency active={}", state.active);
-        self.activity.timed("store", call, self.inner.set_emergency(state)).await
     }
 }
 

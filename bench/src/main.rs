@@ -18,7 +18,7 @@
 //! 8. Bot backends: the per-event time with each backend against fakes on loopback, and what
 //!    the openai and lex backends add over the http one (`--bots-only`).
 //!
-//! `--quick` runs fewer iterations (a smoke run).
+//! `--quick` runs fewer iterations (a smoke run); `--requests-only` prints the requests table alone.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -34,7 +34,7 @@ use axum::routing::any;
 use handover_core::config::WebhookSettings;
 use handover_core::engage::{Envelope, WebhookEvent};
 use handover_core::flow::EngageFlow;
-use handover_core::store::{DynamoStore, MemoryStore, Owner, Store, ThreadState};
+use handover_core::store::{DynamoStore, MemoryStore, Owner, StatsStore, Store, ThreadState};
 use handover_core::{analytics, wiring};
 use handover_testkit::meter::DynamoMeter;
 use handover_testkit::{dynamodb_local, lambda_runtime};
@@ -153,7 +153,7 @@ impl Scenario {
                     categories: Some(vec!["other".into(), AGENT.into()]),
                     ..ThreadState::new(&thread)
                 };
-                flow.store.save_thread(&with_agents).await?;
+                flow.store().save_thread(&with_agents).await?;
                 closed(&format!("{thread}-c"), &thread)
             }
         })
@@ -814,6 +814,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if std::env::args().any(|a| a == "--bots-only") {
         return bot_backends(if quick { 200 } else { 2_000 }).await;
+    }
+    if std::env::args().any(|a| a == "--requests-only") {
+        return request_counts().await;
     }
     if std::env::args().any(|a| a == "--emergency-only") {
         return if quick { emergency_sweep(500, 100).await } else { emergency_sweep(10_000, 2_000).await };

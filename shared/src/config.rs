@@ -474,12 +474,9 @@ impl WebhookSettings {
 /// Everything the emergency function needs (CONTRACT C9).
 #[derive(Debug, Clone)]
 pub struct EmergencySettings {
-    pub api_url: String,
-    pub access_token: Secret,
-    pub bot_category_id: String,
-    pub agent_category_id: String,
-    /// `None`: every source whose default categories include BOT.
-    pub bot_source_ids: Option<Vec<String>>,
+    /// Engage Digital as the webhook reads it (`bot_source_ids` `None`: every source whose
+    /// default categories include BOT).
+    pub engage: EngageSettings,
     /// Engage Digital requests per minute while recategorizing, below the platform's 500.
     pub requests_per_minute: u32,
     /// A conversation idle for longer is not handed over by the sweep (its next message is, at
@@ -523,11 +520,7 @@ impl EmergencySettings {
             ));
         }
         Ok(Self {
-            api_url: api_url(env)?,
-            access_token: Secret::new(required(env, "ENGAGE_ACCESS_TOKEN")?),
-            bot_category_id: required(env, "BOT_CATEGORY_ID")?,
-            agent_category_id: required(env, "AGENT_CATEGORY_ID")?,
-            bot_source_ids: optional(env, "ENGAGE_SOURCE_IDS").map(|v| comma_list(&v)),
+            engage: EngageSettings::from_env(env)?,
             requests_per_minute: requests_per_minute as u32,
             idle_after: Duration::from_secs(3600 * number(env, "EMERGENCY_IDLE_HOURS", 24)?),
             zenvia: ZenviaApi::optional_from_env(env)?,

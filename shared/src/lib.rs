@@ -2,19 +2,24 @@
 //!
 //! - [`engage`]: Engage Digital webhook payloads and its REST client.
 //! - [`bot`]: the bot protocol and its backends (builtin rules, HTTP).
-//! - [`store`]: thread state and exactly-once event records (DynamoDB, in memory).
+//! - [`domain`]: the model: a thread's state, an event's effects journal, the switch.
+//! - [`store`]: where the model is kept, with exactly-once event records (DynamoDB, in memory).
+//! - [`aws`]: the one AWS SDK configuration of the process.
 //! - [`flow`]: the decisions (pure functions over plain data) and the executor that carries them out.
 //! - [`edge`]: HTTP handlers, independent of Lambda, plus the Lambda adapter.
 //! - [`config`]: typed configuration read once at start-up.
 
 pub mod analytics;
+pub mod aws;
 pub mod bot;
 pub mod config;
+pub mod domain;
 pub mod edge;
 pub mod engage;
 pub mod flow;
 pub mod hours;
 pub mod queue;
+pub mod retry;
 pub mod secret;
 pub mod secret_store;
 pub mod store;

@@ -89,5 +89,5 @@ fn error_kind(
 
 /// A client for `endpoint` (moto's server) or, without one, for AWS from the environment.
 async fn client(endpoint: Option<&str>) -> aws_sdk_secretsmanager::Client {
-    aws_sdk_secretsmanager::Client::new(&crate::store::dynamodb::aws_config_for(endpoint).await)
+    aws_sdk_secretsmanager::Client::new(&crate::aws::config_for(endpoint).await)
 }

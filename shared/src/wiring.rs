@@ -15,9 +15,9 @@ use crate::engage::EngageClient;
 use crate::flow::EngageFlow;
 use crate::flow::cache::EmergencyFlag;
 use crate::flow::emergency::EmergencyFlow;
-use crate::flow::zenvia_flow::ZenviaFlow;
+use crate::flow::zenvia::ZenviaFlow;
 use crate::queue::{JobQueue, Processor, SqsQueue};
-use crate::store::{DynamoStore, Store};
+use crate::store::{DynamoStore, EmergencyStore, StatsStore, Store, WorkerStore};
 use crate::zenvia::ZenviaClient;
 
 /// A start-up failure: one line, naming what is wrong.
@@ -99,7 +99,7 @@ pub async fn dynamo_store(settings: &DynamoSettings) -> Arc<dyn Store> {
 /// The webhook's flow with the given store.
 pub async fn engage_flow(
     settings: WebhookSettings,
-    store: Arc<dyn Store>,
+    store: Arc<dyn WorkerStore>,
     http: &reqwest::Client,
 ) -> Result<EngageFlow, StartupError> {
     let bot = bot(&settings.bot, http).await?;
@@ -109,14 +109,18 @@ pub async fn engage_flow(
 /// The webhook's flow with the given store and bot.
 pub fn engage_flow_with(
     settings: WebhookSettings,
-    store: Arc<dyn Store>,
+    store: Arc<dyn WorkerStore>,
     bot: Arc<dyn Bot>,
     http: &reqwest::Client,
 ) -> EngageFlow {
-    let engage =
-        EngageClient::new(http.clone(), &settings.engage.api_url, settings.engage.access_token.clone())
-            .with_timeout(settings.engage.timeout);
+    let engage = engage_client(&settings.engage, http);
     EngageFlow::new(settings, store, bot, engage)
+}
+
+/// The Engage Digital client of `settings`, one per process.
+pub fn engage_client(settings: &crate::config::EngageSettings, http: &reqwest::Client) -> EngageClient {
+    EngageClient::new(http.clone(), &settings.api_url, settings.access_token.clone())
+        .with_timeout(settings.timeout)
 }
 
 /// The SQS FIFO queue of `settings`.
@@ -170,7 +174,7 @@ impl ProcessorSettings {
 /// The worker's processor over `store`.
 pub async fn processor(
     settings: ProcessorSettings,
-    store: Arc<dyn Store>,
+    store: Arc<dyn WorkerStore>,
     http: &reqwest::Client,
 ) -> Result<Processor, StartupError> {
     processor_observing_bot(settings, store, http, |bot| bot).await
@@ -180,7 +184,7 @@ pub async fn processor(
 /// call). One bot for both platforms: both read the same `BOT_*` variables.
 pub async fn processor_observing_bot(
     settings: ProcessorSettings,
-    store: Arc<dyn Store>,
+    store: Arc<dyn WorkerStore>,
     http: &reqwest::Client,
     observe: impl FnOnce(Arc<dyn Bot>) -> Arc<dyn Bot>,
 ) -> Result<Processor, StartupError> {
@@ -219,10 +223,10 @@ pub const EMERGENCY_TIME_BUDGET: Duration = Duration::from_secs(20);
 /// The emergency switch's flow with the given store.
 pub fn emergency_flow(
     settings: EmergencySettings,
-    store: Arc<dyn Store>,
+    store: Arc<dyn EmergencyStore>,
     http: &reqwest::Client,
 ) -> EmergencyFlow {
-    let engage = EngageClient::new(http.clone(), &settings.api_url, settings.access_token.clone());
+    let engage = engage_client(&settings.engage, http);
     let zenvia =
         settings.zenvia.as_ref().map(|z| ZenviaClient::new(http.clone(), &z.api_url, z.api_token.clone()));
     EmergencyFlow::new(settings, store, engage, zenvia, EMERGENCY_TIME_BUDGET)
@@ -241,7 +245,7 @@ pub async fn emergency_function(
 /// The Zenvia flow with the given store and bot.
 pub fn zenvia_flow_with(
     settings: ZenviaSettings,
-    store: Arc<dyn Store>,
+    store: Arc<dyn WorkerStore>,
     bot: Arc<dyn Bot>,
     http: &reqwest::Client,
 ) -> ZenviaFlow {
@@ -252,7 +256,7 @@ pub fn zenvia_flow_with(
 /// Everything the `analytics` Lambda needs: the store and the access token.
 pub async fn analytics_function(
     env: &dyn Env,
-) -> Result<(Arc<dyn Store>, crate::secret::Secret), StartupError> {
+) -> Result<(Arc<dyn StatsStore>, crate::secret::Secret), StartupError> {
     let token = crate::config::analytics_access_token(env)?;
     let dynamo = DynamoSettings::from_env(env)?;
     Ok((dynamo_store(&dynamo).await, token))

@@ -38,7 +38,7 @@ pub fn metered_client(meter: &crate::meter::DynamoMeter) -> Client {
 fn config() -> aws_sdk_dynamodb::config::Builder {
     aws_sdk_dynamodb::Config::builder()
         .behavior_version(BehaviorVersion::latest())
-        .http_client(handover_core::store::dynamodb::aws_http_client())
+        .http_client(handover_core::aws::http_client())
         .region(Region::new("us-east-1"))
         .endpoint_url(endpoint())
         .credentials_provider(Credentials::new("testkey", "testsecret", None, None, "tests"))

@@ -55,7 +55,7 @@ fn start() -> String {
 pub async fn create_secret(name: &str, value: &str) -> String {
     let config = aws_sdk_secretsmanager::Config::builder()
         .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
-        .http_client(handover_core::store::dynamodb::aws_http_client())
+        .http_client(handover_core::aws::http_client())
         .region(aws_sdk_secretsmanager::config::Region::new("us-east-1"))
         .endpoint_url(endpoint())
         .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new(

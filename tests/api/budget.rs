@@ -84,6 +84,12 @@ async fn each_scenario_stays_within_its_request_budget() {
         meter.operations()
     );
     assert!(meter.capacity() > 0.0, "consumed capacity is reported");
+    for (scenario, cost) in [("first message", &first), ("follow-up", &follow_up), ("handover", &handover)] {
+        eprintln!(
+            "{scenario}: {} Engage requests, {} DynamoDB requests, {} units",
+            cost.engage, cost.dynamodb, cost.capacity
+        );
+    }
 }
 
 /// The LLM backend keeps the conversation in the thread's item: once its limits are reached

@@ -72,8 +72,9 @@ async fn concurrent_deliveries_are_answered_once_dynamodb() {
 }
 
 /// The reply fails with a 503 after the intervention was opened: the webhook has already
-/// answered 200 (the event was queued), and the queue's next delivery posts the reply without
-/// opening a second intervention or asking the bot again. A later duplicate does nothing.
+/// answered 200 (the event was queued), and the queue's next delivery reads the thread (the
+/// 503 may have followed the work), then posts the reply without opening a second intervention
+/// or asking the bot again. A later duplicate does nothing.
 async fn resumes_after_a_platform_failure(store: StoreKind) {
     let app = TestApp::spawn(Options::default().store(store)).await;
     Mock::given(method("POST"))
@@ -98,10 +99,12 @@ async fn resumes_after_a_platform_failure(store: StoreKind) {
         vec![
             "POST /1.0/interventions?content_id=c-1".to_string(),
             "POST /1.0/contents {in_reply_to_id=c-1, body=First}".to_string(),
+            // A 503 to a change may come after the work: the thread is read before the retry.
+            format!("GET /1.0/contents?q=thread:\"{THREAD}\"&limit=150"),
             "POST /1.0/contents {in_reply_to_id=c-1, body=First}".to_string(),
             "POST /1.0/contents {in_reply_to_id=c-1, body=Second}".to_string(),
         ],
-        "the failed reply is retried once, nothing else is repeated"
+        "the failed reply is checked and retried once, nothing else is repeated"
     );
 }
 

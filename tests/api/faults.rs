@@ -10,6 +10,8 @@
 //! - `RateLimit`: the platform answers `429` once (calls that retry inside recover).
 //! - `NoAnswer`: the platform performs the call but answers too late (a timeout): the caller
 //!   cannot know it happened.
+//! - `PerformedThen502`: the platform performs the call, then a proxy answers `502`; a store
+//!   write is carried out and its answer lost.
 //!
 //! For every fault point and kind, after the redelivery the work is done exactly once: one
 //! intervention, each message once, one recategorization. Statistics writes are fault points
@@ -26,8 +28,8 @@ use handover_core::config::WebhookSettings;
 use handover_core::engage::{Envelope, WebhookEvent};
 use handover_core::flow::EngageFlow;
 use handover_core::store::{
-    EmergencyState, EventProgress, EventRecord, HourStats, Lease, MemoryStore, Owner, StatsEntry, Store,
-    StoreError, ThreadState,
+    EmergencyState, EventRecord, EventStore, HourStats, Journal, Lease, MemoryStore, Owner, StatsEntry,
+    StatsStore, Store, StoreError, SweepStore, SwitchStore, ThreadState, ThreadStore,
 };
 use handover_core::wiring;
 use serde_json::{Value, json};
@@ -36,25 +38,26 @@ use tokio::sync::Notify;
 use crate::helpers::{AGENT_CATEGORY, BOT_CATEGORY, OTHER_CATEGORY, SOURCE, StoreKind, THREAD, new_store};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Fault {
+pub(crate) enum Fault {
     Kill,
     Fail,
     RateLimit,
     NoAnswer,
+    PerformedThen502,
 }
 
 /// Counts actions down to the fault point.
-struct Killer {
-    remaining: AtomicUsize,
-    killed: Notify,
-    fault: Fault,
+pub(crate) struct Killer {
+    pub remaining: AtomicUsize,
+    pub killed: Notify,
+    pub fault: Fault,
     /// The fault point was reached.
-    hit: std::sync::atomic::AtomicBool,
+    pub hit: std::sync::atomic::AtomicBool,
 }
 
 impl Killer {
     /// `true`: this action is the fault point.
-    fn is_kill_point(&self) -> bool {
+    pub fn is_kill_point(&self) -> bool {
         let before = self.remaining.fetch_sub(1, Ordering::SeqCst);
         if before == 1 {
             self.hit.store(true, Ordering::SeqCst);
@@ -66,7 +69,7 @@ impl Killer {
         false
     }
 
-    async fn die_here(&self) -> ! {
+    pub async fn die_here(&self) -> ! {
         std::future::pending::<()>().await;
         unreachable!()
     }
@@ -81,6 +84,8 @@ struct Platform {
     interventions: HashMap<String, String>,
     /// (content replied to) of every reply.
     replies: Vec<String>,
+    intervention_closed: bool,
+    thread_closed: bool,
 }
 
 type Shared = (Arc<Mutex<Platform>>, Arc<Killer>);
@@ -104,6 +109,10 @@ async fn platform_answer(
             Fault::Fail => return failure(503, "unavailable"),
             Fault::RateLimit => return failure(429, "rate_limit_exceeded"),
             Fault::NoAnswer => true,
+            Fault::PerformedThen502 => {
+                let _ = perform(&platform, &method, &path, uri.query(), &form);
+                return failure(502, "bad_gateway");
+            }
         }
     } else {
         false
@@ -113,10 +122,13 @@ async fn platform_answer(
         // Performed, but the answer comes after the caller gave up.
         tokio::time::sleep(std::time::Duration::from_secs(3)).await;
     }
-    (axum::http::StatusCode::OK, axum::Json(answer))
+    match answer {
+        Ok(answer) => (axum::http::StatusCode::OK, axum::Json(answer)),
+        Err(status) => failure(status, "forbidden"),
+    }
 }
 
-fn failure(status: u16, error: &str) -> (axum::http::StatusCode, axum::Json<Value>) {
+pub(crate) fn failure(status: u16, error: &str) -> (axum::http::StatusCode, axum::Json<Value>) {
     let body = json!({"error": error, "message": "injected", "status": status});
     (axum::http::StatusCode::from_u16(status).unwrap(), axum::Json(body))
 }
@@ -127,9 +139,9 @@ fn perform(
     path: &str,
     query: Option<&str>,
     form: &HashMap<String, Vec<String>>,
-) -> Value {
+) -> Result<Value, u16> {
     let mut p = platform.lock().unwrap();
-    match (method, path) {
+    Ok(match (method, path) {
         ("POST", "/1.0/interventions") => {
             let content = form_urlencoded::parse(query.unwrap_or("").as_bytes())
                 .find(|(k, _)| k == "content_id")
@@ -162,37 +174,71 @@ fn perform(
             json!([{"agent_id": "a", "channels": [{"id": "chat", "status": "available", "busyness": "ok"}]}])
         }
         ("GET", _) => json!({"id": THREAD, "thread_category_ids": p.categories}),
+        // Closing what is closed is refused, as the platform does (403).
+        ("PUT", "/1.0/interventions/int-1/close") => {
+            if std::mem::replace(&mut p.intervention_closed, true) {
+                return Err(403);
+            }
+            p.performed.push("close intervention".into());
+            json!({"id": "int-1", "closed": true})
+        }
+        ("PUT", p_) if p_.ends_with("/close") => {
+            if std::mem::replace(&mut p.thread_closed, true) {
+                return Err(403);
+            }
+            p.performed.push("close thread".into());
+            json!({"id": THREAD, "closed": false})
+        }
         ("PUT", _) => {
             p.performed.push(format!("recategorize {:?}", form["thread_category_ids[]"]));
             p.categories = form["thread_category_ids[]"].clone();
             json!({"id": THREAD})
         }
         other => panic!("unexpected call {other:?}"),
-    }
+    })
 }
 
 /// The store, with a clock that can be moved forward and writes that count as actions.
-struct CrashableStore {
-    inner: Arc<dyn Store>,
-    skew_ms: AtomicI64,
-    killer: Arc<Killer>,
+pub(crate) struct CrashableStore {
+    pub inner: Arc<dyn Store>,
+    pub skew_ms: AtomicI64,
+    pub killer: Arc<Killer>,
 }
 
 impl CrashableStore {
-    async fn action(&self) -> Result<(), StoreError> {
+    /// `write`, unless this action is the fault point.
+    async fn action<T>(
+        &self,
+        write: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
         if self.killer.is_kill_point() {
             match self.killer.fault {
                 Fault::Kill => self.killer.die_here().await,
+                // Carried out, its answer lost.
+                Fault::PerformedThen502 | Fault::NoAnswer => {
+                    write.await?;
+                    return Err(StoreError::Unavailable("injected: the answer was lost".into()));
+                }
                 // DynamoDB unavailable or throttled beyond the SDK's own retries.
                 _ => return Err(StoreError::Unavailable("injected".into())),
             }
         }
-        Ok(())
+        write.await
     }
 }
 
 #[async_trait::async_trait]
-impl Store for CrashableStore {
+impl ThreadStore for CrashableStore {
+    async fn get_thread(&self, thread_id: &str) -> Result<ThreadState, StoreError> {
+        self.inner.get_thread(thread_id).await
+    }
+    async fn save_thread(&self, thread: &ThreadState) -> Result<(), StoreError> {
+        self.inner.save_thread(thread).await
+    }
+}
+
+#[async_trait::async_trait]
+impl EventStore for CrashableStore {
     /// Loads as stored, seen `skew_ms` later: a lease that would have expired by then has.
     async fn load_event(
         &self,
@@ -205,35 +251,44 @@ impl Store for CrashableStore {
         let record = record.map(|r| EventRecord { lease_until: aged(r.lease_until), ..r });
         Ok((thread, record))
     }
-    async fn save_progress(&self, lease: &mut Lease, progress: &EventProgress) -> Result<(), StoreError> {
-        self.action().await?;
+    async fn save_journal(&self, lease: &mut Lease, journal: &Journal) -> Result<(), StoreError> {
         if !lease.written && lease.replaces.is_some_and(|until| until > 0) {
             // The takeover is conditional on the lease as stored, not as aged above.
             let (_, record) = self.inner.load_event(&lease.thread_id, &lease.event_id).await?;
             lease.replaces = record.map(|r| r.lease_until);
         }
-        self.inner.save_progress(lease, progress).await
+        self.action(self.inner.save_journal(lease, journal)).await
     }
     async fn finish_event(&self, lease: &Lease, thread: Option<&ThreadState>) -> Result<(), StoreError> {
-        self.action().await?;
-        self.inner.finish_event(lease, thread).await
+        self.action(self.inner.finish_event(lease, thread)).await
     }
+    async fn release_event(&self, lease: &Lease, journal: &Journal) -> Result<(), StoreError> {
+        self.inner.release_event(lease, journal).await
+    }
+}
+
+#[async_trait::async_trait]
+impl StatsStore for CrashableStore {
     async fn record_stats(&self, entries: &[StatsEntry]) -> Result<(), StoreError> {
-        self.action().await?;
-        self.inner.record_stats(entries).await
-    }
-    async fn release_event(&self, lease: &Lease, progress: &EventProgress) -> Result<(), StoreError> {
-        self.inner.release_event(lease, progress).await
-    }
-    async fn get_thread(&self, thread_id: &str) -> Result<ThreadState, StoreError> {
-        self.inner.get_thread(thread_id).await
-    }
-    async fn save_thread(&self, thread: &ThreadState) -> Result<(), StoreError> {
-        self.inner.save_thread(thread).await
+        self.action(self.inner.record_stats(entries)).await
     }
     async fn read_stats(&self, from: i64, to: i64) -> Result<Vec<HourStats>, StoreError> {
         self.inner.read_stats(from, to).await
     }
+}
+
+#[async_trait::async_trait]
+impl SwitchStore for CrashableStore {
+    async fn get_emergency(&self) -> Result<EmergencyState, StoreError> {
+        self.inner.get_emergency().await
+    }
+    async fn set_emergency(&self, state: &EmergencyState) -> Result<u64, StoreError> {
+        self.inner.set_emergency(state).await
+    }
+}
+
+#[async_trait::async_trait]
+impl SweepStore for CrashableStore {
     async fn bot_owned_threads(
         &self,
         after: Option<&str>,
@@ -247,18 +302,48 @@ impl Store for CrashableStore {
     async fn count_bot_owned(&self) -> Result<u64, StoreError> {
         self.inner.count_bot_owned().await
     }
-    async fn get_emergency(&self) -> Result<EmergencyState, StoreError> {
-        self.inner.get_emergency().await
-    }
-    async fn set_emergency(&self, state: &EmergencyState) -> Result<u64, StoreError> {
-        self.inner.set_emergency(state).await
+}
+
+/// A first message whose turn makes every effect of its kind: the intervention, the replies,
+/// then the handover ("I want to talk to a human") or the resolve ("bye", with the thread
+/// closed too).
+struct Scenario {
+    text: &'static str,
+    env: &'static [(&'static str, &'static str)],
+    expected: Vec<String>,
+}
+
+fn handover_scenario() -> Scenario {
+    Scenario {
+        text: "I want to talk to a human",
+        env: &[],
+        expected: vec![
+            "open intervention".to_string(),
+            "reply One moment".to_string(),
+            format!("recategorize {:?}", vec![OTHER_CATEGORY, AGENT_CATEGORY]),
+        ],
     }
 }
 
-fn first_message_asking_for_an_agent() -> WebhookEvent {
+fn resolve_scenario() -> Scenario {
+    Scenario {
+        text: "bye",
+        env: &[("CLOSE_THREAD_ON_RESOLVE", "true")],
+        expected: [
+            "open intervention",
+            "reply Glad I could help. Goodbye!",
+            "close intervention",
+            "close thread",
+        ]
+        .map(String::from)
+        .to_vec(),
+    }
+}
+
+fn first_message(text: &str) -> WebhookEvent {
     let body = json!({"events": [{"type": "content.imported", "id": "ev-crash", "issued_at": "2026-11-22T10:00:00Z",
         "resource": {"type": "chat/message", "id": "c-crash", "metadata": {
-            "author_id": "customer", "body": "I want to talk to a human", "creator_id": null, "first_in_thread": true,
+            "author_id": "customer", "body": text, "creator_id": null, "first_in_thread": true,
             "category_ids": [BOT_CATEGORY], "intervention_id": null, "language": "en", "source_id": SOURCE,
             "status": "new", "thread_id": THREAD}}}]});
     Envelope::parse(body.to_string().as_bytes()).unwrap().events.remove(0)
@@ -267,7 +352,12 @@ fn first_message_asking_for_an_agent() -> WebhookEvent {
 /// Runs the scenario with `fault` at action `kill_at` (0: never), then redelivers as the
 /// platform would; returns what the platform performed, whether the fault point was reached,
 /// and the thread.
-async fn run_killed_at(kill_at: usize, kind: StoreKind, fault: Fault) -> (Vec<String>, bool, ThreadState) {
+async fn run_killed_at(
+    kill_at: usize,
+    kind: StoreKind,
+    fault: Fault,
+    scenario: &Scenario,
+) -> (Vec<String>, bool, ThreadState) {
     let remaining = AtomicUsize::new(if kill_at == 0 { usize::MAX } else { kill_at });
     let killer = Arc::new(Killer { remaining, killed: Notify::new(), fault, hit: Default::default() });
     let platform = Arc::new(Mutex::new(Platform {
@@ -284,7 +374,7 @@ async fn run_killed_at(kill_at: usize, kind: StoreKind, fault: Fault) -> (Vec<St
         StoreKind::Dynamo => new_store(StoreKind::Dynamo).await,
     };
     let store = Arc::new(CrashableStore { inner, skew_ms: AtomicI64::new(0), killer: killer.clone() });
-    let env: HashMap<&str, &str> = HashMap::from([
+    let mut env: HashMap<&str, &str> = HashMap::from([
         ("ENGAGE_API_URL", engage_url.as_str()),
         ("ENGAGE_ACCESS_TOKEN", "t"),
         ("ENGAGE_VERIFY_TOKEN", "v"),
@@ -293,12 +383,13 @@ async fn run_killed_at(kill_at: usize, kind: StoreKind, fault: Fault) -> (Vec<St
         ("HANDOVER_MESSAGE", "One moment"),
         ("ENGAGE_TIMEOUT_MS", "300"),
     ]);
+    env.extend(scenario.env.iter().copied());
     let flow = Arc::new(
         wiring::engage_flow(WebhookSettings::from_env(&env).unwrap(), store.clone(), &wiring::http_client())
             .await
             .unwrap(),
     );
-    let event = first_message_asking_for_an_agent();
+    let event = first_message(scenario.text);
 
     let mut running = {
         let (flow, event) = (flow.clone(), event.clone());
@@ -331,26 +422,32 @@ async fn run_killed_at(kill_at: usize, kind: StoreKind, fault: Fault) -> (Vec<St
 }
 
 async fn every_fault_point_is_finished_exactly_once(kind: StoreKind, fault: Fault) {
-    let expected = vec![
-        "open intervention".to_string(),
-        "reply One moment".to_string(),
-        format!("recategorize {:?}", vec![OTHER_CATEGORY, AGENT_CATEGORY]),
-    ];
-    let (uninterrupted, reached, _) = run_killed_at(0, kind, fault).await;
+    for scenario in [handover_scenario(), resolve_scenario()] {
+        every_fault_point_of(&scenario, kind, fault).await;
+    }
+}
+
+async fn every_fault_point_of(scenario: &Scenario, kind: StoreKind, fault: Fault) {
+    let expected = &scenario.expected;
+    let handover = scenario.text.contains("human");
+    let (uninterrupted, reached, _) = run_killed_at(0, kind, fault, scenario).await;
     assert!(!reached);
-    assert_eq!(uninterrupted, expected);
+    assert_eq!(&uninterrupted, expected);
     let mut point = 1;
     loop {
-        let (performed, reached, thread) = run_killed_at(point, kind, fault).await;
+        let (performed, reached, thread) = run_killed_at(point, kind, fault, scenario).await;
         if !reached {
             break;
         }
-        assert_eq!(performed, expected, "{fault:?} at action {point}");
-        assert_eq!(thread.owner, Owner::Agent, "{fault:?} at action {point}");
-        assert_eq!(thread.bot_intervention_id.as_deref(), Some("int-1"), "{fault:?} at action {point}");
+        let at = format!("{} with {fault:?} at action {point}", scenario.text);
+        assert_eq!(&performed, expected, "{at}");
+        let owner = if handover { Owner::Agent } else { Owner::Bot };
+        assert_eq!((thread.owner, thread.bot_turns), (owner, 1), "{at}");
+        let intervention = if handover { Some("int-1") } else { None };
+        assert_eq!(thread.bot_intervention_id.as_deref(), intervention, "{at}");
         point += 1;
     }
-    assert!(point > 8, "every platform call and store write was a fault point ({point})");
+    assert!(point > 7, "every platform call and store write was a fault point ({point})");
 }
 
 #[tokio::test]
@@ -376,4 +473,14 @@ async fn a_429_at_any_step_is_finished_exactly_once() {
 #[tokio::test]
 async fn a_timeout_at_any_step_is_finished_exactly_once() {
     every_fault_point_is_finished_exactly_once(StoreKind::Memory, Fault::NoAnswer).await;
+}
+
+#[tokio::test]
+async fn a_502_after_the_work_at_any_step_is_finished_exactly_once_memory() {
+    every_fault_point_is_finished_exactly_once(StoreKind::Memory, Fault::PerformedThen502).await;
+}
+
+#[tokio::test]
+async fn a_502_after_the_work_at_any_step_is_finished_exactly_once_dynamodb() {
+    every_fault_point_is_finished_exactly_once(StoreKind::Dynamo, Fault::PerformedThen502).await;
 }

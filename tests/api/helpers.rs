@@ -10,9 +10,15 @@ use handover_core::config::{EmergencySettings, WebhookAuth};
 use handover_core::edge::emergency::Authorization;
 use handover_core::edge::engage::EngageReceiver;
 use handover_core::edge::zenvia::ZenviaReceiver;
-use handover_core::queue::{InProcessQueue, JobQueue, RetryPolicy};
+use handover_core::queue::{InProcessQueue, JobQueue};
+use handover_core::retry::Backoff;
 use handover_core::secret::Secret;
-use handover_core::store::{DynamoStore, MemoryStore, Store, ThreadState};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use handover_core::store::{
+    DynamoStore, EmergencyState, EventRecord, EventStore, HourStats, Journal, Lease, MemoryStore, StatsEntry,
+    StatsStore, Store, StoreError, SweepStore, SwitchStore, ThreadState, ThreadStore,
+};
 use handover_core::wiring;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path, path_regex};
@@ -66,6 +72,8 @@ pub struct TestApp {
 
 pub struct Options {
     pub store: StoreKind,
+    /// Faults to inject into the store (see [`StoreFaults`]).
+    pub faults: Option<Arc<StoreFaults>>,
     /// Counts the DynamoDB requests (with `StoreKind::Dynamo`).
     pub meter: Option<handover_testkit::meter::DynamoMeter>,
     pub bot: BotKind,
@@ -74,7 +82,7 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Self { store: StoreKind::Memory, meter: None, bot: BotKind::Http, env: vec![] }
+        Self { store: StoreKind::Memory, faults: None, meter: None, bot: BotKind::Http, env: vec![] }
     }
 }
 
@@ -88,6 +96,10 @@ impl Options {
         self.meter = Some(meter.clone());
         self
     }
+    pub fn faults(mut self, faults: &Arc<StoreFaults>) -> Self {
+        self.faults = Some(faults.clone());
+        self
+    }
     pub fn bot(mut self, bot: BotKind) -> Self {
         self.bot = bot;
         self
@@ -99,8 +111,12 @@ impl Options {
 }
 
 /// Five attempts, as in AWS, but 20 ms apart at first instead of a visibility timeout.
-pub fn test_retry_policy() -> RetryPolicy {
-    RetryPolicy { attempts: 5, first_backoff: std::time::Duration::from_millis(20) }
+pub fn test_retry_policy() -> Backoff {
+    Backoff {
+        attempts: 5,
+        first: std::time::Duration::from_millis(20),
+        max: std::time::Duration::from_secs(1),
+    }
 }
 
 pub async fn new_store(kind: StoreKind) -> Arc<dyn Store> {
@@ -173,7 +189,10 @@ impl TestApp {
         for (name, value) in options.env {
             env.insert(name.into(), value);
         }
-        let store = metered_store(options.store, options.meter.as_ref()).await;
+        let mut store = metered_store(options.store, options.meter.as_ref()).await;
+        if let Some(faults) = options.faults {
+            store = Arc::new(FaultyStore { inner: store, faults });
+        }
         let processor = Arc::new(
             wiring::processor(
                 wiring::ProcessorSettings::from_env(&env).expect("test configuration is valid"),
@@ -275,6 +294,12 @@ impl TestApp {
             .respond_with(
                 ResponseTemplate::new(200).set_body_json(json!({"id": "reply-1", "thread_id": THREAD})),
             )
+            .mount(&self.engage)
+            .await;
+        // The thread's latest contents, read after a reply's uncertain outcome: none here.
+        Mock::given(method("GET"))
+            .and(path("/1.0/contents"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"count": 0, "records": []})))
             .mount(&self.engage)
             .await;
         Mock::given(method("PUT"))
@@ -419,4 +444,103 @@ pub async fn platform(app: &TestApp, agents: Value) {
         .mount(&app.engage)
         .await;
     app.engage_accepts_everything().await;
+}
+
+/// Store faults as production delivers them, each armed for a number of occurrences.
+#[derive(Default)]
+pub struct StoreFaults {
+    /// The next claims (first writes of an event's record) fail: DynamoDB unavailable.
+    pub failed_claims: AtomicUsize,
+    /// The next commits are carried out, then their answer is lost and the SDK's retry meets
+    /// the write as a failed condition (a conflict).
+    pub commits_meeting_their_own_write: AtomicUsize,
+    /// The next commits are carried out, then reported unavailable (the answer lost).
+    pub commits_answer_lost: AtomicUsize,
+}
+
+fn take(counter: &AtomicUsize) -> bool {
+    counter.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok()
+}
+
+/// A store whose writes fail as [`StoreFaults`] says; everything else as the store it wraps.
+pub struct FaultyStore {
+    inner: Arc<dyn Store>,
+    faults: Arc<StoreFaults>,
+}
+
+#[async_trait::async_trait]
+impl ThreadStore for FaultyStore {
+    async fn get_thread(&self, thread_id: &str) -> Result<ThreadState, StoreError> {
+        self.inner.get_thread(thread_id).await
+    }
+    async fn save_thread(&self, thread: &ThreadState) -> Result<(), StoreError> {
+        self.inner.save_thread(thread).await
+    }
+}
+
+#[async_trait::async_trait]
+impl EventStore for FaultyStore {
+    async fn load_event(
+        &self,
+        thread: &str,
+        event: &str,
+    ) -> Result<(ThreadState, Option<EventRecord>), StoreError> {
+        self.inner.load_event(thread, event).await
+    }
+    async fn save_journal(&self, lease: &mut Lease, journal: &Journal) -> Result<(), StoreError> {
+        if !lease.written && take(&self.faults.failed_claims) {
+            return Err(StoreError::Unavailable("injected: the claim's write failed".into()));
+        }
+        self.inner.save_journal(lease, journal).await
+    }
+    async fn release_event(&self, lease: &Lease, journal: &Journal) -> Result<(), StoreError> {
+        self.inner.release_event(lease, journal).await
+    }
+    async fn finish_event(&self, lease: &Lease, thread: Option<&ThreadState>) -> Result<(), StoreError> {
+        self.inner.finish_event(lease, thread).await?;
+        if thread.is_some() && take(&self.faults.commits_meeting_their_own_write) {
+            return Err(StoreError::ThreadConflict(lease.thread_id.clone()));
+        }
+        if take(&self.faults.commits_answer_lost) {
+            return Err(StoreError::Unavailable("injected: the commit's answer was lost".into()));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl StatsStore for FaultyStore {
+    async fn record_stats(&self, entries: &[StatsEntry]) -> Result<(), StoreError> {
+        self.inner.record_stats(entries).await
+    }
+    async fn read_stats(&self, from: i64, to: i64) -> Result<Vec<HourStats>, StoreError> {
+        self.inner.read_stats(from, to).await
+    }
+}
+
+#[async_trait::async_trait]
+impl SwitchStore for FaultyStore {
+    async fn get_emergency(&self) -> Result<EmergencyState, StoreError> {
+        self.inner.get_emergency().await
+    }
+    async fn set_emergency(&self, state: &EmergencyState) -> Result<u64, StoreError> {
+        self.inner.set_emergency(state).await
+    }
+}
+
+#[async_trait::async_trait]
+impl SweepStore for FaultyStore {
+    async fn bot_owned_threads(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<String>, Option<String>), StoreError> {
+        self.inner.bot_owned_threads(after, limit).await
+    }
+    async fn count_bot_owned(&self) -> Result<u64, StoreError> {
+        self.inner.count_bot_owned().await
+    }
+    async fn leave_bot_index(&self, thread: &ThreadState) -> Result<(), StoreError> {
+        self.inner.leave_bot_index(thread).await
+    }
 }

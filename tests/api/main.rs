@@ -3,7 +3,6 @@
 
 mod helpers;
 
-mod abuse;
 mod analytics;
 mod bots;
 mod budget;
@@ -14,15 +13,18 @@ mod devserver;
 mod emergency;
 mod emergency_sweep;
 mod faults;
+mod faults_zenvia;
 mod handover;
 mod hours;
 mod ingest;
 mod queue;
 mod rebot;
 mod replay_events;
+mod source_shape;
 mod sqs;
 mod store_suite;
 mod template;
+mod uncertain;
 mod verification;
 mod volume;
 mod zenvia;

@@ -21,6 +21,12 @@ fn intervention_body(
     .to_string()
 }
 
+/// A customer's message written after the agents closed their intervention (11:00).
+fn after_the_close(event_id: &str, content_id: &str) -> String {
+    content_body(event_id, content_id, "hello", false)
+        .replace("2026-11-22T10:00:00.000Z", "2026-11-22T11:05:00.000Z")
+}
+
 fn closed(event_id: &str, issued_at: &str) -> String {
     intervention_body("intervention.closed", event_id, "agent-int-1", THREAD, issued_at)
 }
@@ -78,7 +84,7 @@ async fn policy_bot_gives_the_thread_back(store: StoreKind) {
     assert_eq!(thread.categories, Some(vec![OTHER_CATEGORY.to_string(), BOT_CATEGORY.to_string()]));
 
     // The next customer message gets a bot reply.
-    assert_eq!(app.post_webhook(content_body("ev-next", "c-next", "hello", false)).await.status(), 200);
+    assert_eq!(app.post_webhook(after_the_close("ev-next", "c-next")).await.status(), 200);
     assert_eq!(
         app.engage_calls().await.last().unwrap(),
         "POST /1.0/contents {in_reply_to_id=c-next, body=Welcome back!}"
@@ -146,7 +152,7 @@ async fn events_sent_to_the_other_endpoint_are_still_handled() {
     assert_eq!(app.thread().await.owner, Owner::Bot);
     assert_eq!(updates(&app.engage_calls().await).len(), 2);
     // content.imported registered on the interventions webhook: the bot still answers.
-    assert_eq!(post_interventions(&app, content_body("ev-c", "c-c", "hello", false)).await.status(), 200);
+    assert_eq!(post_interventions(&app, after_the_close("ev-c", "c-c")).await.status(), 200);
     assert_eq!(
         app.engage_calls().await.last().unwrap(),
         "POST /1.0/contents {in_reply_to_id=c-c, body=Welcome back!}"

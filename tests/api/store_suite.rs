@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use handover_core::bot::BotAnswer;
 use handover_core::store::{
-    BotOutcome, Claim, EmergencyState, EventProgress, Lease, Owner, Store, StoreError, ThreadState, claim_of,
+    BotOutcome, Claim, Effect, EffectState, EmergencyState, Journal, JournalEntry, Lease, Owner, Store,
+    StoreError, ThreadState, claim_of,
 };
 
 use crate::helpers::{StoreKind, new_store};
@@ -18,19 +19,22 @@ async fn claim(store: &Arc<dyn Store>, thread: &str, event: &str, now: i64) -> C
     claim_of(state, record, event, now, LEASE_MS)
 }
 
-fn granted(claim: Claim) -> (Lease, EventProgress, ThreadState) {
+fn granted(claim: Claim) -> (Lease, Journal, ThreadState) {
     match claim {
-        Claim::Granted { lease, progress, thread } => (lease, progress, thread),
+        Claim::Granted { lease, journal, thread } => (lease, journal, thread),
         other => panic!("expected a granted claim, got {other:?}"),
     }
 }
 
-fn answered() -> EventProgress {
-    EventProgress {
-        intervention_step_done: true,
+fn answered() -> Journal {
+    Journal {
+        effects: vec![
+            JournalEntry::planned(Effect::Open),
+            JournalEntry::planned(Effect::Reply { text: "hi".into() }),
+        ],
         intervention_id: Some("i1".into()),
         bot: Some(BotOutcome::Answered(BotAnswer { replies: vec!["hi".into()], ..BotAnswer::default() })),
-        ..EventProgress::default()
+        ..Journal::default()
     }
 }
 
@@ -40,25 +44,25 @@ fn now() -> i64 {
 
 async fn claims_and_leases(store: Arc<dyn Store>) {
     let (mut lease, progress, thread) = granted(claim(&store, "t1", "e1", now()).await);
-    assert_eq!(progress, EventProgress::default());
+    assert_eq!(progress, Journal::default());
     assert_eq!(thread, ThreadState::new("t1"));
     // Nothing is written until the first save, which is the claim.
     assert!(!lease.written);
-    store.save_progress(&mut lease, &answered()).await.unwrap();
+    store.save_journal(&mut lease, &answered()).await.unwrap();
     assert!(lease.written);
     assert_eq!(claim(&store, "t1", "e1", now()).await, Claim::Busy);
 
     // A second delivery that loaded before the claim loses its own claim.
     let (mut late, _, _) = granted(claim_of(ThreadState::new("t1"), None, "e1", now(), LEASE_MS));
-    assert_eq!(store.save_progress(&mut late, &answered()).await, Err(StoreError::LeaseLost("e1".into())));
+    assert_eq!(store.save_journal(&mut late, &answered()).await, Err(StoreError::LeaseLost("e1".into())));
 
     // The lease expires (a crash): the next delivery takes over with the saved progress, and
     // the old holder can no longer write.
     let (mut new_lease, resumed, _) = granted(claim(&store, "t1", "e1", now() + LEASE_MS + 1).await);
     assert!(new_lease.after_crash);
     assert_eq!(resumed, answered());
-    store.save_progress(&mut new_lease, &resumed).await.unwrap();
-    assert_eq!(store.save_progress(&mut lease, &answered()).await, Err(StoreError::LeaseLost("e1".into())));
+    store.save_journal(&mut new_lease, &resumed).await.unwrap();
+    assert_eq!(store.save_journal(&mut lease, &answered()).await, Err(StoreError::LeaseLost("e1".into())));
 
     store.finish_event(&new_lease, None).await.unwrap();
     assert_eq!(claim(&store, "t1", "e1", now() + 10 * LEASE_MS).await, Claim::Done);
@@ -66,8 +70,10 @@ async fn claims_and_leases(store: Arc<dyn Store>) {
 
 async fn released_events_resume_at_once(store: Arc<dyn Store>) {
     let (mut lease, _, _) = granted(claim(&store, "t2", "e2", now()).await);
-    store.save_progress(&mut lease, &answered()).await.unwrap();
-    let saved = EventProgress { replies_posted: 1, ..answered() };
+    store.save_journal(&mut lease, &answered()).await.unwrap();
+    let mut saved = answered();
+    saved.effects[0].state = EffectState::Done;
+    saved.effects[1].state = EffectState::Uncertain;
     store.release_event(&lease, &saved).await.unwrap();
     let (lease, resumed, _) = granted(claim(&store, "t2", "e2", now()).await);
     assert_eq!(resumed, saved);
@@ -76,16 +82,27 @@ async fn released_events_resume_at_once(store: Arc<dyn Store>) {
 
 async fn a_committed_event_is_done_and_later_events_are_new(store: Arc<dyn Store>) {
     let (mut first, _, thread) = granted(claim(&store, "t3", "a", now()).await);
-    store.save_progress(&mut first, &answered()).await.unwrap();
+    store.save_journal(&mut first, &answered()).await.unwrap();
     store.finish_event(&first, Some(&ThreadState { bot_turns: 1, ..thread })).await.unwrap();
     assert_eq!(claim(&store, "t3", "a", now()).await, Claim::Done);
     let (mut second, progress, thread) = granted(claim(&store, "t3", "b", now()).await);
-    assert_eq!((progress, thread.bot_turns, thread.events_committed), (EventProgress::default(), 1, 1));
-    store.save_progress(&mut second, &answered()).await.unwrap();
+    assert_eq!((progress, thread.bot_turns, thread.events_committed), (Journal::default(), 1, 1));
+    store.save_journal(&mut second, &answered()).await.unwrap();
     // A finish without a thread change still commits the event.
     store.finish_event(&second, None).await.unwrap();
     assert_eq!(claim(&store, "t3", "b", now()).await, Claim::Done);
     assert_eq!(claim(&store, "t3", "a", now()).await, Claim::Done);
+}
+
+/// An event that changes no thread leaves a mark of its own: a redelivery hours later (past
+/// the queue's deduplication) finds it done, and the thread is not written.
+async fn a_marked_event_is_done_without_a_thread_write(store: Arc<dyn Store>) {
+    let (mut lease, _, _) = granted(claim(&store, "t4", "m", now()).await);
+    let mark = Journal { marked: Some("handed_over".into()), ..Journal::default() };
+    store.save_journal(&mut lease, &mark).await.unwrap();
+    assert_eq!(claim(&store, "t4", "m", now() + 10 * LEASE_MS).await, Claim::Done);
+    let thread = store.get_thread("t4").await.unwrap();
+    assert_eq!((thread.version, thread.events_committed), (0, 0));
 }
 
 async fn threads_are_versioned(store: Arc<dyn Store>) {
@@ -112,7 +129,7 @@ async fn threads_are_versioned(store: Arc<dyn Store>) {
 
 async fn finishing_is_conditional_on_the_thread(store: Arc<dyn Store>) {
     let (mut lease, _, thread) = granted(claim(&store, "t5", "e5", now()).await);
-    store.save_progress(&mut lease, &answered()).await.unwrap();
+    store.save_journal(&mut lease, &answered()).await.unwrap();
     // Someone else saves the thread meanwhile.
     store.save_thread(&ThreadState { owner: Owner::Agent, ..thread.clone() }).await.unwrap();
     let stale = ThreadState { consecutive_fallbacks: 1, ..thread };
@@ -167,7 +184,7 @@ async fn bot_owned_threads_are_listed_from_an_index(store: Arc<dyn Store>) {
     store.save_thread(&ThreadState { owner: Owner::Agent, ..agent }).await.unwrap();
     // An event on a thread that never got a state does not make it bot-owned.
     let (mut lease, _, _) = granted(claim(&store, "c1", "e", now()).await);
-    store.save_progress(&mut lease, &EventProgress::default()).await.unwrap();
+    store.save_journal(&mut lease, &Journal::default()).await.unwrap();
     store.finish_event(&lease, None).await.unwrap();
     // Nor does an ended conversation stay in the index.
     let ended = ThreadState { ended: true, ..ThreadState::new("e1") };
@@ -203,6 +220,7 @@ store_suite!(
     claims_and_leases,
     released_events_resume_at_once,
     a_committed_event_is_done_and_later_events_are_new,
+    a_marked_event_is_done_without_a_thread_write,
     threads_are_versioned,
     finishing_is_conditional_on_the_thread,
     statistics_facts_count_once,

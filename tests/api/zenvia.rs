@@ -7,9 +7,9 @@ use wiremock::{Mock, ResponseTemplate};
 
 use crate::helpers::*;
 
-const HASH: &str = "0000a-000b-0c00-0d0e-f00d00f11111";
+pub(crate) const HASH: &str = "0000a-000b-0c00-0d0e-f00d00f11111";
 
-async fn zenvia_app(options: Options) -> TestApp {
+pub(crate) async fn zenvia_app(options: Options) -> TestApp {
     let app = TestApp::spawn(options).await;
     Mock::given(path_regex(r"^/core/api/v1/bot/[^/]+/(accept|message|transfer|finish)$"))
         .respond_with(
@@ -34,20 +34,20 @@ async fn post(app: &TestApp, token: &str, body: Value) -> reqwest::Response {
     response
 }
 
-async fn event(app: &TestApp, body: Value) -> u16 {
+pub(crate) async fn event(app: &TestApp, body: Value) -> u16 {
     post(app, ZENVIA_WEBHOOK_TOKEN, body).await.status().as_u16()
 }
 
-fn new_interaction() -> Value {
+pub(crate) fn new_interaction() -> Value {
     json!({"type": "new_interaction", "interaction_hash": HASH, "department_id": 7})
 }
 
-fn message(text: &str) -> Value {
+pub(crate) fn message(text: &str) -> Value {
     json!({"type": "new_message", "interaction_hash": HASH, "content": text, "content_type": "text"})
 }
 
 /// Every call Zenvia received: `METHOD /path {body}`, the API token checked in each body.
-async fn zenvia_calls(app: &TestApp) -> Vec<String> {
+pub(crate) async fn zenvia_calls(app: &TestApp) -> Vec<String> {
     let requests = app.zenvia.received_requests().await.unwrap_or_default();
     requests
         .iter()

@@ -38,7 +38,7 @@ pub struct LexBot {
 
 impl LexBot {
     pub async fn new(settings: LexSettings) -> Self {
-        let config = crate::store::dynamodb::aws_config_for(settings.endpoint.as_deref()).await;
+        let config = crate::aws::config_for(settings.endpoint.as_deref()).await;
         Self { client: aws_sdk_lexruntimev2::Client::new(&config), settings }
     }
 

@@ -5,9 +5,9 @@ use http::{Method, StatusCode};
 use super::{ApiRequest, ApiResponse, error_response, header_value, json_response, query_pairs, query_value};
 use crate::analytics::{self, QueryError};
 use crate::secret::Secret;
-use crate::store::Store;
+use crate::store::StatsStore;
 
-pub async fn handle(store: &dyn Store, access_token: &Secret, request: ApiRequest) -> ApiResponse {
+pub async fn handle(store: &dyn StatsStore, access_token: &Secret, request: ApiRequest) -> ApiResponse {
     if request.method() != Method::GET {
         return error_response(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "use GET");
     }

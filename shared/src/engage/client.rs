@@ -10,6 +10,7 @@ use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
+use crate::retry::Backoff;
 use crate::secret::Secret;
 
 /// A failed Engage Digital call, by what failed. The platform's own `error` and `message`
@@ -152,29 +153,10 @@ pub struct StatusQuery {
     pub spoken_languages: Vec<String>,
 }
 
-/// How transient refusals (409 being categorized, 429 rate limit) are retried inside one call.
-#[derive(Debug, Clone, Copy)]
-pub struct RetryPolicy {
-    pub attempts: u32,
-    pub base_delay: Duration,
-    pub max_delay: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self { attempts: 4, base_delay: Duration::from_millis(200), max_delay: Duration::from_secs(2) }
-    }
-}
-
-impl RetryPolicy {
-    /// Exponential backoff with full jitter, capped.
-    fn delay(&self, attempt: u32) -> Duration {
-        let exp = self.base_delay.saturating_mul(1 << attempt.min(16));
-        let cap = exp.min(self.max_delay);
-        let jitter = rand::random_range(0.5..=1.0);
-        cap.mul_f64(jitter)
-    }
-}
+/// How transient refusals (409 being categorized, 429 rate limit) are retried inside one call:
+/// 4 attempts, 0.2 s to 2 s apart.
+pub const REFUSAL_RETRIES: Backoff =
+    Backoff { attempts: 4, first: Duration::from_millis(200), max: Duration::from_secs(2) };
 
 /// The REST client; built once per process and shared.
 #[derive(Clone)]
@@ -182,7 +164,7 @@ pub struct EngageClient {
     http: reqwest::Client,
     api_url: String,
     token: Secret,
-    retry: RetryPolicy,
+    retry: Backoff,
     timeout: Duration,
 }
 
@@ -192,7 +174,7 @@ impl EngageClient {
             http,
             api_url: api_url.trim_end_matches('/').to_string(),
             token,
-            retry: RetryPolicy::default(),
+            retry: REFUSAL_RETRIES,
             timeout: Duration::from_secs(10),
         }
     }
@@ -203,7 +185,7 @@ impl EngageClient {
         self
     }
 
-    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+    pub fn with_retry(mut self, retry: Backoff) -> Self {
         self.retry = retry;
         self
     }
@@ -337,13 +319,13 @@ impl EngageClient {
         path: &str,
         form: &[(&str, &str)],
     ) -> Result<T, EngageError> {
-        let mut attempt = 0;
+        let mut attempt = 1;
         loop {
             match self.call(method.clone(), path, form).await {
                 Err(e @ (EngageError::Conflict { .. } | EngageError::RateLimited { .. }))
-                    if attempt + 1 < self.retry.attempts =>
+                    if self.retry.allows_another(attempt) =>
                 {
-                    let delay = self.retry.delay(attempt);
+                    let delay = self.retry.delay(attempt - 1);
                     tracing::warn!(code = %e.code(), attempt, delay_ms = delay.as_millis() as u64, "Engage Digital asked to retry later");
                     tokio::time::sleep(delay).await;
                     attempt += 1;
@@ -431,20 +413,5 @@ mod tests {
     fn encodes_ids_safely() {
         assert_eq!(encode("5be5ae57d6cb009bde8e5674"), "5be5ae57d6cb009bde8e5674");
         assert_eq!(encode("a/b?c&d"), "a%2Fb%3Fc%26d");
-    }
-
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        let policy = RetryPolicy {
-            attempts: 5,
-            base_delay: Duration::from_millis(100),
-            max_delay: Duration::from_millis(300),
-        };
-        for attempt in 0..6 {
-            let d = policy.delay(attempt);
-            let cap = (100u64 << attempt).min(300);
-            assert!(d <= Duration::from_millis(cap), "{d:?} > {cap}");
-            assert!(d >= Duration::from_millis(cap / 2), "{d:?} < {cap}/2");
-        }
     }
 }

@@ -61,7 +61,10 @@ impl EmergencyFlag {
         Self(TtlCache::new(reuse_for))
     }
 
-    pub async fn active(&self, store: &dyn crate::store::Store) -> Result<bool, crate::store::StoreError> {
+    pub async fn active(
+        &self,
+        store: &dyn crate::store::SwitchStore,
+    ) -> Result<bool, crate::store::StoreError> {
         self.0.get_or_load((), || async { Ok(store.get_emergency().await?.active) }).await
     }
 

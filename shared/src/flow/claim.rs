@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::store::{Claim, Lease, StatsEntry, Store, StoreError, ThreadState, claim_of};
+use crate::store::{Claim, EventStore, Lease, StatsEntry, StatsStore, StoreError, ThreadState, claim_of};
 
 /// How long one delivery holds an event after each save. Longer than a turn takes after its
 /// last save (replies and a recategorization), shorter than the queue's visibility timeout,
@@ -12,27 +12,33 @@ use crate::store::{Claim, Lease, StatsEntry, Store, StoreError, ThreadState, cla
 pub const EVENT_LEASE: Duration = Duration::from_secs(120);
 
 /// Loads the thread and the event's record (one request) and decides the claim.
-pub async fn claim(store: &dyn Store, thread_id: &str, event_id: &str) -> Result<Claim, StoreError> {
+pub async fn claim(store: &dyn EventStore, thread_id: &str, event_id: &str) -> Result<Claim, StoreError> {
     let (thread, record) = store.load_event(thread_id, event_id).await?;
     Ok(claim_of(thread, record, event_id, crate::now_millis(), EVENT_LEASE.as_millis() as i64))
 }
 
-/// A thread changed under us this many times in a row: give up and let the queue retry.
-const THREAD_CONFLICT_ATTEMPTS: usize = 5;
-
 /// Finishes an event, saving `change` applied to its thread. When another writer changed the
 /// thread meanwhile (the emergency switch), the thread is read again and `change` applied to
-/// it: the event's steps are not repeated, its outcome is re-applied.
+/// it: the event's steps are not repeated, its outcome is re-applied. A thread whose last
+/// commit is this very event was our own write (its answer lost, the write retried by the
+/// SDK): done, not applied twice.
 pub async fn finish_applying(
-    store: &dyn Store,
+    store: &dyn EventStore,
     lease: &Lease,
     thread: ThreadState,
     change: impl Fn(&ThreadState) -> ThreadState,
 ) -> Result<(), StoreError> {
     let mut current = thread;
-    for _ in 0..THREAD_CONFLICT_ATTEMPTS {
+    // A thread changing under every attempt: the queue's next delivery tries again.
+    for _ in 0..crate::retry::Backoff::CONFLICTS.attempts {
         match store.finish_event(lease, Some(&change(&current))).await {
-            Err(StoreError::ThreadConflict(_)) => current = store.get_thread(&current.thread_id).await?,
+            Err(StoreError::ThreadConflict(_)) => {
+                current = store.get_thread(&current.thread_id).await?;
+                if current.last_event_id.as_deref() == Some(lease.event_id.as_str()) {
+                    tracing::info!("the commit met its own write (an answer lost): done once");
+                    return Ok(());
+                }
+            }
             other => return other,
         }
     }
@@ -41,7 +47,7 @@ pub async fn finish_applying(
 
 /// Records statistics after the event is done. Never fails the event: a fact that cannot be
 /// written is logged (`stats_not_recorded`) and the event goes on.
-pub async fn record_stats(store: &dyn Store, stats: &[StatsEntry]) {
+pub async fn record_stats(store: &dyn StatsStore, stats: &[StatsEntry]) {
     if stats.is_empty() {
         return;
     }

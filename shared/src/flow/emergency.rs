@@ -26,7 +26,7 @@ use super::claim::record_stats;
 use super::decide;
 use crate::config::EmergencySettings;
 use crate::engage::{EngageClient, EngageError};
-use crate::store::{EmergencyState, Store, StoreError, ThreadState};
+use crate::store::{EmergencyState, EmergencyStore, StoreError, ThreadState};
 use crate::zenvia::{ZenviaClient, ZenviaError};
 
 /// Threads read from the index at a time.
@@ -120,7 +120,7 @@ impl Pacer {
 
 pub struct EmergencyFlow {
     pub settings: Arc<EmergencySettings>,
-    pub store: Arc<dyn Store>,
+    pub store: Arc<dyn EmergencyStore>,
     pub engage: EngageClient,
     /// Zenvia's API, when Zenvia is used.
     pub zenvia: Option<ZenviaClient>,
@@ -134,7 +134,7 @@ pub struct EmergencyFlow {
 impl EmergencyFlow {
     pub fn new(
         settings: EmergencySettings,
-        store: Arc<dyn Store>,
+        store: Arc<dyn EmergencyStore>,
         engage: EngageClient,
         zenvia: Option<ZenviaClient>,
         budget: Duration,
@@ -188,7 +188,7 @@ impl EmergencyFlow {
         reason: Option<String>,
         switched_by: &str,
     ) -> Result<EmergencyStatus, EmergencyError> {
-        let mut attempts = 0;
+        let mut attempts = 1;
         loop {
             let state = self.store.get_emergency().await?;
             if state.active == active {
@@ -216,7 +216,11 @@ impl EmergencyFlow {
                     self.flag.iter().for_each(|flag| flag.switched(active));
                     break;
                 }
-                Err(StoreError::EmergencyConflict) if attempts < 3 => attempts += 1,
+                Err(StoreError::EmergencyConflict)
+                    if crate::retry::Backoff::CONFLICTS.allows_another(attempts) =>
+                {
+                    attempts += 1
+                }
                 Err(err) => return Err(err.into()),
             }
         }
@@ -255,7 +259,7 @@ impl EmergencyFlow {
         if state.sources_switched {
             return Ok(());
         }
-        let sources = match &self.settings.bot_source_ids {
+        let sources = match &self.settings.engage.bot_source_ids {
             Some(ids) => {
                 let mut sources = Vec::with_capacity(ids.len());
                 for id in ids {
@@ -269,7 +273,7 @@ impl EmergencyFlow {
                 self.engage.list_sources().await?
             }
         };
-        let (bot, agent) = (&self.settings.bot_category_id, &self.settings.agent_category_id);
+        let (bot, agent) = (&self.settings.engage.bot_category_id, &self.settings.engage.agent_category_id);
         for source in sources.iter().filter(|s| s.default_category_ids.contains(bot)) {
             if !state.saved_default_categories.contains_key(&source.id) {
                 state.saved_default_categories.insert(source.id.clone(), source.default_category_ids.clone());
@@ -367,72 +371,83 @@ impl EmergencyFlow {
             };
         }
         let handed = match thread_id.strip_prefix("zenvia:") {
-            Some(hash) => self.transfer(hash).await.map(|()| thread.categories.clone().unwrap_or_default()),
+            Some(hash) => {
+                self.transfer(hash, &thread).await.map(|()| thread.categories.clone().unwrap_or_default())
+            }
             None => self.recategorize(&thread).await,
         };
-        let (update, outcome, error): (Box<dyn Fn(&ThreadState) -> ThreadState + Send + Sync>, _, _) =
-            match handed {
-                Ok(categories) => (
-                    Box::new(move |current: &ThreadState| {
-                        decide::thread_after_emergency(current, categories.clone(), now)
-                    }),
-                    Swept::HandedOver,
-                    None,
-                ),
+        let parked_now = thread.emergency_attempts + 1 >= decide::MAX_EMERGENCY_ATTEMPTS;
+        let saved = self
+            .save_applying(thread, |current| match &handed {
+                Ok(categories) => decide::thread_after_emergency(current, categories.clone(), now),
                 Err(HandoverFailure::ForGood(reason)) => {
-                    error!(%thread_id, %reason, "thread refused by the platform; parked, left with the bot");
-                    let update = move |current: &ThreadState| {
-                        decide::thread_after_emergency_failure(current, true, &reason, now)
-                    };
-                    (Box::new(update), Swept::Failed, None)
+                    decide::thread_after_emergency_failure(current, true, reason, now)
                 }
                 Err(HandoverFailure::Transient(err)) => {
-                    warn!(%thread_id, error = %err, attempts = thread.emergency_attempts + 1, "thread not handed over; this run stops here");
-                    let reason = err.to_string();
-                    let parked = thread.emergency_attempts + 1 >= decide::MAX_EMERGENCY_ATTEMPTS;
-                    let update = move |current: &ThreadState| {
-                        decide::thread_after_emergency_failure(current, false, &reason, now)
-                    };
-                    (
-                        Box::new(update),
-                        if parked { Swept::Failed } else { Swept::Skipped },
-                        (!parked).then_some(err),
-                    )
+                    decide::thread_after_emergency_failure(current, false, &err.to_string(), now)
                 }
-            };
+            })
+            .await?;
+        if !saved {
+            return Ok(Swept::Skipped);
+        }
+        match handed {
+            Ok(_) => {
+                let stats =
+                    [crate::analytics::intervention(now, thread_id, activation, "emergency_switch", true)];
+                record_stats(self.store.as_ref(), &stats).await;
+                Ok(Swept::HandedOver)
+            }
+            Err(HandoverFailure::ForGood(reason)) => {
+                error!(%thread_id, %reason, "thread refused by the platform; parked, left with the bot");
+                Ok(Swept::Failed)
+            }
+            Err(HandoverFailure::Transient(_)) if parked_now => Ok(Swept::Failed),
+            Err(HandoverFailure::Transient(err)) => {
+                warn!(%thread_id, error = %err, "thread not handed over; this run stops here");
+                Err(err)
+            }
+        }
+    }
+
+    /// Saves `update` applied to the thread. A message of the thread processed meanwhile is
+    /// read and the outcome applied to it, unless the agents have it already (`Ok(false)`).
+    /// Bounded: a thread changing under every attempt is left to the next run.
+    async fn save_applying(
+        &self,
+        thread: ThreadState,
+        update: impl Fn(&ThreadState) -> ThreadState,
+    ) -> Result<bool, EmergencyError> {
         let mut current = thread;
-        loop {
+        for _ in 0..crate::retry::Backoff::CONFLICTS.attempts {
             match self.store.save_thread(&update(&current)).await {
-                Ok(()) => break,
-                // A message of the thread was processed meanwhile: apply the outcome to it,
-                // unless the agents have it already.
+                Ok(()) => return Ok(true),
                 Err(StoreError::ThreadConflict(_)) => {
-                    current = self.store.get_thread(thread_id).await?;
+                    current = self.store.get_thread(&current.thread_id).await?;
                     if !current.bot_is_in_it() {
-                        return Ok(Swept::Skipped);
+                        return Ok(false);
                     }
                 }
                 Err(err) => return Err(err.into()),
             }
         }
-        if let Some(err) = error {
-            return Err(err);
-        }
-        if outcome == Swept::HandedOver {
-            let stats =
-                [crate::analytics::intervention(now, thread_id, activation, "emergency_switch", true)];
-            record_stats(self.store.as_ref(), &stats).await;
-        }
-        Ok(outcome)
+        Err(StoreError::ThreadConflict(current.thread_id).into())
     }
 
-    /// A Zenvia interaction to the agents, through Zenvia's API.
-    async fn transfer(&self, hash: &str) -> Result<(), HandoverFailure> {
+    /// A Zenvia interaction to the agents, through Zenvia's API. A refusal after an earlier
+    /// run's attempt failed (perhaps after Zenvia did the work) means the transfer was made.
+    async fn transfer(&self, hash: &str, thread: &ThreadState) -> Result<(), HandoverFailure> {
         let Some(zenvia) = &self.zenvia else {
             return Err(HandoverFailure::ForGood("Zenvia is not configured in this function".into()));
         };
         let department = self.settings.zenvia.as_ref().and_then(|z| z.transfer_department_id);
-        Ok(zenvia.transfer(hash, department).await?)
+        match zenvia.transfer(hash, department).await {
+            Err(err) if !err.is_transient() && thread.emergency_attempts > 0 => {
+                info!(error = %err, "transfer refused after an earlier attempt: taken as made");
+                Ok(())
+            }
+            other => Ok(other?),
+        }
     }
 
     /// An Engage Digital thread BOT to AGENT, from the categories known well enough, or read.
@@ -444,7 +459,7 @@ impl EmergencyFlow {
                 self.engage.get_thread(&thread.thread_id).await?.thread_category_ids
             }
         };
-        let (bot, agent) = (&self.settings.bot_category_id, &self.settings.agent_category_id);
+        let (bot, agent) = (&self.settings.engage.bot_category_id, &self.settings.engage.agent_category_id);
         let categories = decide::switch_category(&current, bot, agent);
         self.pacer.wait().await;
         self.engage.update_thread_categories(&thread.thread_id, &categories).await?;

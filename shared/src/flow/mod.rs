@@ -1,14 +1,17 @@
-//! The conversation flows: pure decisions ([`decide`]) and the executor that carries them out
-//! against Engage Digital, the bot and the store ([`engage_flow`]).
+//! The conversation flows: pure decisions ([`decide`]), one turn engine for every platform
+//! ([`turn`]: claim, bot, journaled effects, commit, statistics), and each platform's side of
+//! it ([`engage`], [`zenvia`]); the emergency switch's sweep ([`emergency`]).
 
 pub mod cache;
 pub mod claim;
 pub mod decide;
 pub mod emergency;
-pub mod engage_flow;
-pub mod zenvia_flow;
+pub mod engage;
+pub mod turn;
+pub mod zenvia;
 
-pub use engage_flow::{EngageFlow, EventOutcome, ProcessError};
+pub use engage::{EngageFlow, EventOutcome};
+pub use turn::ProcessError;
 
 /// Runs one event's processing inside `span` and writes its one log line: the decision and
 /// the latency, or why it is not finished. Every flow logs its events the same way, so one

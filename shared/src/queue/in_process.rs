@@ -12,23 +12,15 @@ use serde::Serialize;
 use tokio::sync::Notify;
 
 use super::{Job, JobQueue, Processor, QueueError};
+use crate::retry::Backoff;
 
 /// SQS FIFO's deduplication window.
 const DEDUP_WINDOW: Duration = Duration::from_secs(300);
 
-/// How often a job is tried, and how long to wait between tries (doubling each time).
-#[derive(Debug, Clone, Copy)]
-pub struct RetryPolicy {
-    pub attempts: u32,
-    pub first_backoff: Duration,
-}
-
-impl Default for RetryPolicy {
-    /// Five tries, as the template's `maxReceiveCount`, over about eight seconds.
-    fn default() -> Self {
-        Self { attempts: 5, first_backoff: Duration::from_millis(500) }
-    }
-}
+/// How often a job is tried, and how long to wait between tries: five tries, as the
+/// template's `maxReceiveCount`, 0.5 s doubling (jittered).
+pub const JOB_RETRIES: Backoff =
+    Backoff { attempts: 5, first: Duration::from_millis(500), max: Duration::from_secs(60) };
 
 /// A job given up after its last attempt.
 #[derive(Debug, Clone, Serialize)]
@@ -58,7 +50,7 @@ struct State {
 
 struct Inner {
     processor: Arc<Processor>,
-    retry: RetryPolicy,
+    retry: Backoff,
     state: Mutex<State>,
     idle: Notify,
 }
@@ -69,7 +61,7 @@ pub struct InProcessQueue {
 }
 
 impl InProcessQueue {
-    pub fn new(processor: Arc<Processor>, retry: RetryPolicy) -> Self {
+    pub fn new(processor: Arc<Processor>, retry: Backoff) -> Self {
         Self { inner: Arc::new(Inner { processor, retry, state: Mutex::default(), idle: Notify::new() }) }
     }
 
@@ -118,7 +110,6 @@ impl InProcessQueue {
 
     async fn run(&self, group: &str, job: &Job) {
         let retry = self.inner.retry;
-        let mut backoff = retry.first_backoff;
         for attempt in 1..=retry.attempts.max(1) {
             // In a task of its own, so that a panic is one failed attempt, not a stuck group.
             let (processor, owned) = (self.inner.processor.clone(), job.clone());
@@ -128,7 +119,7 @@ impl InProcessQueue {
                     .unwrap_or_else(|panic| Err(format!("the job panicked: {panic}")));
             match result {
                 Ok(()) => return,
-                Err(err) if attempt == retry.attempts.max(1) => {
+                Err(err) if !retry.allows_another(attempt) => {
                     tracing::error!(%group, error = %err, attempts = attempt, "job dead-lettered; its group goes on");
                     self.state().dead_letters.push(DeadLetter {
                         group: group.to_string(),
@@ -140,8 +131,7 @@ impl InProcessQueue {
                 }
                 Err(err) => {
                     tracing::info!(%group, error = %err, attempt, "job failed; retried after a pause");
-                    tokio::time::sleep(backoff).await;
-                    backoff *= 2;
+                    tokio::time::sleep(retry.delay(attempt - 1)).await;
                 }
             }
         }

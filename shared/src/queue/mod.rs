@@ -17,10 +17,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::engage::WebhookEvent;
 use crate::flow::EngageFlow;
-use crate::flow::zenvia_flow::{ZenviaFlow, interaction_key};
+use crate::flow::zenvia::{ZenviaFlow, interaction_key};
 use crate::zenvia::ZenviaEvent;
 
-pub use in_process::{DeadLetter, InProcessQueue, QueueSnapshot, RetryPolicy};
+pub use in_process::{DeadLetter, InProcessQueue, JOB_RETRIES, QueueSnapshot};
 pub use sqs::{SqsQueue, poll_sqs, sqs_client};
 
 /// The longest message text a job carries (characters). A bot needs no more, and it keeps
@@ -111,9 +111,7 @@ pub trait JobQueue: Send + Sync {
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
     #[error(transparent)]
-    Engage(#[from] crate::flow::ProcessError),
-    #[error(transparent)]
-    Zenvia(#[from] crate::flow::zenvia_flow::ZenviaProcessError),
+    Process(#[from] crate::flow::ProcessError),
     #[error("{0} is not configured in this function")]
     NotConfigured(&'static str),
     #[error("the message is not a job: {0}")]
@@ -291,7 +289,7 @@ mod batch_tests {
             crate::wiring::engage_flow(settings, Arc::new(MemoryStore::new()), &crate::wiring::http_client())
                 .await
                 .unwrap();
-        let emergency = flow.emergency.clone();
+        let emergency = flow.engine.emergency.clone();
         Processor {
             engage: Some(Arc::new(flow)),
             zenvia: None,

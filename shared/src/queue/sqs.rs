@@ -19,7 +19,7 @@ const BATCH_BYTES: usize = 250 * 1024;
 
 /// A client for `endpoint` (moto's server) or, without one, for AWS from the environment.
 pub async fn sqs_client(endpoint: Option<&str>) -> Client {
-    Client::new(&crate::store::dynamodb::aws_config_for(endpoint).await)
+    Client::new(&crate::aws::config_for(endpoint).await)
 }
 
 /// The FIFO queue between the receivers and the worker.

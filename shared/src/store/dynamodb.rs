@@ -6,7 +6,7 @@
 //!   `bot_owned` (only while the bot owns it: the sparse index `bot-owned`), `expires_at`
 //!   (90 days after the last change).
 //! - `event#<thread id>#<event id>`: one webhook event's record, `lease_until` (ms), `token`,
-//!   `claimed_at` (the thread's `seq` when claimed), `progress` (JSON of [`EventProgress`]),
+//!   `claimed_at` (the thread's `seq` when claimed), `progress` (JSON of the event's [`Journal`]),
 //!   `expires_at` (72 hours: beyond the platform's retry window).
 //! - `stat#<hour>#<set>#<entry>`: one statistics fact, `stat_day` (`<days since the epoch>.
 //!   <shard 0-3>`: the sparse index `stats-by-day`, keys only), `expires_at` (400 days). Written with a plain put,
@@ -28,8 +28,9 @@ use aws_sdk_dynamodb::types::{
 };
 
 use super::{
-    EVENT_RECORD_TTL_SECONDS, EmergencyState, EventProgress, EventRecord, HourStats, Lease,
-    STATS_TTL_SECONDS, StatsEntry, StatsSet, Store, StoreError, THREAD_TTL_SECONDS, ThreadState,
+    EVENT_RECORD_TTL_SECONDS, EmergencyState, EventRecord, EventStore, HourStats, Journal, Lease,
+    STATS_TTL_SECONDS, StatsEntry, StatsSet, StatsStore, StoreError, SweepStore, SwitchStore,
+    THREAD_TTL_SECONDS, ThreadState, ThreadStore,
 };
 
 /// The sparse index of bot-owned threads: `bot_owned` is set only on them.
@@ -58,33 +59,6 @@ fn s(value: impl Into<String>) -> AttributeValue {
 
 fn n(value: i64) -> AttributeValue {
     AttributeValue::N(value.to_string())
-}
-
-/// The AWS SDK's HTTPS client: rustls with ring, the same TLS stack as the rest of the process.
-pub fn aws_http_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
-    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
-    aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https()
-}
-
-/// The AWS SDK's configuration for every client of the process: for a local `endpoint`
-/// (DynamoDB Local, moto's server) or, without one, for AWS from the environment. Local
-/// endpoints accept any credentials: without AWS ones in the environment, local placeholders
-/// and `us-east-1` are used, so nobody needs an AWS account to run them.
-pub async fn aws_config_for(endpoint: Option<&str>) -> aws_config::SdkConfig {
-    let mut loader =
-        aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(aws_http_client());
-    if let Some(endpoint) = endpoint {
-        loader = loader.endpoint_url(endpoint);
-        if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() && std::env::var_os("AWS_PROFILE").is_none() {
-            loader = loader.credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-                "local", "local", None, None, "local",
-            ));
-        }
-        if std::env::var_os("AWS_REGION").is_none() && std::env::var_os("AWS_DEFAULT_REGION").is_none() {
-            loader = loader.region(aws_config::Region::new("us-east-1"));
-        }
-    }
-    loader.load().await
 }
 
 fn string_attribute(name: &str) -> AttributeDefinition {
@@ -185,15 +159,15 @@ fn thread_of(thread_id: &str, item: &Item) -> Result<ThreadState, StoreError> {
 }
 
 fn record_of(item: &Item) -> Result<EventRecord, StoreError> {
-    let progress = match get_s(item, "progress") {
-        None => EventProgress::default(),
+    let journal = match get_s(item, "progress") {
+        None => Journal::default(),
         Some(json) => serde_json::from_str(json).map_err(|e| StoreError::Corrupt(e.to_string()))?,
     };
     Ok(EventRecord {
         lease_until: get_n(item, "lease_until").unwrap_or(0),
         token: get_s(item, "token").unwrap_or_default().to_string(),
         claimed_at: get_n(item, "claimed_at").unwrap_or(0) as u64,
-        progress,
+        journal,
     })
 }
 
@@ -204,7 +178,7 @@ impl DynamoStore {
 
     /// A client for `endpoint` (DynamoDB Local) or, without one, for AWS from the environment.
     pub async fn client_for(endpoint: Option<&str>) -> Client {
-        Client::new(&aws_config_for(endpoint).await)
+        Client::new(&crate::aws::config_for(endpoint).await)
     }
 
     /// Creates the table as template.yaml declares it (for DynamoDB Local and tests).
@@ -349,7 +323,26 @@ impl DynamoStore {
 }
 
 #[async_trait::async_trait]
-impl Store for DynamoStore {
+impl ThreadStore for DynamoStore {
+    async fn get_thread(&self, thread_id: &str) -> Result<ThreadState, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", thread_key(thread_id))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| unavailable(e.into_service_error()))?;
+        thread_of(thread_id, &output.item.unwrap_or_default())
+    }
+    async fn save_thread(&self, thread: &ThreadState) -> Result<(), StoreError> {
+        self.write_thread(thread, false).await
+    }
+}
+
+#[async_trait::async_trait]
+impl EventStore for DynamoStore {
     async fn load_event(
         &self,
         thread_id: &str,
@@ -380,8 +373,7 @@ impl Store for DynamoStore {
         let record = find(&event_pk).map(record_of).transpose()?;
         Ok((thread, record))
     }
-
-    async fn save_progress(&self, lease: &mut Lease, progress: &EventProgress) -> Result<(), StoreError> {
+    async fn save_journal(&self, lease: &mut Lease, journal: &Journal) -> Result<(), StoreError> {
         let now = crate::now_millis();
         let key = event_key(&lease.thread_id, &lease.event_id);
         let lost = || StoreError::LeaseLost(lease.event_id.clone());
@@ -391,7 +383,7 @@ impl Store for DynamoStore {
                 .condition_expression("#token = :token")
                 .expression_attribute_names("#token", "token")
                 .expression_attribute_values(":token", s(&lease.token))
-                .expression_attribute_values(":progress", s(to_json(progress)))
+                .expression_attribute_values(":progress", s(to_json(journal)))
                 .expression_attribute_values(":until", n(now + lease.lease_ms))
                 .send()
                 .await
@@ -407,7 +399,7 @@ impl Store for DynamoStore {
             .item("lease_until", n(now + lease.lease_ms))
             .item("token", s(&lease.token))
             .item("claimed_at", n(lease.claimed_at as i64))
-            .item("progress", s(to_json(progress)))
+            .item("progress", s(to_json(journal)))
             .item("expires_at", n(now / 1000 + EVENT_RECORD_TTL_SECONDS));
         let put = match lease.replaces {
             None => put.condition_expression("attribute_not_exists(pk)"),
@@ -422,8 +414,7 @@ impl Store for DynamoStore {
         lease.written = true;
         Ok(())
     }
-
-    async fn release_event(&self, lease: &Lease, progress: &EventProgress) -> Result<(), StoreError> {
+    async fn release_event(&self, lease: &Lease, journal: &Journal) -> Result<(), StoreError> {
         if !lease.written {
             return Ok(());
         }
@@ -432,14 +423,13 @@ impl Store for DynamoStore {
             .condition_expression("#token = :token")
             .expression_attribute_names("#token", "token")
             .expression_attribute_values(":token", s(&lease.token))
-            .expression_attribute_values(":progress", s(to_json(progress)))
+            .expression_attribute_values(":progress", s(to_json(journal)))
             .expression_attribute_values(":zero", n(0))
             .send()
             .await
             .map_err(|e| update_error(e, || StoreError::LeaseLost(lease.event_id.clone())))?;
         Ok(())
     }
-
     async fn finish_event(&self, lease: &Lease, thread: Option<&ThreadState>) -> Result<(), StoreError> {
         match thread {
             Some(thread) => self.write_thread(thread, lease.written).await,
@@ -456,7 +446,10 @@ impl Store for DynamoStore {
             None => Ok(()),
         }
     }
+}
 
+#[async_trait::async_trait]
+impl StatsStore for DynamoStore {
     async fn record_stats(&self, entries: &[StatsEntry]) -> Result<(), StoreError> {
         let expires = n(crate::now_millis() / 1000 + STATS_TTL_SECONDS);
         let requests: Vec<WriteRequest> = entries
@@ -494,7 +487,6 @@ impl Store for DynamoStore {
         }
         Ok(())
     }
-
     async fn read_stats(&self, from_hour: i64, to_hour: i64) -> Result<Vec<HourStats>, StoreError> {
         // One query per day of the window, at once: the requests grow with the window's days,
         // the pages with its traffic.
@@ -524,24 +516,10 @@ impl Store for DynamoStore {
         }
         Ok(hours.into_values().collect())
     }
+}
 
-    async fn get_thread(&self, thread_id: &str) -> Result<ThreadState, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", thread_key(thread_id))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| unavailable(e.into_service_error()))?;
-        thread_of(thread_id, &output.item.unwrap_or_default())
-    }
-
-    async fn save_thread(&self, thread: &ThreadState) -> Result<(), StoreError> {
-        self.write_thread(thread, false).await
-    }
-
+#[async_trait::async_trait]
+impl SwitchStore for DynamoStore {
     async fn get_emergency(&self) -> Result<EmergencyState, StoreError> {
         let output = self
             .client
@@ -557,7 +535,6 @@ impl Store for DynamoStore {
             Some(json) => serde_json::from_str(json).map_err(|e| StoreError::Corrupt(e.to_string())),
         }
     }
-
     async fn set_emergency(&self, state: &EmergencyState) -> Result<u64, StoreError> {
         let stored = EmergencyState { version: state.version + 1, ..state.clone() };
         let request = self
@@ -582,7 +559,10 @@ impl Store for DynamoStore {
             },
         }
     }
+}
 
+#[async_trait::async_trait]
+impl SweepStore for DynamoStore {
     async fn bot_owned_threads(
         &self,
         after: Option<&str>,
@@ -609,7 +589,6 @@ impl Store for DynamoStore {
             .map(String::from);
         Ok((ids, next))
     }
-
     async fn leave_bot_index(&self, thread: &ThreadState) -> Result<(), StoreError> {
         self.table_update(thread_key(&thread.thread_id))
             .update_expression("REMOVE bot_owned")
@@ -620,7 +599,6 @@ impl Store for DynamoStore {
             .map_err(|e| update_error(e, || StoreError::ThreadConflict(thread.thread_id.clone())))?;
         Ok(())
     }
-
     async fn count_bot_owned(&self) -> Result<u64, StoreError> {
         let mut count = 0u64;
         let mut start: Option<Item> = None;

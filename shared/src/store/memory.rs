@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 
 use super::{
-    EmergencyState, EventProgress, EventRecord, HourStats, Lease, StatsEntry, StatsSet, Store, StoreError,
-    ThreadState,
+    EmergencyState, EventRecord, EventStore, HourStats, Journal, Lease, StatsEntry, StatsSet, StatsStore,
+    StoreError, SweepStore, SwitchStore, ThreadState, ThreadStore,
 };
 
 #[derive(Default)]
@@ -70,7 +70,17 @@ impl Tables {
 }
 
 #[async_trait::async_trait]
-impl Store for MemoryStore {
+impl ThreadStore for MemoryStore {
+    async fn get_thread(&self, thread_id: &str) -> Result<ThreadState, StoreError> {
+        Ok(self.tables().thread(thread_id))
+    }
+    async fn save_thread(&self, thread: &ThreadState) -> Result<(), StoreError> {
+        self.tables().save_thread(thread)
+    }
+}
+
+#[async_trait::async_trait]
+impl EventStore for MemoryStore {
     async fn load_event(
         &self,
         thread_id: &str,
@@ -80,13 +90,12 @@ impl Store for MemoryStore {
         let record = tables.events.get(&(thread_id.to_string(), event_id.to_string())).cloned();
         Ok((tables.thread(thread_id), record))
     }
-
-    async fn save_progress(&self, lease: &mut Lease, progress: &EventProgress) -> Result<(), StoreError> {
+    async fn save_journal(&self, lease: &mut Lease, journal: &Journal) -> Result<(), StoreError> {
         let now = crate::now_millis();
         let mut tables = self.tables();
         if lease.written {
             let record = tables.held(lease)?;
-            record.progress = progress.clone();
+            record.journal = journal.clone();
             record.lease_until = now + lease.lease_ms;
             return Ok(());
         }
@@ -101,24 +110,22 @@ impl Store for MemoryStore {
                 lease_until: now + lease.lease_ms,
                 token: lease.token.clone(),
                 claimed_at: lease.claimed_at,
-                progress: progress.clone(),
+                journal: journal.clone(),
             },
         );
         lease.written = true;
         Ok(())
     }
-
-    async fn release_event(&self, lease: &Lease, progress: &EventProgress) -> Result<(), StoreError> {
+    async fn release_event(&self, lease: &Lease, journal: &Journal) -> Result<(), StoreError> {
         if !lease.written {
             return Ok(());
         }
         let mut tables = self.tables();
         let record = tables.held(lease)?;
-        record.progress = progress.clone();
+        record.journal = journal.clone();
         record.lease_until = 0;
         Ok(())
     }
-
     async fn finish_event(&self, lease: &Lease, thread: Option<&ThreadState>) -> Result<(), StoreError> {
         let mut tables = self.tables();
         if let Some(thread) = thread {
@@ -129,7 +136,10 @@ impl Store for MemoryStore {
         }
         Ok(())
     }
+}
 
+#[async_trait::async_trait]
+impl StatsStore for MemoryStore {
     async fn record_stats(&self, entries: &[StatsEntry]) -> Result<(), StoreError> {
         let mut tables = self.tables();
         for entry in entries {
@@ -143,19 +153,28 @@ impl Store for MemoryStore {
         }
         Ok(())
     }
-
-    async fn get_thread(&self, thread_id: &str) -> Result<ThreadState, StoreError> {
-        Ok(self.tables().thread(thread_id))
+    async fn read_stats(&self, from_hour: i64, to_hour: i64) -> Result<Vec<HourStats>, StoreError> {
+        let tables = self.tables();
+        let set = |sets: &BTreeMap<StatsSet, BTreeSet<String>>, which| {
+            sets.get(&which).map(|s| s.iter().cloned().collect()).unwrap_or_default()
+        };
+        Ok(tables
+            .stats
+            .range(from_hour..=to_hour)
+            .map(|(hour, sets)| HourStats {
+                hour: *hour,
+                sessions: set(sets, StatsSet::Sessions),
+                interventions: set(sets, StatsSet::Interventions),
+            })
+            .collect())
     }
+}
 
-    async fn save_thread(&self, thread: &ThreadState) -> Result<(), StoreError> {
-        self.tables().save_thread(thread)
-    }
-
+#[async_trait::async_trait]
+impl SwitchStore for MemoryStore {
     async fn get_emergency(&self) -> Result<EmergencyState, StoreError> {
         Ok(self.tables().emergency.clone())
     }
-
     async fn set_emergency(&self, state: &EmergencyState) -> Result<u64, StoreError> {
         let mut tables = self.tables();
         if tables.emergency.version != state.version {
@@ -164,7 +183,10 @@ impl Store for MemoryStore {
         tables.emergency = EmergencyState { version: state.version + 1, ..state.clone() };
         Ok(state.version + 1)
     }
+}
 
+#[async_trait::async_trait]
+impl SweepStore for MemoryStore {
     async fn bot_owned_threads(
         &self,
         after: Option<&str>,
@@ -183,7 +205,6 @@ impl Store for MemoryStore {
         let next = if ids.len() > limit { page.last().cloned() } else { None };
         Ok((page, next))
     }
-
     async fn leave_bot_index(&self, thread: &ThreadState) -> Result<(), StoreError> {
         let mut tables = self.tables();
         if tables.threads.get(&thread.thread_id).map(|t| t.version) != Some(thread.version) {
@@ -192,25 +213,8 @@ impl Store for MemoryStore {
         tables.out_of_index.insert(thread.thread_id.clone());
         Ok(())
     }
-
     async fn count_bot_owned(&self) -> Result<u64, StoreError> {
         let tables = self.tables();
         Ok(tables.threads.values().filter(|t| tables.in_bot_index(t)).count() as u64)
-    }
-
-    async fn read_stats(&self, from_hour: i64, to_hour: i64) -> Result<Vec<HourStats>, StoreError> {
-        let tables = self.tables();
-        let set = |sets: &BTreeMap<StatsSet, BTreeSet<String>>, which| {
-            sets.get(&which).map(|s| s.iter().cloned().collect()).unwrap_or_default()
-        };
-        Ok(tables
-            .stats
-            .range(from_hour..=to_hour)
-            .map(|(hour, sets)| HourStats {
-                hour: *hour,
-                sessions: set(sets, StatsSet::Sessions),
-                interventions: set(sets, StatsSet::Interventions),
-            })
-            .collect())
     }
 }

@@ -1,19 +1,21 @@
 //! State kept between calls: one bounded item per thread, one per event record, one per
-//! statistics fact.
+//! statistics fact. The model itself is [`crate::domain`]'s.
 //!
 //! Events of one thread are processed one at a time, in order: the queue (SQS FIFO grouped by
 //! thread, or the dev server's in-process queue) serializes them, so the store needs no turn
 //! of its own. What the store adds is exactly-once over at-least-once delivery:
 //!
 //! - [`Store::load_event`] reads the thread and the event's record in one request;
-//!   [`claim_of`] (pure) decides from them: new, resume after a crash, busy, or done.
-//! - The first [`Store::save_progress`] writes the record, conditionally (it is the claim);
-//!   it happens before the first effect that must not be repeated (a reply), and holds the
-//!   bot's answer, so a redelivery never asks the bot again.
+//!   [`claim_of`] (pure) decides from them: new, resume, busy, or done.
+//! - The first [`Store::save_journal`] writes the record, conditionally (it is the claim): the
+//!   bot's answer, at once, and the turn's effects planned, before the first of them is made.
 //! - [`Store::finish_event`] saves the thread's new state (conditional on its version) and
 //!   counts the event as committed on the thread. A record whose thread has committed an event
-//!   since it was claimed is done: the record itself is never rewritten, so finishing costs one
-//!   small write, the same at a thread's 1st and 2,000th event.
+//!   since it was claimed is done, every effect of its journal with it: the record itself is
+//!   never rewritten, so finishing costs one small write, the same at a thread's 1st and
+//!   2,000th event.
+//! - An event that changes no thread is finished by its record alone, marked
+//!   ([`Journal::marked`]): every event leaves a mark, so a redelivery hours later does nothing.
 //!
 //! Statistics are facts of their own ([`Store::record_stats`]), written after the event's
 //! commit and never able to fail it.
@@ -21,11 +23,10 @@
 pub mod dynamodb;
 pub mod memory;
 
-use std::collections::BTreeMap;
-
-use serde::{Deserialize, Serialize};
-
-use crate::bot::BotAnswer;
+pub use crate::domain::{
+    BotOutcome, Effect, EffectState, EmergencyState, HandoverDecision, HourStats, Journal, JournalEntry,
+    Owner, StatsEntry, StatsSet, ThreadState,
+};
 
 pub use dynamodb::DynamoStore;
 pub use memory::MemoryStore;
@@ -34,243 +35,6 @@ pub use memory::MemoryStore;
 pub const EVENT_RECORD_TTL_SECONDS: i64 = 72 * 3600;
 /// How long an idle thread's state is kept.
 pub const THREAD_TTL_SECONDS: i64 = 90 * 24 * 3600;
-
-/// Who answers a thread.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Owner {
-    #[default]
-    Bot,
-    Agent,
-}
-
-impl Owner {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Bot => "bot",
-            Self::Agent => "agent",
-        }
-    }
-}
-
-/// What the product knows of one Engage Digital thread.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub struct ThreadState {
-    pub thread_id: String,
-    pub owner: Owner,
-    /// Optimistic-concurrency version: 0 for a thread never saved, +1 at every save.
-    pub version: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub source_id: Option<String>,
-    /// The thread's categories as last read or set; `None` while unknown.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub categories: Option<Vec<String>>,
-    /// The intervention the bot opened and has not closed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bot_intervention_id: Option<String>,
-    /// Fallback answers in a row.
-    #[serde(default)]
-    pub consecutive_fallbacks: u32,
-    /// Turns the bot took on this conversation.
-    #[serde(default)]
-    pub bot_turns: u32,
-    /// Set when a handover is needed and not yet done, with its reason.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pending_handover: Option<String>,
-    /// `issued_at` of the event that last changed the owner: older events never undo it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub owner_changed_at: Option<String>,
-    #[serde(default)]
-    pub updated_at_ms: i64,
-    /// The conversation is over (a Zenvia interaction finished): nobody answers it any more.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub ended: bool,
-    /// The Zenvia department the interaction started in.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub department_id: Option<i64>,
-    /// The bot resolved the conversation; its next message starts a new one.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub resolved: bool,
-    /// The platform refused to act on the thread for good (or the emergency switch failed on
-    /// it three times): nobody can hand it over, so the switch leaves it alone.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub parked: bool,
-    /// Emergency handovers that failed on this thread in a row.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub emergency_attempts: u32,
-    /// When `categories` were last read or set (ms; 0: unknown).
-    #[serde(default, skip_serializing_if = "is_zero_ms")]
-    pub categories_at_ms: i64,
-    /// The categories of the thread's last message, and when it was issued (ms).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_event_categories: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "is_zero_ms")]
-    pub last_event_ms: i64,
-    /// The conversation's recent messages, for a bot backend that needs them (an LLM), bounded
-    /// by its `MemoryLimits`; empty for the others.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub bot_memory: Vec<crate::bot::HistoryEntry>,
-    /// Events committed on this thread (stored beside the state, not in it): an event record
-    /// claimed at a lower count is done.
-    #[serde(skip)]
-    pub events_committed: u64,
-}
-
-fn is_zero(n: &u32) -> bool {
-    *n == 0
-}
-
-fn is_zero_ms(n: &i64) -> bool {
-    *n == 0
-}
-
-impl ThreadState {
-    pub fn new(thread_id: &str) -> Self {
-        Self { thread_id: thread_id.to_string(), ..Self::default() }
-    }
-
-    /// Whether the bot is in this conversation: it is the bot's, not ended, not resolved, not
-    /// parked. Only such threads are in the `bot-owned` index the emergency switch sweeps.
-    pub fn bot_is_in_it(&self) -> bool {
-        self.owner == Owner::Bot && !self.ended && !self.resolved && !self.parked
-    }
-}
-
-/// What the bot said for one event, saved before anything is posted so a resumed run posts
-/// exactly the same text.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum BotOutcome {
-    Answered(BotAnswer),
-    Failed {
-        reason: String,
-    },
-    /// The bot was not asked (emergency): straight to the agents.
-    NotAsked {
-        reason: String,
-    },
-}
-
-/// Where a handover goes, decided once per event and kept, so that a resumed run carries out
-/// the same decision (a later availability check could say otherwise).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "to", rename_all = "snake_case")]
-pub enum HandoverDecision {
-    /// Recategorize the thread to the agents.
-    Agents,
-    /// No agent available and `NO_AGENT_POLICY=stay`: the bot keeps the thread.
-    StayWithBot,
-}
-
-/// The steps of one event done so far.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub struct EventProgress {
-    /// The intervention was opened (or its creation refused with a 422, and the turn went on).
-    #[serde(default)]
-    pub intervention_step_done: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub intervention_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bot: Option<BotOutcome>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub handover: Option<HandoverDecision>,
-    /// How many messages are posted: the bot's replies, then the handover or no-agent message.
-    #[serde(default)]
-    pub replies_posted: usize,
-    /// The categories the thread was (or is being) recategorized to.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub new_categories: Option<Vec<String>>,
-    #[serde(default)]
-    pub recategorized: bool,
-    #[serde(default)]
-    pub intervention_closed: bool,
-    #[serde(default)]
-    pub thread_closed: bool,
-    /// Zenvia: the interaction was transferred to the agents.
-    #[serde(default)]
-    pub transferred: bool,
-    /// Zenvia: the interaction was finished by the bot.
-    #[serde(default)]
-    pub finished: bool,
-    /// A platform call got no answer (timeout, connection lost): it may have been performed.
-    /// The next run checks with the platform before repeating a step, as after a crash.
-    #[serde(default)]
-    pub uncertain: bool,
-    /// The contact center was closed when the handover was decided: the message sent instead
-    /// of the handover or no-agent message (rendered once, so a redelivery posts the same).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub closed_message: Option<String>,
-}
-
-/// The emergency switch (CONTRACT C9): while active, every bot message goes to the agents.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub struct EmergencyState {
-    /// Optimistic-concurrency version: 0 never saved, +1 at every save.
-    #[serde(default)]
-    pub version: u64,
-    pub active: bool,
-    /// When it was last switched, ms since the epoch.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub since_ms: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    /// Who switched it (the caller's identity as API Gateway saw it).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub switched_by: Option<String>,
-    /// The bot sources' default categories before the switch, to restore (source id to list).
-    /// An entry is removed once restored.
-    #[serde(default)]
-    pub saved_default_categories: BTreeMap<String, Vec<String>>,
-    /// Every bot source's default categories are switched to AGENT.
-    #[serde(default)]
-    pub sources_switched: bool,
-    /// Threads recategorized BOT to AGENT since it was switched on.
-    #[serde(default)]
-    pub handed_over: u64,
-    /// Threads that could not be recategorized (403/404: closed, deleted, no access; or three
-    /// failures in a row).
-    #[serde(default)]
-    pub failed: u64,
-    /// Where the sweep of the bot-owned index goes on: the last thread of the last page done
-    /// (`None`: from the top).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sweep_after: Option<String>,
-}
-
-/// Which activity set of an hour's statistics an entry goes to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum StatsSet {
-    Sessions,
-    Interventions,
-}
-
-impl StatsSet {
-    pub fn attribute(self) -> &'static str {
-        match self {
-            Self::Sessions => "sessions",
-            Self::Interventions => "interventions",
-        }
-    }
-}
-
-/// One entry of the handover statistics: a string added to a set of an hour's item, so that
-/// recording the same entry twice (a retry) counts once. The entries' format belongs to
-/// [`crate::analytics`]; the store only keeps them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StatsEntry {
-    /// Hours since the epoch.
-    pub hour: i64,
-    pub set: StatsSet,
-    pub value: String,
-}
-
-/// An hour's recorded entries.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct HourStats {
-    pub hour: i64,
-    pub sessions: Vec<String>,
-    pub interventions: Vec<String>,
-}
 
 /// How long statistics are kept.
 pub const STATS_TTL_SECONDS: i64 = 400 * 24 * 3600;
@@ -283,15 +47,15 @@ pub struct EventRecord {
     pub token: String,
     /// The thread's [`ThreadState::events_committed`] when the record was claimed.
     pub claimed_at: u64,
-    pub progress: EventProgress,
+    pub journal: Journal,
 }
 
 /// The outcome of claiming an event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
-    /// Process it, resuming from `progress`. `thread` is the thread's state as loaded. Writes
+    /// Process it, resuming from `journal`. `thread` is the thread's state as loaded. Writes
     /// about the event must present `lease`.
-    Granted { lease: Lease, progress: EventProgress, thread: ThreadState },
+    Granted { lease: Lease, journal: Journal, thread: ThreadState },
     /// Another delivery holds this event: the queue delivers it again later.
     Busy,
     /// Already processed: do nothing.
@@ -319,7 +83,7 @@ pub struct Lease {
 }
 
 /// Decides a claim from what [`Store::load_event`] read: a pure function, so every case is a
-/// unit test. The record is written by the first [`Store::save_progress`], conditionally, so
+/// unit test. The record is written by the first [`Store::save_journal`], conditionally, so
 /// two deliveries racing for one event cannot both write it.
 pub fn claim_of(
     thread: ThreadState,
@@ -339,7 +103,9 @@ pub fn claim_of(
         after_crash,
     };
     match record {
-        None => Claim::Granted { lease: lease(None, false), progress: EventProgress::default(), thread },
+        None => Claim::Granted { lease: lease(None, false), journal: Journal::default(), thread },
+        // A mark: the event was decided and finished without a commit on its thread.
+        Some(record) if record.journal.marked.is_some() => Claim::Done,
         // The thread committed an event since this one was claimed: events of a thread are
         // processed in order, so that was this one (or it was given up and its thread moved on).
         Some(record) if thread.events_committed > record.claimed_at => Claim::Done,
@@ -350,7 +116,7 @@ pub fn claim_of(
                 claimed_at: record.claimed_at,
                 ..lease(Some(record.lease_until), record.lease_until > 0)
             };
-            Claim::Granted { lease, progress: record.progress, thread }
+            Claim::Granted { lease, journal: record.journal, thread }
         }
     }
 }
@@ -372,9 +138,19 @@ pub enum StoreError {
     Corrupt(String),
 }
 
-/// Where state is kept.
+/// A thread's state, read and saved on its version.
 #[async_trait::async_trait]
-pub trait Store: Send + Sync {
+pub trait ThreadStore: Send + Sync {
+    /// The thread's state; a thread never seen comes back new (version 0).
+    async fn get_thread(&self, thread_id: &str) -> Result<ThreadState, StoreError>;
+
+    /// Saves a thread if its stored version is still `thread.version` (0: never saved).
+    async fn save_thread(&self, thread: &ThreadState) -> Result<(), StoreError>;
+}
+
+/// Events processed exactly once: the claim, the journal, the commit.
+#[async_trait::async_trait]
+pub trait EventStore: ThreadStore {
     /// The thread's state and the event's record, in one request.
     async fn load_event(
         &self,
@@ -382,31 +158,43 @@ pub trait Store: Send + Sync {
         event_id: &str,
     ) -> Result<(ThreadState, Option<EventRecord>), StoreError>;
 
-    /// Saves the steps done so far. The first save writes the record (the claim), conditional
+    /// Saves the event's journal. The first save writes the record (the claim), conditional
     /// on nobody else having written or taken it over; `LeaseLost` when somebody did.
-    async fn save_progress(&self, lease: &mut Lease, progress: &EventProgress) -> Result<(), StoreError>;
+    async fn save_journal(&self, lease: &mut Lease, journal: &Journal) -> Result<(), StoreError>;
 
-    /// Gives the event up after a failure, saving the steps done, so that the next delivery
+    /// Gives the event up after a failure, saving its journal, so that the next delivery
     /// resumes at once from there. Nothing to do when the record was never written.
-    async fn release_event(&self, lease: &Lease, progress: &EventProgress) -> Result<(), StoreError>;
+    async fn release_event(&self, lease: &Lease, journal: &Journal) -> Result<(), StoreError>;
 
     /// Finishes the event: saves the thread's new state when given (conditional on
     /// `thread.version`, the version it was read at) and counts the event as committed on its
     /// thread when its record was written. One write, or none.
     async fn finish_event(&self, lease: &Lease, thread: Option<&ThreadState>) -> Result<(), StoreError>;
+}
 
+/// The handover statistics.
+#[async_trait::async_trait]
+pub trait StatsStore: Send + Sync {
     /// Records statistics facts, each an item of its own (a repeated fact counts once).
     async fn record_stats(&self, entries: &[StatsEntry]) -> Result<(), StoreError>;
 
     /// The statistics of hours `from..=to` (hours since the epoch) that have any.
     async fn read_stats(&self, from_hour: i64, to_hour: i64) -> Result<Vec<HourStats>, StoreError>;
+}
 
-    /// The thread's state; a thread never seen comes back new (version 0).
-    async fn get_thread(&self, thread_id: &str) -> Result<ThreadState, StoreError>;
+/// The emergency switch.
+#[async_trait::async_trait]
+pub trait SwitchStore: Send + Sync {
+    /// The emergency switch (off when never set).
+    async fn get_emergency(&self) -> Result<EmergencyState, StoreError>;
 
-    /// Saves a thread if its stored version is still `thread.version` (0: never saved).
-    async fn save_thread(&self, thread: &ThreadState) -> Result<(), StoreError>;
+    /// Saves the switch if its stored version is still `state.version`; returns the new version.
+    async fn set_emergency(&self, state: &EmergencyState) -> Result<u64, StoreError>;
+}
 
+/// The bot's conversations, as the emergency switch sweeps them.
+#[async_trait::async_trait]
+pub trait SweepStore: ThreadStore {
     /// A page of bot-owned threads (ids in order, after `after`), without scanning the table,
     /// and the id to continue after when there may be more.
     async fn bot_owned_threads(
@@ -421,13 +209,21 @@ pub trait Store: Send + Sync {
     /// Takes a thread out of the bot-owned index without changing it (an idle conversation),
     /// if it is still at `thread.version`; its next save puts it back when the bot is in it.
     async fn leave_bot_index(&self, thread: &ThreadState) -> Result<(), StoreError>;
-
-    /// The emergency switch (off when never set).
-    async fn get_emergency(&self) -> Result<EmergencyState, StoreError>;
-
-    /// Saves the switch if its stored version is still `state.version`; returns the new version.
-    async fn set_emergency(&self, state: &EmergencyState) -> Result<u64, StoreError>;
 }
+
+/// What the worker uses: events, the statistics it records, the switch it reads.
+pub trait WorkerStore: EventStore + StatsStore + SwitchStore {}
+impl<T: EventStore + StatsStore + SwitchStore + ?Sized> WorkerStore for T {}
+
+/// What the emergency function uses: the switch, the sweep, the statistics it records.
+pub trait EmergencyStore: SwitchStore + SweepStore + StatsStore {}
+impl<T: SwitchStore + SweepStore + StatsStore + ?Sized> EmergencyStore for T {}
+
+/// Every capability: one table (DynamoDB) or one map (memory) holds them all, and each
+/// function is given only the capabilities it uses (the analytics function: [`StatsStore`];
+/// the worker: [`WorkerStore`]; the emergency function: [`EmergencyStore`]).
+pub trait Store: WorkerStore + EmergencyStore {}
+impl<T: WorkerStore + EmergencyStore + ?Sized> Store for T {}
 
 pub(crate) fn new_lease_token() -> String {
     format!("{:032x}", rand::random::<u128>())
@@ -438,7 +234,7 @@ mod tests {
     use super::*;
 
     fn record(lease_until: i64, claimed_at: u64) -> EventRecord {
-        EventRecord { lease_until, token: "t".into(), claimed_at, progress: EventProgress::default() }
+        EventRecord { lease_until, token: "t".into(), claimed_at, journal: Journal::default() }
     }
 
     fn thread(committed: u64) -> ThreadState {

@@ -2,8 +2,6 @@
 //! a URL. Answers are `{"message", "status"}`; a `status` of 400 or more is an error even when
 //! the HTTP status says 200.
 
-use std::time::Duration;
-
 use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -57,20 +55,12 @@ impl ZenviaClient {
         self.call(Method::POST, hash, "message", body).await
     }
 
-    /// `PUT /bot/{hash}/transfer`; `None` transfers to the interaction's own department.
-    /// Transient failures are retried twice with backoff.
+    /// `PUT /bot/{hash}/transfer`; `None` transfers to the interaction's own department. Not
+    /// retried here: a 5xx may follow a transfer Zenvia made, and a repeat would be refused;
+    /// the turn engine retries it knowing that.
     pub async fn transfer(&self, hash: &str, department_id: Option<i64>) -> Result<(), ZenviaError> {
         let body = json!({ "token": self.token.expose(), "department_id": department_id });
-        let mut attempt = 0;
-        loop {
-            match self.call(Method::PUT, hash, "transfer", body.clone()).await {
-                Err(err) if err.is_transient() && attempt < 2 => {
-                    attempt += 1;
-                    tokio::time::sleep(Duration::from_millis(200 * (1 << attempt))).await;
-                }
-                other => return other,
-            }
-        }
+        self.call(Method::PUT, hash, "transfer", body).await
     }
 
     /// `PUT /bot/{hash}/finish`.

@@ -5,6 +5,8 @@ use crate::config::{ClosedPolicy, EngageSettings, FlowSettings, NoAgentPolicy};
 use crate::engage::client::{AgentStatus, Channel};
 use crate::store::HandoverDecision;
 
+/// Check agents' availability before handing over? Not in an emergency (everyone goes to the
+/// agents), not for asynchronous sources (an agent answers when there is one).
 pub fn needs_availability_check(source_id: &str, reason: &str, engage: &EngageSettings) -> bool {
     reason != EMERGENCY_REASON && !engage.is_async_source(source_id)
 }

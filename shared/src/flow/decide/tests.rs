@@ -6,7 +6,14 @@ use crate::config::{EngageSettings, FlowSettings, NoAgentPolicy};
 use crate::engage::client::{AgentStatus, Channel};
 use crate::engage::{ContentEvent, InterventionEvent};
 use crate::secret::Secret;
-use crate::store::{BotOutcome, EventProgress, HandoverDecision, Owner, ThreadState};
+use crate::store::{
+    BotOutcome, Effect, EffectState, HandoverDecision, Journal, JournalEntry, Owner, ThreadState,
+};
+
+/// A journal whose `effect` is done.
+fn made(effect: Effect) -> Journal {
+    Journal { effects: vec![JournalEntry { effect, state: EffectState::Done }], ..Journal::default() }
+}
 use std::time::Duration;
 
 fn engage() -> EngageSettings {
@@ -94,10 +101,12 @@ fn closed_hours_follow_the_policy_and_speak_the_customers_language() {
         fallback: false,
     };
     for decision in [HandoverDecision::Agents, HandoverDecision::StayWithBot] {
-        assert_eq!(
-            messages_to_post(&plan, Some(&decision), Some("Back Monday."), &flow()),
-            vec!["Sure", "Back Monday."]
-        );
+        let journal = Journal {
+            handover: Some(decision),
+            closed_message: Some("Back Monday.".into()),
+            ..answered_with(&["Sure"])
+        };
+        assert_eq!(messages(&plan, &journal, &flow()), vec!["Sure", "Back Monday."]);
     }
 }
 
@@ -159,20 +168,17 @@ fn all_sources_are_the_bots_without_a_source_list() {
 }
 
 #[test]
-fn an_intervention_is_opened_once_on_a_first_message_without_one() {
+fn an_intervention_is_opened_on_a_first_message_without_one() {
     let thread = ThreadState::new("t1");
-    let none = EventProgress::default();
-    assert!(should_open_intervention(&customer_message(), &thread, &none, &flow()));
+    assert!(should_open_intervention(&customer_message(), &thread, &flow()));
     let follow_up = ContentEvent { first_in_thread: false, ..customer_message() };
-    assert!(!should_open_intervention(&follow_up, &thread, &none, &flow()));
+    assert!(!should_open_intervention(&follow_up, &thread, &flow()));
     let has_one = ContentEvent { intervention_id: Some("i0".into()), ..customer_message() };
-    assert!(!should_open_intervention(&has_one, &thread, &none, &flow()));
-    let done = EventProgress { intervention_step_done: true, ..EventProgress::default() };
-    assert!(!should_open_intervention(&customer_message(), &thread, &done, &flow()));
+    assert!(!should_open_intervention(&has_one, &thread, &flow()));
     let off = FlowSettings { open_interventions: false, ..flow() };
-    assert!(!should_open_intervention(&customer_message(), &thread, &none, &off));
+    assert!(!should_open_intervention(&customer_message(), &thread, &off));
     let thread_has_one = ThreadState { bot_intervention_id: Some("i1".into()), ..thread };
-    assert!(!should_open_intervention(&customer_message(), &thread_has_one, &none, &flow()));
+    assert!(!should_open_intervention(&customer_message(), &thread_has_one, &flow()));
 }
 
 fn answered(replies: &[&str], action: BotAction, reason: Option<&str>) -> BotOutcome {
@@ -223,11 +229,7 @@ fn repeated_fallbacks_hand_over() {
 #[test]
 fn the_thread_remembers_the_turn() {
     let content = customer_message();
-    let progress = EventProgress {
-        intervention_id: Some("i1".into()),
-        intervention_step_done: true,
-        ..EventProgress::default()
-    };
+    let progress = Journal { intervention_id: Some("i1".into()), ..made(Effect::Open) };
     let plan = TurnPlan { replies: vec!["Sorry?".into()], resolve: false, handover: None, fallback: true };
     let next = thread_after_turn(&ThreadState::new("t1"), &content, &plan, &progress, 42);
     assert_eq!(next.bot_intervention_id.as_deref(), Some("i1"));
@@ -235,7 +237,7 @@ fn the_thread_remembers_the_turn() {
     assert_eq!(next.source_id.as_deref(), Some("s1"));
     assert_eq!(next.updated_at_ms, 42);
 
-    let resolved = EventProgress { intervention_closed: true, ..EventProgress::default() };
+    let resolved = made(Effect::Resolve);
     let plan = TurnPlan { replies: vec![], resolve: true, handover: None, fallback: false };
     let after = thread_after_turn(&next, &content, &plan, &resolved, 43);
     assert_eq!(after.bot_intervention_id, None);
@@ -243,7 +245,7 @@ fn the_thread_remembers_the_turn() {
 
     let plan =
         TurnPlan { replies: vec![], resolve: false, handover: Some("bot_timeout".into()), fallback: false };
-    let after = thread_after_turn(&next, &content, &plan, &EventProgress::default(), 44);
+    let after = thread_after_turn(&next, &content, &plan, &Journal::default(), 44);
     assert_eq!(after.pending_handover.as_deref(), Some("bot_timeout"));
 }
 
@@ -334,28 +336,44 @@ fn the_handover_or_no_agent_message_follows_the_replies() {
         handover: Some("r".into()),
         fallback: false,
     };
+    let decided = |decision: Option<HandoverDecision>| Journal {
+        handover: decision,
+        ..answered_with(&["One moment", "<p></p>"])
+    };
+    let agents = decided(Some(HandoverDecision::Agents));
+    assert_eq!(messages(&plan, &agents, &flow()), vec!["One moment", "handing"]);
     assert_eq!(
-        messages_to_post(&plan, Some(&HandoverDecision::Agents), None, &flow()),
-        vec!["One moment", "handing"]
-    );
-    assert_eq!(
-        messages_to_post(&plan, Some(&HandoverDecision::StayWithBot), None, &flow()),
+        messages(&plan, &decided(Some(HandoverDecision::StayWithBot)), &flow()),
         vec!["One moment", "none"]
     );
-    assert_eq!(messages_to_post(&plan, None, None, &flow()), vec!["One moment"]);
+    assert_eq!(messages(&plan, &decided(None), &flow()), vec!["One moment"]);
     let silent = FlowSettings { handover_message: String::new(), ..flow() };
-    assert_eq!(messages_to_post(&plan, Some(&HandoverDecision::Agents), None, &silent), vec!["One moment"]);
+    assert_eq!(messages(&plan, &agents, &silent), vec!["One moment"]);
+    // The bot's replies are kept once, in its answer: the effects point at them.
+    assert_eq!(reply_effects(&plan, &decided(None), &flow()), vec![Effect::BotReply { index: 0 }]);
+    // Replies dropped by the plan (MAX_BOT_FAILURES) are not posted.
+    let dropped = TurnPlan { replies: vec![], ..plan };
+    assert_eq!(messages(&dropped, &agents, &flow()), vec!["handing"]);
+}
+
+/// A journal with the bot's answer `replies`.
+fn answered_with(replies: &[&str]) -> Journal {
+    Journal { bot: Some(answered(replies, BotAction::None, None)), ..Journal::default() }
+}
+
+/// The texts a turn posts.
+fn messages(plan: &TurnPlan, journal: &Journal, flow: &FlowSettings) -> Vec<String> {
+    reply_effects(plan, journal, flow).iter().filter_map(|effect| journal.message(effect)).collect()
 }
 
 #[test]
 fn a_completed_handover_gives_the_thread_to_the_agents() {
     let content = ContentEvent { issued_at: Some("2026-01-01T00:00:00Z".into()), ..customer_message() };
     let plan = TurnPlan { replies: vec![], resolve: false, handover: Some("asked".into()), fallback: false };
-    let done = EventProgress {
+    let done = Journal {
         handover: Some(HandoverDecision::Agents),
         new_categories: Some(vec!["OTHER".into(), "AGENT".into()]),
-        recategorized: true,
-        ..EventProgress::default()
+        ..made(Effect::HandOver)
     };
     let thread = ThreadState { consecutive_fallbacks: 1, ..ThreadState::new("t1") };
     let next = thread_after_turn(&thread, &content, &plan, &done, 7);
@@ -364,14 +382,14 @@ fn a_completed_handover_gives_the_thread_to_the_agents() {
     assert_eq!(next.pending_handover, None);
     assert_eq!(next.owner_changed_at.as_deref(), Some("2026-01-01T00:00:00Z"));
 
-    let stayed = EventProgress { handover: Some(HandoverDecision::StayWithBot), ..EventProgress::default() };
+    let stayed = Journal { handover: Some(HandoverDecision::StayWithBot), ..Journal::default() };
     let next = thread_after_turn(&thread, &content, &plan, &stayed, 7);
     assert_eq!((next.owner, next.pending_handover, next.consecutive_fallbacks), (Owner::Bot, None, 0));
 
     // A turn that finishes after someone else handed the thread over never takes it back.
     let taken = ThreadState { owner: Owner::Agent, ..ThreadState::new("t1") };
     let plain = TurnPlan { replies: vec!["hi".into()], resolve: false, handover: None, fallback: false };
-    assert_eq!(thread_after_turn(&taken, &content, &plain, &EventProgress::default(), 8).owner, Owner::Agent);
+    assert_eq!(thread_after_turn(&taken, &content, &plain, &Journal::default(), 8).owner, Owner::Agent);
 }
 
 fn closed(intervention: &str, issued_at: &str) -> InterventionEvent {
@@ -453,15 +471,15 @@ fn a_zenvia_interaction_after_transfer_or_finish() {
     let accepted = ThreadState { version: 1, ..ThreadState::new("zenvia:h") };
     let handover =
         TurnPlan { replies: vec![], resolve: false, handover: Some("asked".into()), fallback: false };
-    let transferred = EventProgress { transferred: true, ..EventProgress::default() };
+    let transferred = made(Effect::HandOver);
     assert_eq!(interaction_after_turn(&accepted, &handover, &transferred, 1).owner, Owner::Agent);
-    let failed = interaction_after_turn(&accepted, &handover, &EventProgress::default(), 1);
+    let failed = interaction_after_turn(&accepted, &handover, &Journal::default(), 1);
     assert_eq!(
         (failed.owner, failed.pending_handover.as_deref()),
         (Owner::Bot, Some("transfer failed: asked"))
     );
     let resolve = TurnPlan { replies: vec![], resolve: true, handover: None, fallback: false };
-    let finished = EventProgress { finished: true, ..EventProgress::default() };
+    let finished = made(Effect::Resolve);
     assert!(interaction_after_turn(&accepted, &resolve, &finished, 1).ended);
 }
 
@@ -495,4 +513,16 @@ fn a_thread_is_parked_after_three_emergency_failures_or_one_for_good() {
     assert!(!twice.parked && thrice.parked && !thrice.bot_is_in_it());
     assert_eq!(thrice.pending_handover.as_deref(), Some("emergency: 503"));
     assert!(thread_after_emergency_failure(&ThreadState::new("t"), true, "404", 1).parked);
+}
+
+#[test]
+fn a_message_issued_before_the_thread_last_changed_hands_is_not_the_bots() {
+    let earlier = ContentEvent { issued_at: Some("2026-01-01T10:00:00Z".into()), ..customer_message() };
+    let given_back =
+        ThreadState { owner_changed_at: Some("2026-01-01T11:00:00Z".into()), ..ThreadState::new("t1") };
+    assert_eq!(bot_turn(&earlier, &given_back, &engage(), false), Err(NotForBot::Stale));
+    let later = ContentEvent { issued_at: Some("2026-01-01T12:00:00Z".into()), ..customer_message() };
+    assert_eq!(bot_turn(&later, &given_back, &engage(), false), Ok(Turn::AskBot));
+    let unknown_time = ContentEvent { issued_at: None, ..customer_message() };
+    assert_eq!(bot_turn(&unknown_time, &given_back, &engage(), false), Ok(Turn::AskBot));
 }

@@ -3,7 +3,7 @@
 use crate::bot::{BotAction, HistoryEntry, MemoryLimits};
 use crate::config::{EngageSettings, FlowSettings};
 use crate::engage::ContentEvent;
-use crate::store::{BotOutcome, EventProgress, HandoverDecision, Owner, ThreadState};
+use crate::store::{BotOutcome, Effect, HandoverDecision, Journal, Owner, ThreadState};
 use crate::text::to_plain_text;
 
 /// The handover reason recorded while the emergency switch is on.
@@ -21,6 +21,9 @@ pub enum NotForBot {
     NotFromCustomer,
     /// The thread is with the agents.
     HandedOver,
+    /// Issued before the thread last changed hands (a redelivery hours late, a message the
+    /// agents had): never the bot's to answer.
+    Stale,
 }
 
 impl NotForBot {
@@ -30,6 +33,7 @@ impl NotForBot {
             Self::SourceNotManaged => "source_not_managed",
             Self::NotFromCustomer => "not_from_customer",
             Self::HandedOver => "handed_over",
+            Self::Stale => "stale_event",
         }
     }
 }
@@ -63,22 +67,19 @@ pub fn bot_turn(
     if thread.owner == Owner::Agent {
         return Err(NotForBot::HandedOver);
     }
+    if super::is_older(content.issued_at.as_deref(), thread.owner_changed_at.as_deref()) {
+        return Err(NotForBot::Stale);
+    }
     Ok(if emergency { Turn::EmergencyHandover } else { Turn::AskBot })
 }
 
 /// Open a bot intervention before the first reply? Only on a thread's first message that has
-/// none, once, and when `OPEN_INTERVENTIONS` is on.
-pub fn should_open_intervention(
-    content: &ContentEvent,
-    thread: &ThreadState,
-    progress: &EventProgress,
-    flow: &FlowSettings,
-) -> bool {
+/// none, and when `OPEN_INTERVENTIONS` is on.
+pub fn should_open_intervention(content: &ContentEvent, thread: &ThreadState, flow: &FlowSettings) -> bool {
     flow.open_interventions
         && content.first_in_thread
         && content.intervention_id.is_none()
         && thread.bot_intervention_id.is_none()
-        && !progress.intervention_step_done
 }
 
 /// What the bot's answer leads to.
@@ -126,20 +127,39 @@ pub fn plan_turn(outcome: &BotOutcome, thread: &ThreadState, flow: &FlowSettings
     }
 }
 
-/// Check agents' availability before handing over? Not in an emergency (everyone goes to the
-/// agents), not for asynchronous sources (an agent answers when there is one).
-
-/// Every message to post for the turn, in order: the bot's replies, then the handover,
-/// no-agent or closed message when there is one (an empty configured text sends nothing).
-/// `closed_message`: the contact center was closed when the handover was decided.
-pub fn messages_to_post(
+/// A turn's effects after the platform's own first ones, in order: the messages
+/// ([`reply_effects`]), the handover when it goes to the agents, the resolve (and the thread's
+/// close, where the platform and the configuration have one).
+pub fn turn_effects(
     plan: &TurnPlan,
-    decision: Option<&HandoverDecision>,
-    closed_message: Option<&str>,
+    journal: &Journal,
     flow: &FlowSettings,
-) -> Vec<String> {
-    let mut messages = plan.replies.clone();
-    let extra = match (closed_message, decision) {
+    close_thread: bool,
+) -> Vec<Effect> {
+    let mut effects = reply_effects(plan, journal, flow);
+    if journal.handover == Some(HandoverDecision::Agents) {
+        effects.push(Effect::HandOver);
+    }
+    if plan.resolve {
+        effects.push(Effect::Resolve);
+        if close_thread {
+            effects.push(Effect::CloseThread);
+        }
+    }
+    effects
+}
+
+/// Every message the turn posts, as effects in order: the bot's replies (by their place in its
+/// answer, so the journal keeps each text once), then the handover, no-agent or closed message
+/// when there is one (an empty configured text sends nothing). The closed message, when the
+/// contact center was closed, replaces the handover or no-agent message.
+pub fn reply_effects(plan: &TurnPlan, journal: &Journal, flow: &FlowSettings) -> Vec<Effect> {
+    let mut effects = Vec::new();
+    if let (false, Some(BotOutcome::Answered(answer))) = (plan.replies.is_empty(), &journal.bot) {
+        let posted = answer.replies.iter().enumerate().filter(|(_, reply)| !to_plain_text(reply).is_empty());
+        effects.extend(posted.map(|(index, _)| Effect::BotReply { index }));
+    }
+    let extra = match (journal.closed_message.as_deref(), journal.handover.as_ref()) {
         (Some(closed), Some(_)) => closed,
         (_, Some(HandoverDecision::Agents)) => flow.handover_message.as_str(),
         (_, Some(HandoverDecision::StayWithBot)) => flow.no_agent_message.as_str(),
@@ -147,9 +167,9 @@ pub fn messages_to_post(
     };
     let extra = to_plain_text(extra);
     if !extra.is_empty() {
-        messages.push(extra);
+        effects.push(Effect::Reply { text: extra });
     }
-    messages
+    effects
 }
 
 /// The thread's state after a completed turn. Applied to the thread as it is when the turn
@@ -158,7 +178,7 @@ pub fn thread_after_turn(
     thread: &ThreadState,
     content: &ContentEvent,
     plan: &TurnPlan,
-    progress: &EventProgress,
+    journal: &Journal,
     now_ms: i64,
 ) -> ThreadState {
     let mut next = thread.clone();
@@ -171,17 +191,17 @@ pub fn thread_after_turn(
     next.resolved = plan.resolve;
     next.parked = false;
     next.emergency_attempts = 0;
-    if let Some(id) = &progress.intervention_id {
+    if let Some(id) = &journal.intervention_id {
         next.bot_intervention_id = Some(id.clone());
     }
-    if plan.resolve && progress.intervention_closed {
+    if plan.resolve && journal.finished(&Effect::Resolve) {
         next.bot_intervention_id = None;
     }
     next.consecutive_fallbacks = if plan.fallback { thread.consecutive_fallbacks + 1 } else { 0 };
-    match (&plan.handover, &progress.handover) {
-        (Some(_), Some(HandoverDecision::Agents)) if progress.recategorized => {
+    match (&plan.handover, &journal.handover) {
+        (Some(_), Some(HandoverDecision::Agents)) if journal.made(&Effect::HandOver) => {
             next.owner = Owner::Agent;
-            next.categories = progress.new_categories.clone();
+            next.categories = journal.new_categories.clone();
             next.categories_at_ms = now_ms;
             next.pending_handover = None;
             next.owner_changed_at = content.issued_at.clone();

@@ -1,7 +1,7 @@
 //! Zenvia's interactions (CONTRACT C10).
 
 use super::turn::{Turn, TurnPlan};
-use crate::store::{EventProgress, Owner, ThreadState};
+use crate::store::{Effect, Journal, Owner, ThreadState};
 
 /// Why a Zenvia message is not answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,14 +42,14 @@ pub fn zenvia_turn(interaction: &ThreadState, emergency: bool) -> Result<Turn, Z
 pub fn interaction_after_turn(
     interaction: &ThreadState,
     plan: &TurnPlan,
-    progress: &EventProgress,
+    journal: &Journal,
     now_ms: i64,
 ) -> ThreadState {
     let mut next = interaction.clone();
     next.bot_turns += 1;
     next.consecutive_fallbacks = if plan.fallback { interaction.consecutive_fallbacks + 1 } else { 0 };
     if let Some(reason) = &plan.handover {
-        if progress.transferred {
+        if journal.made(&Effect::HandOver) {
             next.owner = Owner::Agent;
             next.pending_handover = None;
             next.owner_changed_at = Some(crate::time::format_rfc3339(now_ms));
@@ -58,7 +58,7 @@ pub fn interaction_after_turn(
         }
         next.consecutive_fallbacks = 0;
     }
-    if plan.resolve && progress.finished {
+    if plan.resolve && journal.finished(&Effect::Resolve) {
         next.ended = true;
     }
     next.updated_at_ms = now_ms;
