@@ -10,7 +10,7 @@ use handover_core::config::{EmergencySettings, QueueSettings, WebhookAuth};
 use handover_core::edge::emergency::Authorization;
 use handover_core::edge::engage::EngageReceiver;
 use handover_core::edge::zenvia::ZenviaReceiver;
-use handover_core::queue::{InProcessQueue, JOB_RETRIES, JobQueue};
+use handover_core::queue::{InProcessQueue, JobQueue};
 use handover_core::secret::Secret;
 use handover_core::store::{DynamoStore, MemoryStore, Store};
 use handover_core::wiring;
@@ -84,16 +84,12 @@ pub async fn start(host: &str, port: u16, mut env: HashMap<String, String>) -> a
     let (queue, local_queue): (Arc<dyn JobQueue>, Option<InProcessQueue>) =
         match QueueSettings::optional_from_env(&env)? {
             None => {
-                let queue = InProcessQueue::new(processor.clone(), JOB_RETRIES);
+                let queue = InProcessQueue::new(processor.clone());
                 (Arc::new(queue.clone()), Some(queue))
             }
             Some(settings) => {
-                let client = handover_core::queue::sqs_client(settings.sqs_endpoint.as_deref()).await;
-                tokio::spawn(handover_core::queue::poll_sqs(
-                    processor.clone(),
-                    client,
-                    settings.queue_url.clone(),
-                ));
+                let delivery = wiring::sqs_delivery(&settings).await;
+                tokio::spawn(handover_core::queue::poll_sqs(processor.clone(), delivery));
                 (wiring::sqs_queue(&settings).await, None)
             }
         };

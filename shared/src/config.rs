@@ -321,11 +321,19 @@ fn bounded(env: &dyn Env, name: &'static str, default: usize, max: usize) -> Res
 }
 
 fn http_url(env: &dyn Env, name: &'static str) -> Result<String, ConfigError> {
-    let url = required(env, name)?;
-    if !(url.starts_with("http://") || url.starts_with("https://")) {
-        return Err(malformed(name, "must be an http(s) URL"));
+    outside_url(env, name, required(env, name)?)
+}
+
+/// A URL the product calls outside its own network with a secret: `https://` in Lambda
+/// (`AWS_LAMBDA_FUNCTION_NAME` set), `http://` allowed only locally (fakes, the dev server).
+fn outside_url(env: &dyn Env, name: &'static str, url: String) -> Result<String, ConfigError> {
+    let in_lambda = env.var("AWS_LAMBDA_FUNCTION_NAME").is_some();
+    match (url.starts_with("https://"), url.starts_with("http://")) {
+        (true, _) => Ok(url),
+        (false, true) if !in_lambda => Ok(url),
+        (false, true) => Err(malformed(name, "must be an https:// URL in AWS")),
+        _ => Err(malformed(name, "must be an http(s) URL")),
     }
-    Ok(url)
 }
 
 /// `LEX_LOCALES`: `language=locale` pairs (`fr=fr_FR,es=es_US`).
@@ -363,6 +371,9 @@ pub struct QueueSettings {
     pub queue_url: String,
     /// A local SQS endpoint (moto's server) instead of AWS.
     pub sqs_endpoint: Option<String>,
+    /// Where the worker sends an event that failed `MAX_ATTEMPTS` times (`DEAD_LETTER_QUEUE_URL`;
+    /// `None`: left to the queue's redrive policy).
+    pub dead_letter_url: Option<String>,
 }
 
 impl QueueSettings {
@@ -375,12 +386,29 @@ impl QueueSettings {
         if !queue_url.ends_with(".fifo") {
             return Err(malformed("QUEUE_URL", "must be a FIFO queue (its name ends in .fifo)"));
         }
-        Ok(Some(Self { queue_url, sqs_endpoint: optional(env, "SQS_ENDPOINT") }))
+        let dead_letter_url = optional(env, "DEAD_LETTER_QUEUE_URL");
+        if dead_letter_url.as_deref().is_some_and(|url| !url.ends_with(".fifo")) {
+            return Err(malformed("DEAD_LETTER_QUEUE_URL", "must be a FIFO queue (its name ends in .fifo)"));
+        }
+        Ok(Some(Self { queue_url, sqs_endpoint: optional(env, "SQS_ENDPOINT"), dead_letter_url }))
     }
 
     pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
         Self::optional_from_env(env)?.ok_or(ConfigError::Missing("QUEUE_URL"))
     }
+}
+
+/// Failed deliveries of an event before the worker dead-letters it (`MAX_ATTEMPTS`, 1 to 20,
+/// default 5).
+pub fn max_attempts(env: &dyn Env) -> Result<u32, ConfigError> {
+    let attempts = number(env, "MAX_ATTEMPTS", 5)?;
+    if !(1..=20).contains(&attempts) {
+        return Err(malformed(
+            "MAX_ATTEMPTS",
+            "expected 1 to 20 (the queue's redrive is the backstop above it)",
+        ));
+    }
+    Ok(attempts as u32)
 }
 
 /// The token every inbound Zenvia POST must carry (all the `zenvia` receiver needs of Zenvia).
@@ -557,10 +585,7 @@ impl ZenviaSettings {
 
 fn zenvia_api_url(env: &dyn Env) -> Result<String, ConfigError> {
     let api_url = optional(env, "ZENVIA_API_URL").unwrap_or_else(|| DEFAULT_ZENVIA_API_URL.into());
-    if !(api_url.starts_with("http://") || api_url.starts_with("https://")) {
-        return Err(malformed("ZENVIA_API_URL", "must be an http(s) URL"));
-    }
-    Ok(api_url.trim_end_matches('/').to_string())
+    Ok(outside_url(env, "ZENVIA_API_URL", api_url)?.trim_end_matches('/').to_string())
 }
 
 fn zenvia_department(env: &dyn Env) -> Result<Option<i64>, ConfigError> {
@@ -743,6 +768,15 @@ mod tests {
             WebhookSettings::from_env(&env).unwrap_err(),
             ConfigError::Malformed { name: "LLM_BASE_URL", .. }
         ));
+        // Plain http for a local model, never in AWS: the key would travel in clear.
+        env.insert("LLM_BASE_URL", "http://127.0.0.1:11434/v1");
+        assert_eq!(WebhookSettings::from_env(&env).unwrap_err(), ConfigError::Missing("LLM_MODEL"));
+        env.insert("AWS_LAMBDA_FUNCTION_NAME", "handover-process");
+        assert!(matches!(
+            WebhookSettings::from_env(&env).unwrap_err(),
+            ConfigError::Malformed { name: "LLM_BASE_URL", .. }
+        ));
+        env.remove("AWS_LAMBDA_FUNCTION_NAME");
         env.insert("LLM_BASE_URL", "https://api.openai.com/v1");
         assert_eq!(WebhookSettings::from_env(&env).unwrap_err(), ConfigError::Missing("LLM_MODEL"));
         env.insert("LLM_MODEL", "gpt-4o-mini");

@@ -167,6 +167,9 @@ pub struct Journal {
     /// that changes nothing): why. Such a record is its own mark that the event is done.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub marked: Option<String>,
+    /// Deliveries of the event that failed: after `MAX_ATTEMPTS` the worker dead-letters it.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub failed_attempts: u32,
 }
 
 impl Journal {
@@ -318,6 +321,10 @@ pub struct EmergencyState {
     /// (`None`: from the top).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sweep_after: Option<String>,
+    /// One run works at a time: the run holding this lease (until then, ms) does the work; the
+    /// others return at once. A run that dies leaves it to expire.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worked_on_until_ms: Option<i64>,
 }
 
 /// Which activity set of an hour's statistics an entry goes to.

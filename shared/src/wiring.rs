@@ -46,12 +46,13 @@ pub async fn environment(env: &dyn Env) -> Result<crate::secret_store::WithSecre
     Ok(crate::secret_store::resolve(env).await?)
 }
 
-/// The one HTTP client of a process: rustls, bounded connect and request times.
+/// The one HTTP client of a process: rustls, a bounded connect time. Each call sets its own
+/// time budget (`ENGAGE_TIMEOUT_MS`, `BOT_TIMEOUT_MS`, Zenvia's): a client-wide one would cut
+/// a bot allowed 60 s at whatever it says.
 pub fn http_client() -> reqwest::Client {
     install_crypto_provider();
     reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(3))
-        .timeout(Duration::from_secs(15))
         .pool_idle_timeout(Duration::from_secs(50))
         .build()
         .expect("the TLS backend initializes")
@@ -123,6 +124,15 @@ pub fn engage_client(settings: &crate::config::EngageSettings, http: &reqwest::C
         .with_timeout(settings.timeout)
 }
 
+/// How the worker settles a batch on the SQS queue of `settings`.
+pub async fn sqs_delivery(settings: &QueueSettings) -> crate::queue::SqsDelivery {
+    crate::queue::SqsDelivery {
+        client: crate::queue::sqs_client(settings.sqs_endpoint.as_deref()).await,
+        queue_url: settings.queue_url.clone(),
+        dead_letter_url: settings.dead_letter_url.clone(),
+    }
+}
+
 /// The SQS FIFO queue of `settings`.
 pub async fn sqs_queue(settings: &QueueSettings) -> Arc<dyn JobQueue> {
     let client = crate::queue::sqs_client(settings.sqs_endpoint.as_deref()).await;
@@ -150,6 +160,8 @@ pub async fn zenvia_receiver_function(env: &dyn Env) -> Result<ZenviaReceiver, S
 pub struct ProcessorSettings {
     pub engage: Option<WebhookSettings>,
     pub zenvia: Option<ZenviaSettings>,
+    /// Failed deliveries before an event goes to the dead letters (`MAX_ATTEMPTS`).
+    pub max_attempts: u32,
 }
 
 impl ProcessorSettings {
@@ -160,7 +172,7 @@ impl ProcessorSettings {
         if engage.is_none() && zenvia.is_none() {
             return Err(ConfigError::Missing("ENGAGE_API_URL"));
         }
-        Ok(Self { engage, zenvia })
+        Ok(Self { engage, zenvia, max_attempts: crate::config::max_attempts(env)? })
     }
 
     /// The longest a job may take: the bot's time budget and the rest of a turn.
@@ -189,6 +201,7 @@ pub async fn processor_observing_bot(
     observe: impl FnOnce(Arc<dyn Bot>) -> Arc<dyn Bot>,
 ) -> Result<Processor, StartupError> {
     let time_needed = settings.time_needed();
+    let delivery = crate::retry::Backoff { attempts: settings.max_attempts, ..crate::queue::DELIVERY };
     let first = settings
         .engage
         .as_ref()
@@ -206,19 +219,29 @@ pub async fn processor_observing_bot(
     let zenvia = settings.zenvia.map(|zenvia| {
         Arc::new(zenvia_flow_with(zenvia, store, bot, http).sharing_emergency_flag(emergency.clone()))
     });
-    Ok(Processor { engage, zenvia, time_needed, emergency })
+    Ok(Processor { engage, zenvia, time_needed, emergency, delivery })
 }
 
-/// Everything the `process` Lambda (the queue's worker) needs, from its environment.
-pub async fn process_function(env: &dyn Env, http: &reqwest::Client) -> Result<Processor, StartupError> {
+/// Everything the `process` Lambda (the queue's worker) needs, from its environment: the
+/// processor, and how it settles a batch on the queue.
+pub async fn process_function(
+    env: &dyn Env,
+    http: &reqwest::Client,
+) -> Result<(Processor, crate::queue::SqsDelivery), StartupError> {
     let settings = ProcessorSettings::from_env(env)?;
     let dynamo = DynamoSettings::from_env(env)?;
-    processor(settings, dynamo_store(&dynamo).await, http).await
+    let queue = QueueSettings::from_env(env)?;
+    let processor = processor(settings, dynamo_store(&dynamo).await, http).await?;
+    Ok((processor, sqs_delivery(&queue).await))
 }
 
-/// How long one emergency invocation works before answering (API Gateway waits 30 s at most);
-/// the rest continues on the next invocation.
+/// How long one emergency invocation through `POST /emergency` works before answering (API
+/// Gateway waits 30 s at most); the rest continues on the next run.
 pub const EMERGENCY_TIME_BUDGET: Duration = Duration::from_secs(20);
+
+/// A scheduled emergency run works until this long before its invocation's deadline, so it
+/// saves its counters and releases its lease before the function's Timeout.
+pub const EMERGENCY_STOP_MARGIN: Duration = Duration::from_secs(10);
 
 /// The emergency switch's flow with the given store.
 pub fn emergency_flow(

@@ -160,6 +160,22 @@ async fn openai_resolve_closes_the_bots_intervention_and_forgets_the_conversatio
     assert!(thread.bot_memory.is_empty(), "{:?}", thread.bot_memory);
 }
 
+/// A model may take its time: with `BOT_TIMEOUT_MS=30000`, an answer in 17 s is posted. No
+/// client-wide time limit cuts it shorter than the bot's own.
+#[tokio::test]
+async fn a_slow_model_is_waited_for_up_to_the_bots_own_timeout() {
+    let app = TestApp::spawn(Options::default().bot(BotKind::OpenAi).env("BOT_TIMEOUT_MS", "30000")).await;
+    app.engage_accepts_everything().await;
+    answers_next(&app, completion(json!({"content": "Worth the wait."})).set_delay(Duration::from_secs(17)))
+        .await;
+    assert_eq!(app.post_webhook(content_body("ev-1", "c-1", "Hi", false)).await.status(), 200);
+    assert_eq!(
+        replies_posted(&app.engage_calls().await),
+        vec!["POST /1.0/contents {in_reply_to_id=c-1, body=Worth the wait.}".to_string()]
+    );
+    assert_eq!(app.thread().await.owner, Owner::Bot, "no handover");
+}
+
 #[tokio::test]
 async fn openai_timeouts_and_malformed_answers_are_bot_failures() {
     let cases = [

@@ -115,12 +115,18 @@ async fn a_killed_run_resumes(store: StoreKind) {
         .await;
     accept_updates(&app).await;
     bot_threads(&app.store, 40).await;
-    let flow = sweep(&app, Duration::from_secs(60)).await;
+    // A run's budget is its invocation's: killed at 6 s of an 8 s budget.
+    let flow = sweep(&app, Duration::from_secs(8)).await;
     let killed = tokio::time::timeout(Duration::from_secs(6), flow.continue_work()).await;
     assert!(killed.is_err(), "the run was killed");
     let after_kill = flow.status().await.unwrap();
     assert_eq!(after_kill.remaining, 40 - 29, "the first page and part of the second are done");
 
+    // One run at a time: until the killed run's deadline, another leaves the work to it.
+    flow.continue_work().await.unwrap();
+    assert_eq!(flow.status().await.unwrap().remaining, 40 - 29, "no second sweep beside the first");
+    // Past it, the next run resumes where it stopped.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
     flow.continue_work().await.unwrap();
     let status = flow.status().await.unwrap();
     assert_eq!(status.remaining, 0);

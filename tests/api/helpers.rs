@@ -110,7 +110,7 @@ impl Options {
     }
 }
 
-/// Five attempts, as in AWS, but 20 ms apart at first instead of a visibility timeout.
+/// Five attempts, as in AWS, but 20 ms apart at first instead of 2 s.
 pub fn test_retry_policy() -> Backoff {
     Backoff {
         attempts: 5,
@@ -193,17 +193,17 @@ impl TestApp {
         if let Some(faults) = options.faults {
             store = Arc::new(FaultyStore { inner: store, faults });
         }
-        let processor = Arc::new(
-            wiring::processor(
-                wiring::ProcessorSettings::from_env(&env).expect("test configuration is valid"),
-                store.clone(),
-                &wiring::http_client(),
-            )
-            .await
-            .expect("test configuration is valid"),
-        );
+        let mut processor = wiring::processor(
+            wiring::ProcessorSettings::from_env(&env).expect("test configuration is valid"),
+            store.clone(),
+            &wiring::http_client(),
+        )
+        .await
+        .expect("test configuration is valid");
+        processor.delivery = test_retry_policy();
+        let processor = Arc::new(processor);
         // The dev server's queue, retrying quickly so that faults resolve within a test.
-        let queue = InProcessQueue::new(processor.clone(), test_retry_policy());
+        let queue = InProcessQueue::new(processor.clone());
         let shared_queue: Arc<dyn JobQueue> = Arc::new(queue.clone());
         let receiver = EngageReceiver {
             auth: WebhookAuth::from_env(&env).expect("test configuration is valid"),

@@ -9,6 +9,7 @@ mod budget;
 mod concurrency;
 mod console;
 mod dedup;
+mod delivery;
 mod devserver;
 mod emergency;
 mod emergency_sweep;

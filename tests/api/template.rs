@@ -4,9 +4,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use std::time::Duration;
+
+use handover_core::wiring;
 use serde_yaml::Value;
 
-fn template() -> Value {
+pub(crate) fn template() -> Value {
     let path = format!("{}/template.yaml", env!("CARGO_MANIFEST_DIR"));
     serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).expect("template.yaml is YAML")
 }
@@ -211,4 +214,105 @@ fn only_the_worker_may_call_lex_and_only_recognize_text_on_the_configured_alias(
         resource.value,
         "arn:${AWS::Partition}:lex:${AWS::Region}:${AWS::AccountId}:bot-alias/${LexBotId}/${LexBotAliasId}"
     );
+}
+
+/// Every `Resource` of every policy statement the template grants, with the function it is for.
+fn granted_resources(template: &Value) -> Vec<(String, Value)> {
+    let mut found = Vec::new();
+    for (name, resource) in template["Resources"].as_mapping().unwrap() {
+        let name = name.as_str().unwrap_or_default().to_string();
+        for policy in resource["Properties"]["Policies"].as_sequence().into_iter().flatten() {
+            for statement in policy_statements(policy) {
+                found.push((name.clone(), statement["Resource"].clone()));
+            }
+        }
+    }
+    found
+}
+
+fn all_strings(value: &Value, found: &mut Vec<String>) {
+    match value {
+        Value::String(s) => found.push(s.clone()),
+        Value::Sequence(list) => list.iter().for_each(|v| all_strings(v, found)),
+        Value::Mapping(map) => map.values().for_each(|v| all_strings(v, found)),
+        Value::Tagged(tagged) => all_strings(&tagged.value, found),
+        _ => {}
+    }
+}
+
+/// Issue 24: no role may act on every resource, and the worker's queue permissions name the
+/// queue (its event source is declared, not SAM's SQS event and its `*` managed policy).
+#[test]
+fn no_role_grants_a_wildcard_resource_and_the_worker_consumes_only_its_queue() {
+    let template = template();
+    let granted = granted_resources(&template);
+    assert!(granted.len() > 10, "statements were found");
+    for (function, resource) in &granted {
+        let mut names = Vec::new();
+        all_strings(resource, &mut names);
+        assert!(!names.iter().any(|n| n == "*"), "{function} grants {resource:?}");
+    }
+    let process = &template["Resources"]["ProcessFunction"]["Properties"];
+    assert!(process["Events"].is_null(), "no SAM SQS event (its managed policy allows every queue)");
+    let mapping = &template["Resources"]["ProcessQueueMapping"]["Properties"];
+    assert_eq!(mapping["FunctionResponseTypes"][0], "ReportBatchItemFailures");
+    assert_eq!(mapping["BatchSize"].as_u64(), Some(10));
+    assert!(!mapping["ScalingConfig"]["MaximumConcurrency"].is_null(), "the worker's concurrency is bounded");
+    let worker_env = &process["Environment"]["Variables"];
+    assert!(!worker_env["DEAD_LETTER_QUEUE_URL"].is_null() && !worker_env["MAX_ATTEMPTS"].is_null());
+}
+
+fn timeout_of(template: &Value, function: &str) -> u64 {
+    let own = &template["Resources"][function]["Properties"]["Timeout"];
+    own.as_u64().or(template["Globals"]["Function"]["Timeout"].as_u64()).expect("a timeout")
+}
+
+/// Issue 24: each function's Timeout exceeds what its code may take, so none is killed while
+/// it works; the queue never hands a message to a second worker while the first may run.
+#[test]
+fn every_function_outlives_its_time_budget_and_the_queue_outlives_the_worker() {
+    let template = template();
+    let longest_bot_ms = template["Parameters"]["BotTimeoutMs"]["MaxValue"].as_u64().unwrap();
+    assert_eq!(longest_bot_ms, handover_core::config::MAX_BOT_TIMEOUT_MS);
+    let worker_budget = Duration::from_millis(longest_bot_ms) + handover_core::queue::JOB_TIME_BESIDES_BOT;
+    let worker = timeout_of(&template, "ProcessFunction");
+    assert!(Duration::from_secs(worker) > worker_budget, "worker {worker} s, a job up to {worker_budget:?}");
+
+    let emergency = Duration::from_secs(timeout_of(&template, "EmergencyFunction"));
+    assert!(emergency > wiring::EMERGENCY_TIME_BUDGET + wiring::EMERGENCY_STOP_MARGIN, "{emergency:?}");
+    let schedule =
+        &template["Resources"]["EmergencyFunction"]["Properties"]["Events"]["Continue"]["Properties"];
+    assert_eq!(
+        schedule["RetryPolicy"]["MaximumRetryAttempts"].as_u64(),
+        Some(0),
+        "no second run beside a first"
+    );
+    // The receivers check, parse and queue: each within the API's 30 s, and their own Timeout.
+    for receiver in ["WebhookFunction", "RebotFunction", "ZenviaFunction", "AnalyticsFunction"] {
+        let timeout = timeout_of(&template, receiver);
+        assert!((5..=29).contains(&timeout), "{receiver}: {timeout} s");
+    }
+
+    let queue = &template["Resources"]["EventsQueue"]["Properties"];
+    let visibility = queue["VisibilityTimeout"].as_u64().unwrap();
+    assert!(visibility >= 6 * worker, "visibility {visibility} s, worker {worker} s");
+    let receives = queue["RedrivePolicy"]["maxReceiveCount"].as_u64().unwrap();
+    let attempts = template["Parameters"]["MaxAttempts"]["MaxValue"].as_u64().unwrap();
+    assert!(
+        receives > attempts,
+        "the redrive ({receives}) is a backstop above the worker's attempts ({attempts})"
+    );
+}
+
+/// Issue 24: what the platform takes is checked at deploy time.
+#[test]
+fn secrets_and_urls_are_checked_at_deploy_time() {
+    let template = template();
+    let parameter = |name: &str| &template["Parameters"][name];
+    assert_eq!(parameter("EngageWebhookSecret")["MaxLength"].as_u64(), Some(255));
+    assert_eq!(parameter("EngageWebhookSecret")["AllowedPattern"].as_str(), Some("^[!-~]+$"));
+    assert!(parameter("EngageVerifyToken")["MinLength"].as_u64().is_some_and(|n| n >= 8));
+    for url in ["EngageApiUrl", "ZenviaApiUrl", "LlmBaseUrl"] {
+        assert_eq!(parameter(url)["AllowedPattern"].as_str(), Some("^https://.+"), "{url}");
+    }
 }

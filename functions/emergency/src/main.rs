@@ -15,9 +15,14 @@ async fn main() -> Result<(), lambda_http::Error> {
     let authorization = Authorization::Iam;
     edge::lambda::run_with_schedule(
         |request| edge::emergency::handle(&flow, &authorization, request),
-        || async {
-            if let Err(err) = flow.continue_work().await {
-                tracing::warn!(error = %err, "emergency work not finished; the next run continues");
+        |time_left| {
+            let flow = &flow;
+            async move {
+                // Stops with a margin before the function's Timeout kills it, counters saved.
+                let budget = time_left.saturating_sub(wiring::EMERGENCY_STOP_MARGIN);
+                if let Err(err) = flow.continue_work_for(budget).await {
+                    tracing::warn!(error = %err, "emergency work not finished; the next run continues");
+                }
             }
         },
     )

@@ -3,9 +3,10 @@
 //! bot's turn, the handover or the rebot for each, and answers with the messages not done
 //! (partial batch response), which the queue delivers again.
 
-use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
-use handover_core::queue::{Processor, QueueMessage};
-use handover_core::{config::ProcessEnv, telemetry, wiring};
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use handover_core::config::ProcessEnv;
+use handover_core::queue::{Processor, QueueMessage, SqsDelivery};
+use handover_core::{telemetry, wiring};
 use lambda_runtime::{LambdaEvent, service_fn};
 
 #[tokio::main]
@@ -14,29 +15,24 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let http = wiring::http_client();
     // Secrets given as NAME_SECRET_ARN are read from Secrets Manager, once.
     let env = wiring::or_exit(wiring::environment(&ProcessEnv).await);
-    let processor = wiring::or_exit(wiring::process_function(&env, &http).await);
-    lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| handle(&processor, event))).await
+    let (processor, delivery) = wiring::or_exit(wiring::process_function(&env, &http).await);
+    let worker = |event: LambdaEvent<SqsEvent>| handle(&processor, &delivery, event);
+    lambda_runtime::run(service_fn(worker)).await
 }
 
 async fn handle(
     processor: &Processor,
+    delivery: &SqsDelivery,
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, lambda_runtime::Error> {
     // A job starts only when it can finish before the invocation's deadline.
     let deadline_ms = event.context.deadline as i64;
     let needed_ms = processor.time_needed.as_millis() as i64;
     let time_left = || handover_core::now_millis() + needed_ms <= deadline_ms;
-    let messages = event
-        .payload
-        .records
-        .into_iter()
-        .map(|m| QueueMessage {
-            group: m.attributes.get("MessageGroupId").cloned().unwrap_or_default(),
-            id: m.message_id.unwrap_or_default(),
-            body: m.body.unwrap_or_default(),
-        })
-        .collect();
-    let failed = processor.process_batch(messages, time_left).await;
+    let messages = event.payload.records.into_iter().map(queue_message).collect();
+    // Failures come back after their backoff, dead letters go alone: the reply names only the
+    // messages to deliver again.
+    let failed = delivery.settle(processor.process_batch(messages, time_left).await).await;
     let mut response = SqsBatchResponse::default();
     for id in failed {
         let mut failure = BatchItemFailure::default();
@@ -44,4 +40,14 @@ async fn handle(
         response.batch_item_failures.push(failure);
     }
     Ok(response)
+}
+
+fn queue_message(m: SqsMessage) -> QueueMessage {
+    QueueMessage {
+        group: m.attributes.get("MessageGroupId").cloned().unwrap_or_default(),
+        receive_count: m.attributes.get("ApproximateReceiveCount").and_then(|n| n.parse().ok()).unwrap_or(1),
+        id: m.message_id.unwrap_or_default(),
+        body: m.body.unwrap_or_default(),
+        receipt_handle: m.receipt_handle.unwrap_or_default(),
+    }
 }

@@ -58,12 +58,12 @@ where
 }
 
 /// Runs a function that answers HTTP requests (API Gateway HTTP API) and also scheduled
-/// events (EventBridge), which call `on_schedule`.
+/// events (EventBridge), which call `on_schedule` with the time the invocation has left.
 pub async fn run_with_schedule<F, Fut, S, SFut>(handler: F, on_schedule: S) -> Result<(), lambda_http::Error>
 where
     F: Fn(ApiRequest) -> Fut,
     Fut: Future<Output = ApiResponse> + Send,
-    S: Fn() -> SFut,
+    S: Fn(std::time::Duration) -> SFut,
     SFut: Future<Output = ()> + Send,
 {
     use lambda_http::aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
@@ -85,7 +85,8 @@ where
             }
             None => None,
         };
-        let scheduled = (!is_http).then(&on_schedule);
+        let left_ms = (event.context.deadline as i64 - crate::now_millis()).max(0) as u64;
+        let scheduled = (!is_http).then(|| on_schedule(std::time::Duration::from_millis(left_ms)));
         async move {
             if let Some(response) = http_call {
                 let response = response.await;

@@ -209,6 +209,8 @@ impl EmergencyFlow {
                 handed_over: if active { 0 } else { state.handed_over },
                 failed: if active { 0 } else { state.failed },
                 sweep_after: None,
+                // Switching takes the work over: a run still at it meets the new version and stops.
+                worked_on_until_ms: None,
             };
             match self.store.set_emergency(&next).await {
                 Ok(_) => {
@@ -231,20 +233,43 @@ impl EmergencyFlow {
     /// Does what the switch's state says is left, for up to the time budget. Safe to call
     /// at any time and from several places: the scheduled continuation calls it every minute.
     pub async fn continue_work(&self) -> Result<(), EmergencyError> {
-        let deadline = Instant::now() + self.budget;
+        self.continue_work_for(self.budget).await
+    }
+
+    /// The same, for up to `budget` (the Lambda function's: what its invocation has left).
+    /// One run at a time: a run finding another's lease alive leaves the work to it, so two
+    /// sweeps never pace themselves apart over the platform's rate limit.
+    pub async fn continue_work_for(&self, budget: Duration) -> Result<(), EmergencyError> {
+        let deadline = Instant::now() + budget;
         let mut state = self.store.get_emergency().await?;
-        let result = if state.active {
-            match self.switch_sources(&mut state).await {
-                Ok(()) => self.hand_over_threads(&mut state, deadline).await,
-                Err(err) => Err(err),
-            }
-        } else {
-            self.restore_sources(&mut state).await
-        };
-        match result {
+        let now = crate::now_millis();
+        if state.worked_on_until_ms.is_some_and(|until| until > now) {
+            info!("another run works on the emergency switch; this one leaves it to it");
+            return Ok(());
+        }
+        state.worked_on_until_ms = Some(now + budget.as_millis() as i64);
+        match self.save(&mut state).await {
+            // Taken or switched meanwhile by someone else: their run does the work.
+            Err(EmergencyError::Store(StoreError::EmergencyConflict)) => return Ok(()),
+            other => other?,
+        }
+        let result = self.work(&mut state, deadline).await;
+        // Released for the next run, whatever happened (a failed save leaves it to expire).
+        state.worked_on_until_ms = None;
+        let released = self.save(&mut state).await;
+        match result.and(released) {
             // Switched meanwhile by someone else: their run does the work.
             Err(EmergencyError::Store(StoreError::EmergencyConflict)) => Ok(()),
             other => other,
+        }
+    }
+
+    async fn work(&self, state: &mut EmergencyState, deadline: Instant) -> Result<(), EmergencyError> {
+        if state.active {
+            self.switch_sources(state).await?;
+            self.hand_over_threads(state, deadline).await
+        } else {
+            self.restore_sources(state).await
         }
     }
 

@@ -129,6 +129,19 @@ pub enum ProcessError {
     Store(#[from] StoreError),
     #[error("the platform: {0}")]
     Platform(#[from] EffectError),
+    /// A failed delivery, counted on the event's record.
+    #[error("{cause} (failed delivery {attempts})")]
+    Failed { attempts: u32, cause: Box<ProcessError> },
+}
+
+impl ProcessError {
+    /// The deliveries of the event that failed so far, when its record counts them.
+    pub fn failed_attempts(&self) -> Option<u32> {
+        match self {
+            Self::Failed { attempts, .. } => Some(*attempts),
+            _ => None,
+        }
+    }
 }
 
 /// An event held by this delivery: its lease, its journal, its thread as loaded.
@@ -176,26 +189,27 @@ impl Engine {
     }
 
     /// Runs `work` on a claimed event; when it fails, the event is released with its journal,
-    /// so the next delivery resumes at once where it stopped. A journal never saved yet that
-    /// holds something (the bot's answer, an uncertain effect) is written first: a failure never
-    /// forgets what a retry needs.
+    /// so the next delivery resumes at once where it stopped, and the failed delivery is
+    /// counted on the record. A record never written yet is written first: a failure never
+    /// forgets what a retry needs (the bot's answer, an uncertain effect, the count).
     pub async fn released_on_failure<T>(
         &self,
         claimed: &mut Claimed,
         work: impl AsyncFnOnce(&mut Claimed) -> Result<T, ProcessError>,
     ) -> Result<T, ProcessError> {
-        let result = work(claimed).await;
-        if result.is_ok() {
-            return result;
-        }
-        let unsaved = !claimed.lease.written && claimed.journal != Journal::default();
+        let cause = match work(claimed).await {
+            Ok(done) => return Ok(done),
+            Err(cause) => cause,
+        };
+        claimed.journal.failed_attempts += 1;
+        let unsaved = !claimed.lease.written;
         let saved = if unsaved { self.save(claimed).await.map_err(|e| e.to_string()) } else { Ok(()) };
         let released = saved
             .and(self.store.release_event(&claimed.lease, &claimed.journal).await.map_err(|e| e.to_string()));
         if let Err(err) = released {
             warn!(error = %err, "could not release the event; a retry waits for its lease to expire");
         }
-        result
+        Err(ProcessError::Failed { attempts: claimed.journal.failed_attempts, cause: Box::new(cause) })
     }
 
     /// Finishes an event that changes no thread: its record is the mark that it is done.

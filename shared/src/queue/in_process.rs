@@ -11,16 +11,28 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tokio::sync::Notify;
 
-use super::{Job, JobQueue, Processor, QueueError};
-use crate::retry::Backoff;
+use super::{Job, JobError, JobQueue, Processor, QueueError, Verdict};
 
 /// SQS FIFO's deduplication window.
 const DEDUP_WINDOW: Duration = Duration::from_secs(300);
 
-/// How often a job is tried, and how long to wait between tries: five tries, as the
-/// template's `maxReceiveCount`, 0.5 s doubling (jittered).
-pub const JOB_RETRIES: Backoff =
-    Backoff { attempts: 5, first: Duration::from_millis(500), max: Duration::from_secs(60) };
+/// A job that failed and waits for its next try.
+#[derive(Debug, Clone)]
+struct Retrying {
+    attempts: u32,
+    next_try: Instant,
+    error: String,
+}
+
+/// A group whose first job failed, as `GET /queue` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct WaitingJob {
+    pub group: String,
+    pub attempts: u32,
+    /// Milliseconds until the next try.
+    pub next_try_in_ms: u64,
+    pub last_error: String,
+}
 
 /// A job given up after its last attempt.
 #[derive(Debug, Clone, Serialize)]
@@ -37,6 +49,8 @@ pub struct DeadLetter {
 pub struct QueueSnapshot {
     /// Jobs waiting or being processed, by group.
     pub pending: HashMap<String, usize>,
+    /// Groups whose first job failed: its attempts and when it is tried again.
+    pub retrying: Vec<WaitingJob>,
     pub dead_letters: Vec<DeadLetter>,
 }
 
@@ -45,12 +59,12 @@ struct State {
     /// Jobs of each group with a worker, the one being processed first.
     groups: HashMap<String, VecDeque<Job>>,
     seen: HashMap<String, Instant>,
+    retrying: HashMap<String, Retrying>,
     dead_letters: Vec<DeadLetter>,
 }
 
 struct Inner {
     processor: Arc<Processor>,
-    retry: Backoff,
     state: Mutex<State>,
     idle: Notify,
 }
@@ -61,8 +75,9 @@ pub struct InProcessQueue {
 }
 
 impl InProcessQueue {
-    pub fn new(processor: Arc<Processor>, retry: Backoff) -> Self {
-        Self { inner: Arc::new(Inner { processor, retry, state: Mutex::default(), idle: Notify::new() }) }
+    /// A queue retrying as `processor.delivery` says.
+    pub fn new(processor: Arc<Processor>) -> Self {
+        Self { inner: Arc::new(Inner { processor, state: Mutex::default(), idle: Notify::new() }) }
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -82,8 +97,16 @@ impl InProcessQueue {
 
     pub fn snapshot(&self) -> QueueSnapshot {
         let state = self.state();
+        let now = Instant::now();
+        let retrying = state.retrying.iter().map(|(group, waiting)| WaitingJob {
+            group: group.clone(),
+            attempts: waiting.attempts,
+            next_try_in_ms: waiting.next_try.saturating_duration_since(now).as_millis() as u64,
+            last_error: waiting.error.clone(),
+        });
         QueueSnapshot {
             pending: state.groups.iter().map(|(group, jobs)| (group.clone(), jobs.len())).collect(),
+            retrying: retrying.collect(),
             dead_letters: state.dead_letters.clone(),
         }
     }
@@ -108,33 +131,35 @@ impl InProcessQueue {
         }
     }
 
+    /// Tries a job until it is done or dead-lettered, as the worker judges it on SQS: the same
+    /// backoff, the same attempts (counted on the event's record).
     async fn run(&self, group: &str, job: &Job) {
-        let retry = self.inner.retry;
-        for attempt in 1..=retry.attempts.max(1) {
+        let processor = self.inner.processor.clone();
+        for deliveries in 1.. {
             // In a task of its own, so that a panic is one failed attempt, not a stuck group.
-            let (processor, owned) = (self.inner.processor.clone(), job.clone());
-            let result =
-                tokio::spawn(async move { processor.process(&owned).await.map_err(|e| e.to_string()) })
-                    .await
-                    .unwrap_or_else(|panic| Err(format!("the job panicked: {panic}")));
-            match result {
-                Ok(()) => return,
-                Err(err) if !retry.allows_another(attempt) => {
-                    tracing::error!(%group, error = %err, attempts = attempt, "job dead-lettered; its group goes on");
-                    self.state().dead_letters.push(DeadLetter {
-                        group: group.to_string(),
-                        dedup_id: job.dedup_id(),
-                        attempts: attempt,
-                        error: err.clone(),
-                        job: job.clone(),
-                    });
+            let (worker, owned) = (processor.clone(), job.clone());
+            let result = tokio::spawn(async move { worker.process(&owned).await })
+                .await
+                .unwrap_or_else(|panic| Err(JobError::Panicked(panic.to_string())));
+            let error = result.as_ref().err().map(ToString::to_string).unwrap_or_default();
+            match processor.judge(result, deliveries, group) {
+                Verdict::Done => break,
+                Verdict::DeadLetter { error, attempts } => {
+                    let mut state = self.state();
+                    state.retrying.remove(group);
+                    let (group, dedup_id, job) = (group.to_string(), job.dedup_id(), job.clone());
+                    state.dead_letters.push(DeadLetter { group, dedup_id, attempts, error, job });
+                    break;
                 }
-                Err(err) => {
-                    tracing::info!(%group, error = %err, attempt, "job failed; retried after a pause");
-                    tokio::time::sleep(retry.delay(attempt - 1)).await;
+                Verdict::RetryAfter(after) => {
+                    let attempts = deliveries;
+                    let waiting = Retrying { attempts, next_try: Instant::now() + after, error };
+                    self.state().retrying.insert(group.to_string(), waiting);
+                    tokio::time::sleep(after).await;
                 }
             }
         }
+        self.state().retrying.remove(group);
     }
 }
 

@@ -13,15 +13,18 @@ mod sqs;
 
 use std::sync::Arc;
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 
 use crate::engage::WebhookEvent;
 use crate::flow::EngageFlow;
 use crate::flow::zenvia::{ZenviaFlow, interaction_key};
+use crate::retry::Backoff;
 use crate::zenvia::ZenviaEvent;
 
-pub use in_process::{DeadLetter, InProcessQueue, JOB_RETRIES, QueueSnapshot};
-pub use sqs::{SqsQueue, poll_sqs, sqs_client};
+pub use in_process::{DeadLetter, InProcessQueue, QueueSnapshot};
+pub use sqs::{SqsDelivery, SqsQueue, poll_sqs, receive_and_process, sqs_client};
 
 /// The longest message text a job carries (characters). A bot needs no more, and it keeps
 /// every job well under SQS's 256 KiB message limit.
@@ -116,6 +119,29 @@ pub enum JobError {
     NotConfigured(&'static str),
     #[error("the message is not a job: {0}")]
     Malformed(String),
+    #[error("the job panicked: {0}")]
+    Panicked(String),
+}
+
+/// How queued events are delivered again (CONTRACT C18): a failure comes back after a
+/// jittered backoff (about 2 s doubling to 60 s) instead of the queue's whole visibility
+/// timeout, and after `MAX_ATTEMPTS` failed deliveries (default 5) that one message goes to the
+/// dead letters while its conversation goes on. The queue's own redrive policy stays as a
+/// backstop well above it.
+pub const DELIVERY: Backoff =
+    Backoff { attempts: 5, first: Duration::from_secs(2), max: Duration::from_secs(60) };
+
+/// What becomes of one message of a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Done,
+    /// Back to the queue, visible again after this long (zero: at once, a message not tried).
+    RetryAfter(Duration),
+    /// Its last attempt failed: to the dead letters alone, with its last error.
+    DeadLetter {
+        error: String,
+        attempts: u32,
+    },
 }
 
 /// The worker's one entry point: a job to the flow of its platform.
@@ -123,14 +149,16 @@ pub struct Processor {
     pub engage: Option<Arc<EngageFlow>>,
     pub zenvia: Option<Arc<ZenviaFlow>>,
     /// The longest a job may take: a job starts only with this much time left.
-    pub time_needed: std::time::Duration,
+    pub time_needed: Duration,
     /// The flows' view of the emergency switch, which the dev server's switch updates at once.
     pub emergency: Arc<crate::flow::cache::EmergencyFlag>,
+    /// Retries and the attempts before the dead letters ([`DELIVERY`], `MAX_ATTEMPTS`).
+    pub delivery: Backoff,
 }
 
 /// What a job may take besides the bot: a few platform calls (each bounded by its own
 /// timeout) and three store requests.
-pub const JOB_TIME_BESIDES_BOT: std::time::Duration = std::time::Duration::from_secs(30);
+pub const JOB_TIME_BESIDES_BOT: Duration = Duration::from_secs(30);
 
 impl Processor {
     pub async fn process(&self, job: &Job) -> Result<(), JobError> {
@@ -147,18 +175,18 @@ impl Processor {
         Ok(())
     }
 
-    /// Processes one batch of queue messages as Lambda's SQS event source hands them over
-    /// and returns the ids of those not done. The batch's conversations (message groups) run
-    /// side by side, so one slow bot answer does not use up the others' time; within a group
-    /// the messages run in order, and once one fails, it and every later message of its group
-    /// are reported, so their order holds. `time_left` says whether a job may still start: one
-    /// that could not finish before the function's deadline is reported instead, and the queue
-    /// delivers it again.
+    /// Processes one batch of queue messages as Lambda's SQS event source hands them over and
+    /// says what becomes of each, in the batch's order. The batch's conversations (message
+    /// groups) run side by side, so one slow bot answer does not use up the others' time;
+    /// within a group the messages run in order, and once one fails, the later ones of its
+    /// group are not tried (they come back at once, behind it). `time_left` says whether a job
+    /// may still start: one that could not finish before the function's deadline is handed
+    /// back, visible again at once.
     pub async fn process_batch(
         &self,
         messages: Vec<QueueMessage>,
         time_left: impl Fn() -> bool,
-    ) -> Vec<String> {
+    ) -> Vec<(QueueMessage, Verdict)> {
         let order: Vec<String> = messages.iter().map(|m| m.id.clone()).collect();
         let mut groups: Vec<(String, Vec<QueueMessage>)> = Vec::new();
         for message in messages {
@@ -168,39 +196,77 @@ impl Processor {
             }
         }
         let runs = groups.into_iter().map(|(_, messages)| self.process_group(messages, &time_left));
-        let failed: std::collections::HashSet<String> = join_all(runs).await.into_iter().flatten().collect();
+        let mut verdicts: Vec<(QueueMessage, Verdict)> = join_all(runs).await.into_iter().flatten().collect();
         // In the batch's order, as Lambda reads them.
-        order.into_iter().filter(|id| failed.contains(id)).collect()
+        verdicts.sort_by_key(|(message, _)| order.iter().position(|id| *id == message.id));
+        verdicts
     }
 
-    /// One group's messages in order; the ids not done.
-    async fn process_group(&self, messages: Vec<QueueMessage>, time_left: &impl Fn() -> bool) -> Vec<String> {
-        let mut failed = Vec::new();
+    /// One group's messages in order, and what becomes of each.
+    async fn process_group(
+        &self,
+        messages: Vec<QueueMessage>,
+        time_left: &impl Fn() -> bool,
+    ) -> Vec<(QueueMessage, Verdict)> {
+        let mut blocked = false;
+        let mut verdicts = Vec::with_capacity(messages.len());
         for message in messages {
-            if !failed.is_empty() || !time_left() {
-                failed.push(message.id);
-                continue;
-            }
-            let result = match serde_json::from_str::<Job>(&message.body) {
-                Ok(job) => self.process(&job).await,
-                Err(err) => Err(JobError::Malformed(err.to_string())),
+            let verdict = if blocked || !time_left() {
+                Verdict::RetryAfter(Duration::ZERO)
+            } else {
+                self.verdict(&message).await
             };
-            if let Err(err) = result {
-                tracing::warn!(message_id = %message.id, error = %err, "job not done; the queue delivers it again");
-                failed.push(message.id);
-            }
+            blocked |= matches!(verdict, Verdict::RetryAfter(_));
+            verdicts.push((message, verdict));
         }
-        failed
+        verdicts
+    }
+
+    async fn verdict(&self, message: &QueueMessage) -> Verdict {
+        let result = match serde_json::from_str::<Job>(&message.body) {
+            Ok(job) => self.process(&job).await,
+            Err(err) => Err(JobError::Malformed(err.to_string())),
+        };
+        self.judge(result, message.receive_count, &message.group)
+    }
+
+    /// What becomes of a job after an attempt (`deliveries`: the queue's count of them, used
+    /// when the event's record could not count). The same rule for SQS and the dev server's
+    /// in-process queue.
+    pub fn judge(&self, result: Result<(), JobError>, deliveries: u32, group: &str) -> Verdict {
+        let err = match result {
+            Ok(()) => return Verdict::Done,
+            Err(err) => err,
+        };
+        let attempts = match &err {
+            JobError::Process(err) => err.failed_attempts(),
+            // Never a job, whatever the number of tries.
+            JobError::Malformed(_) => Some(self.delivery.attempts),
+            _ => None,
+        }
+        .unwrap_or(deliveries)
+        .max(1);
+        if !self.delivery.allows_another(attempts) {
+            tracing::error!(%group, error = %err, attempts, "job dead-lettered; its group goes on");
+            return Verdict::DeadLetter { error: err.to_string(), attempts };
+        }
+        let after = self.delivery.delay(attempts - 1);
+        tracing::warn!(%group, error = %err, attempts, retry_in_ms = after.as_millis() as u64, "job not done; the queue delivers it again");
+        Verdict::RetryAfter(after)
     }
 }
 
 /// A message as the queue hands it over.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueMessage {
     pub id: String,
     /// SQS's `MessageGroupId`: the messages of one group are processed in order.
     pub group: String,
     pub body: String,
+    /// What the queue needs to change the message's visibility or delete it.
+    pub receipt_handle: String,
+    /// SQS's `ApproximateReceiveCount`: the attempts, when the event's record cannot say.
+    pub receive_count: u32,
 }
 
 /// Runs the futures concurrently on this task and collects their outputs, in order.
@@ -295,6 +361,7 @@ mod batch_tests {
             zenvia: None,
             time_needed: std::time::Duration::ZERO,
             emergency,
+            delivery: DELIVERY,
         }
     }
 
@@ -304,7 +371,26 @@ mod batch_tests {
     }
 
     fn message(id: &str, group: &str, body: &str) -> QueueMessage {
-        QueueMessage { id: id.into(), group: group.into(), body: body.into() }
+        let receipt_handle = format!("receipt-{id}");
+        QueueMessage {
+            id: id.into(),
+            group: group.into(),
+            body: body.into(),
+            receipt_handle,
+            receive_count: 1,
+        }
+    }
+
+    /// The messages to deliver again, and those dead-lettered.
+    fn not_done(verdicts: &[(QueueMessage, Verdict)]) -> (Vec<&str>, Vec<&str>) {
+        let ids = |dead: bool| {
+            verdicts
+                .iter()
+                .filter(|(_, v)| *v != Verdict::Done && matches!(v, Verdict::DeadLetter { .. }) == dead)
+                .map(|(m, _)| m.id.as_str())
+                .collect()
+        };
+        (ids(false), ids(true))
     }
 
     #[tokio::test]
@@ -321,22 +407,42 @@ mod batch_tests {
             message("m4", "a", &ok3),
             message("m5", "b", "not a job"),
         ];
-        let failed = processor().await.process_batch(batch, || true).await;
+        let verdicts = processor().await.process_batch(batch, || true).await;
         assert_eq!(
-            failed,
-            vec!["m2", "m4", "m5"],
-            "Zenvia is not configured here; m4 waits behind m2; m3 is done"
+            not_done(&verdicts),
+            (vec!["m2", "m4"], vec!["m5"]),
+            "Zenvia is not configured here; m4 waits behind m2; m3 is done; m5 is never a job"
         );
+        // The one that failed comes back after a backoff, the one behind it at once.
+        let after = |id: &str| verdicts.iter().find(|(m, _)| m.id == id).map(|(_, v)| v.clone());
+        assert!(matches!(after("m2"), Some(Verdict::RetryAfter(d)) if d >= Duration::from_secs(1)));
+        assert_eq!(after("m4"), Some(Verdict::RetryAfter(Duration::ZERO)));
+    }
+
+    #[tokio::test]
+    async fn a_job_failing_its_last_attempt_is_dead_lettered_alone_and_its_group_goes_on() {
+        let zenvia = serde_json::to_string(&Job::zenvia(ZenviaEvent::FinishedInteraction {
+            interaction_hash: "h".into(),
+        }))
+        .unwrap();
+        let ok = acknowledged("e1");
+        let last = QueueMessage { receive_count: 5, ..message("m1", "a", &zenvia) };
+        let verdicts = processor().await.process_batch(vec![last, message("m2", "a", &ok)], || true).await;
+        assert!(
+            matches!(&verdicts[0].1, Verdict::DeadLetter { attempts: 5, error } if error.contains("Zenvia"))
+        );
+        assert_eq!(verdicts[1].1, Verdict::Done, "its group goes on");
     }
 
     #[tokio::test]
     async fn a_job_without_the_time_to_finish_is_not_started() {
         let ok = acknowledged("e1");
-        let failed = processor()
+        let verdicts = processor()
             .await
             .process_batch(vec![message("m1", "a", &ok), message("m2", "b", &ok)], || false)
             .await;
-        assert_eq!(failed, vec!["m1", "m2"]);
+        // Handed back, visible again at once.
+        assert!(verdicts.iter().all(|(_, v)| *v == Verdict::RetryAfter(Duration::ZERO)), "{verdicts:?}");
     }
 
     #[tokio::test]

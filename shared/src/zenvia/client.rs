@@ -2,6 +2,8 @@
 //! a URL. Answers are `{"message", "status"}`; a `status` of 400 or more is an error even when
 //! the HTTP status says 200.
 
+use std::time::Duration;
+
 use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -32,16 +34,21 @@ struct Answer {
     status: Option<u16>,
 }
 
+/// The time budget of one Zenvia call: a call that takes longer fails as a transport error
+/// (and the effect it carried is uncertain).
+pub const ZENVIA_CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
 #[derive(Clone)]
 pub struct ZenviaClient {
     http: reqwest::Client,
     api_url: String,
     token: Secret,
+    timeout: Duration,
 }
 
 impl ZenviaClient {
     pub fn new(http: reqwest::Client, api_url: &str, token: Secret) -> Self {
-        Self { http, api_url: api_url.trim_end_matches('/').to_string(), token }
+        Self { http, api_url: api_url.trim_end_matches('/').to_string(), token, timeout: ZENVIA_CALL_TIMEOUT }
     }
 
     /// `PUT /bot/{hash}/accept`.
@@ -73,6 +80,7 @@ impl ZenviaClient {
         let response = self
             .http
             .request(method, url)
+            .timeout(self.timeout)
             .json(&body)
             .send()
             .await
