@@ -745,7 +745,10 @@ async fn emergency_sweep(conversations: usize, leftovers: usize) -> anyhow::Resu
     while let Some(written) = writers.join_next().await {
         written??;
     }
-    let rate: u32 = 450;
+    // As deployed: the template's default rate, and scheduled runs of the function's Timeout
+    // (60 s) less the margin they stop at.
+    let rate: u32 = 300;
+    let run_budget = Duration::from_secs(60) - wiring::EMERGENCY_STOP_MARGIN;
     let env: HashMap<&str, String> = HashMap::from([
         ("ENGAGE_API_URL", engage),
         ("ENGAGE_ACCESS_TOKEN", "bench-token".into()),
@@ -772,7 +775,7 @@ async fn emergency_sweep(conversations: usize, leftovers: usize) -> anyhow::Resu
     let mut remaining = Vec::new();
     loop {
         runs += 1;
-        flow.continue_work().await?;
+        flow.continue_work_for(run_budget).await?;
         let left = flow.status().await?.remaining;
         remaining.push(left);
         if left == 0 || runs > 10_000 {
@@ -784,7 +787,8 @@ async fn emergency_sweep(conversations: usize, leftovers: usize) -> anyhow::Resu
     let once = calls.updates.values().filter(|&&n| n == 1).count();
     let leftovers_claimed = calls.updates.keys().filter(|t| !t.starts_with("conv-")).count();
     println!(
-        "DynamoDB Local, a fake Engage Digital answering at once, EMERGENCY_REQUESTS_PER_MINUTE={rate}, 20 s a run.\n"
+        "DynamoDB Local, a fake Engage Digital answering at once, EMERGENCY_REQUESTS_PER_MINUTE={rate}, runs of {} s (the function's Timeout less its stop margin).\n",
+        run_budget.as_secs()
     );
     println!("| measure | value |\n|---|---|");
     println!("| runs until remaining = 0 | {runs} ({:.1} min) |", elapsed.as_secs_f64() / 60.0);

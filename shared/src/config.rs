@@ -74,6 +74,9 @@ pub struct EngageSettings {
     pub async_source_ids: Vec<String>,
     /// The time budget of one Engage Digital call.
     pub timeout: Duration,
+    /// This process's share of the platform's requests a minute (`ENGAGE_REQUESTS_PER_MINUTE`,
+    /// the workers' total, over `WORKER_MAX_CONCURRENCY` containers); `None`: unpaced.
+    pub requests_per_minute: Option<u32>,
 }
 
 impl EngageSettings {
@@ -88,6 +91,7 @@ impl EngageSettings {
                 .map(|v| comma_list(&v))
                 .unwrap_or_default(),
             timeout: Duration::from_millis(number(env, "ENGAGE_TIMEOUT_MS", 10_000)?),
+            requests_per_minute: requests_share(env)?,
         })
     }
 
@@ -396,6 +400,20 @@ impl QueueSettings {
     pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
         Self::optional_from_env(env)?.ok_or(ConfigError::Missing("QUEUE_URL"))
     }
+}
+
+/// A worker container's share of the platform's rate: `ENGAGE_REQUESTS_PER_MINUTE` (all the
+/// workers together) over `WORKER_MAX_CONCURRENCY` (the most containers at once), at least 1.
+fn requests_share(env: &dyn Env) -> Result<Option<u32>, ConfigError> {
+    if optional(env, "ENGAGE_REQUESTS_PER_MINUTE").is_none() {
+        return Ok(None);
+    }
+    let total = number(env, "ENGAGE_REQUESTS_PER_MINUTE", 150)?;
+    if !(1..=MAX_EMERGENCY_REQUESTS_PER_MINUTE).contains(&total) {
+        return Err(malformed("ENGAGE_REQUESTS_PER_MINUTE", "expected 1 to 450 (the platform allows 500)"));
+    }
+    let containers = number(env, "WORKER_MAX_CONCURRENCY", 1)?.max(1);
+    Ok(Some((total / containers).max(1) as u32))
 }
 
 /// Failed deliveries of an event before the worker dead-letters it (`MAX_ATTEMPTS`, 1 to 20,

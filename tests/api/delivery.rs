@@ -237,3 +237,34 @@ async fn a_job_handed_back_for_time_is_tried_again_at_once() {
     let took = worker.run_until(Duration::from_secs(5), async || worker.replies().await.len() == 1).await;
     assert!(took < Duration::from_secs(5), "{took:?}");
 }
+
+/// Issue 24: a 429 with `Retry-After` is tried again when the platform says, not before.
+#[tokio::test]
+async fn a_rate_limited_call_waits_as_long_as_the_platform_says() {
+    let engage = MockServer::start().await;
+    Mock::given(method("PUT"))
+        .respond_with(
+            ResponseTemplate::new(429).insert_header("Retry-After", "2").set_body_json(
+                json!({"error": "rate_limit_exceeded", "message": "slow down", "status": 429}),
+            ),
+        )
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&engage)
+        .await;
+    Mock::given(method("PUT"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "t"})))
+        .mount(&engage)
+        .await;
+    let client = handover_core::engage::EngageClient::new(
+        wiring::http_client(),
+        &format!("{}/1.0", engage.uri()),
+        handover_core::secret::Secret::new(ACCESS_TOKEN),
+    );
+    let started = Instant::now();
+    client.update_thread_categories("t", &[AGENT_CATEGORY.to_string()]).await.unwrap();
+    // Its own backoff would have tried again within 0.2 s.
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(1_900), "waited {waited:?}");
+    assert_eq!(engage.received_requests().await.unwrap().len(), 2);
+}

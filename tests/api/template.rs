@@ -304,6 +304,18 @@ fn every_function_outlives_its_time_budget_and_the_queue_outlives_the_worker() {
     );
 }
 
+/// Issue 24: one budget of Engage Digital requests: the workers' total (each container paces
+/// its share) and the emergency sweep's stay under the platform's 500 a minute.
+#[test]
+fn the_default_request_rates_add_up_below_the_platforms_limit() {
+    let template = template();
+    let default = |name: &str| template["Parameters"][name]["Default"].as_u64().unwrap();
+    let total = default("WorkerRequestsPerMinute") + default("EmergencyRequestsPerMinute");
+    assert!(total <= 450, "{total} a minute by default");
+    let env = &template["Resources"]["ProcessFunction"]["Properties"]["Environment"]["Variables"];
+    assert!(!env["ENGAGE_REQUESTS_PER_MINUTE"].is_null() && !env["WORKER_MAX_CONCURRENCY"].is_null());
+}
+
 /// Issue 24: what the platform takes is checked at deploy time.
 #[test]
 fn secrets_and_urls_are_checked_at_deploy_time() {

@@ -26,7 +26,7 @@ pub enum EngageError {
     #[error("Engage Digital could not do it (422 {error}): {message}")]
     Unprocessable { error: String, message: String },
     #[error("Engage Digital rate limit exceeded (429 {error}): {message}")]
-    RateLimited { error: String, message: String },
+    RateLimited { error: String, message: String, retry_after: Option<Duration> },
     #[error("Engage Digital failed ({status} {error}): {message}")]
     Server { status: u16, error: String, message: String },
     #[error("Engage Digital answered {status} unexpectedly: {message}")]
@@ -158,6 +158,49 @@ pub struct StatusQuery {
 pub const REFUSAL_RETRIES: Backoff =
     Backoff { attempts: 4, first: Duration::from_millis(200), max: Duration::from_secs(2) };
 
+/// The longest `Retry-After` a call waits for itself; a longer one fails the call, and the
+/// queue's backoff takes over.
+const LONGEST_RETRY_AFTER: Duration = Duration::from_secs(10);
+
+/// At most `per_minute` requests in any 60 s from this process: a request past it waits its
+/// turn. The platform allows 500 a minute in all; the template gives each worker container
+/// its share (see the README), so the shares add up below it whatever the traffic.
+pub struct RateWindow {
+    per_minute: usize,
+    sent: tokio::sync::Mutex<std::collections::VecDeque<tokio::time::Instant>>,
+}
+
+impl RateWindow {
+    const WINDOW: Duration = Duration::from_secs(60);
+
+    pub fn per_minute(requests: u32) -> Self {
+        Self { per_minute: requests.max(1) as usize, sent: Default::default() }
+    }
+
+    /// Waits until a request may go, and counts it.
+    pub async fn acquire(&self) {
+        loop {
+            let wait = {
+                let mut sent = self.sent.lock().await;
+                let now = tokio::time::Instant::now();
+                while sent.front().is_some_and(|at| now.duration_since(*at) >= Self::WINDOW) {
+                    sent.pop_front();
+                }
+                match sent.front() {
+                    Some(oldest) if sent.len() >= self.per_minute => {
+                        Self::WINDOW - now.duration_since(*oldest)
+                    }
+                    _ => {
+                        sent.push_back(now);
+                        return;
+                    }
+                }
+            };
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
 /// The REST client; built once per process and shared.
 #[derive(Clone)]
 pub struct EngageClient {
@@ -166,6 +209,7 @@ pub struct EngageClient {
     token: Secret,
     retry: Backoff,
     timeout: Duration,
+    rate: Option<std::sync::Arc<RateWindow>>,
 }
 
 impl EngageClient {
@@ -176,7 +220,14 @@ impl EngageClient {
             token,
             retry: REFUSAL_RETRIES,
             timeout: Duration::from_secs(10),
+            rate: None,
         }
+    }
+
+    /// Every call waits its turn in `rate` (this process's share of the platform's limit).
+    pub fn with_rate(mut self, rate: RateWindow) -> Self {
+        self.rate = Some(std::sync::Arc::new(rate));
+        self
     }
 
     /// The time budget of each call (a call that takes longer fails as a transport error).
@@ -325,7 +376,16 @@ impl EngageClient {
                 Err(e @ (EngageError::Conflict { .. } | EngageError::RateLimited { .. }))
                     if self.retry.allows_another(attempt) =>
                 {
-                    let delay = self.retry.delay(attempt - 1);
+                    // The platform's own word on when to come back, when it says and it is short.
+                    let delay = match &e {
+                        EngageError::RateLimited { retry_after: Some(after), .. }
+                            if *after > LONGEST_RETRY_AFTER =>
+                        {
+                            return Err(e);
+                        }
+                        EngageError::RateLimited { retry_after: Some(after), .. } => *after,
+                        _ => self.retry.delay(attempt - 1),
+                    };
                     tracing::warn!(code = %e.code(), attempt, delay_ms = delay.as_millis() as u64, "Engage Digital asked to retry later");
                     tokio::time::sleep(delay).await;
                     attempt += 1;
@@ -341,6 +401,9 @@ impl EngageClient {
         path: &str,
         form: &[(&str, &str)],
     ) -> Result<T, EngageError> {
+        if let Some(rate) = &self.rate {
+            rate.acquire().await;
+        }
         let url = format!("{}{}", self.api_url, path);
         let mut request =
             self.http.request(method, &url).bearer_auth(self.token.expose()).timeout(self.timeout);
@@ -350,13 +413,25 @@ impl EngageClient {
         let response =
             request.send().await.map_err(|e| EngageError::Transport(e.without_url().to_string()))?;
         let status = response.status();
+        let retry_after = retry_after(response.headers());
         let bytes =
             response.bytes().await.map_err(|e| EngageError::Transport(e.without_url().to_string()))?;
         if status.is_success() {
             return serde_json::from_slice(&bytes).map_err(|e| EngageError::Decode(e.to_string()));
         }
-        Err(error_from(status, &bytes))
+        Err(match error_from(status, &bytes) {
+            EngageError::RateLimited { error, message, .. } => {
+                EngageError::RateLimited { error, message, retry_after }
+            }
+            other => other,
+        })
     }
+}
+
+/// `Retry-After` in seconds (the form the platform sends).
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let seconds = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim().parse::<u64>().ok()?;
+    Some(Duration::from_secs(seconds))
 }
 
 fn error_from(status: StatusCode, body: &[u8]) -> EngageError {
@@ -370,7 +445,7 @@ fn error_from(status: StatusCode, body: &[u8]) -> EngageError {
         404 => EngageError::NotFound { error, message },
         409 => EngageError::Conflict { error, message },
         422 => EngageError::Unprocessable { error, message },
-        429 => EngageError::RateLimited { error, message },
+        429 => EngageError::RateLimited { error, message, retry_after: None },
         s @ 500..=599 => EngageError::Server { status: s, error, message },
         s => EngageError::Unexpected { status: s, message },
     }
@@ -400,13 +475,30 @@ mod tests {
             err,
             EngageError::RateLimited {
                 error: "rate_limit_exceeded".into(),
-                message: "Too many requests".into()
+                message: "Too many requests".into(),
+                retry_after: None
             }
         );
         assert!(err.is_transient());
         assert!(!error_from(StatusCode::FORBIDDEN, b"{}").is_transient());
         assert!(error_from(StatusCode::BAD_GATEWAY, b"<html>").is_transient());
         assert!(!error_from(StatusCode::UNPROCESSABLE_ENTITY, b"").is_transient());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_rate_window_lets_a_burst_through_and_then_at_most_its_share_a_minute() {
+        let window = RateWindow::per_minute(3);
+        let started = tokio::time::Instant::now();
+        for _ in 0..3 {
+            window.acquire().await;
+        }
+        assert_eq!(started.elapsed(), Duration::ZERO, "a burst within the share goes at once");
+        window.acquire().await;
+        assert_eq!(
+            started.elapsed(),
+            Duration::from_secs(60),
+            "the fourth waits for the first to leave the window"
+        );
     }
 
     #[test]

@@ -25,6 +25,7 @@ fn engage() -> EngageSettings {
         bot_source_ids: Some(vec!["s1".into()]),
         async_source_ids: vec![],
         timeout: Duration::from_secs(1),
+        requests_per_minute: None,
     }
 }
 
