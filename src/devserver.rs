@@ -93,7 +93,7 @@ pub async fn start(host: &str, port: u16, mut env: HashMap<String, String>) -> a
                 (wiring::sqs_queue(&settings).await, None)
             }
         };
-    let engage = EngageReceiver { auth: WebhookAuth::from_env(&env)?, queue: queue.clone() };
+    let engage = EngageReceiver::new(WebhookAuth::from_env(&env)?, queue.clone());
     let emergency = wiring::emergency_flow(EmergencySettings::from_env(&env)?, store.clone(), &http)
         .telling(processor.emergency.clone());
     let emergency_authorization = match set(&env, "EMERGENCY_TOKEN") {

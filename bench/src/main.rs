@@ -500,10 +500,10 @@ async fn receiving(posts: usize) -> anyhow::Result<()> {
         .await?
         .queue_url
         .context("a queue URL")?;
-    let receiver = handover_core::edge::engage::EngageReceiver {
-        auth: dev.functions.engage.auth.clone(),
-        queue: Arc::new(handover_core::queue::SqsQueue::new(sqs, queue)),
-    };
+    let receiver = handover_core::edge::engage::EngageReceiver::new(
+        dev.functions.engage.auth.clone(),
+        Arc::new(handover_core::queue::SqsQueue::new(sqs, queue)),
+    );
     let body = json!({"events": [
         {"type": "content.imported", "id": "q1", "resource": {"type": "chat/message", "id": "c1", "metadata": {"thread_id": "t1", "source_id": "s", "category_ids": []}}},
         {"type": "content.imported", "id": "q2", "resource": {"type": "chat/message", "id": "c2", "metadata": {"thread_id": "t2", "source_id": "s", "category_ids": []}}}

@@ -459,8 +459,9 @@ pub fn deployed_secret(env: &dyn Env, name: &'static str) -> Result<String, Conf
 #[derive(Debug, Clone)]
 pub struct WebhookAuth {
     pub verify_token: Secret,
-    /// `None`: requests need no `X-Dimelo-Secret` (the dev server only).
-    pub webhook_secret: Option<Secret>,
+    /// The secrets a request's `X-Dimelo-Secret` may carry: the current one, and the previous
+    /// one during a rotation. Empty: requests need none (the dev server only).
+    pub webhook_secrets: Vec<Secret>,
 }
 
 impl WebhookAuth {
@@ -468,14 +469,14 @@ impl WebhookAuth {
     pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
         Ok(Self {
             verify_token: Secret::new(required(env, "ENGAGE_VERIFY_TOKEN")?),
-            webhook_secret: optional(env, "ENGAGE_WEBHOOK_SECRET").map(Secret::new),
+            webhook_secrets: optional(env, "ENGAGE_WEBHOOK_SECRET").map(Secret::new).into_iter().collect(),
         })
     }
 
     /// A deployed receiver's: the secret required.
     pub fn deployed_from_env(env: &dyn Env) -> Result<Self, ConfigError> {
         let verify_token = Secret::new(required(env, "ENGAGE_VERIFY_TOKEN")?);
-        Ok(Self { verify_token, webhook_secret: Some(required_webhook_secret(env)?) })
+        Ok(Self { verify_token, webhook_secrets: vec![required_webhook_secret(env)?] })
     }
 }
 
@@ -739,7 +740,7 @@ mod tests {
         env.insert("ENGAGE_WEBHOOK_SECRET", "short");
         assert!(WebhookAuth::deployed_from_env(&env).unwrap_err().to_string().contains("16 characters"));
         env.insert("ENGAGE_WEBHOOK_SECRET", "a-real-secret-of-some-length");
-        assert!(WebhookAuth::deployed_from_env(&env).unwrap().webhook_secret.is_some());
+        assert!(WebhookAuth::deployed_from_env(&env).unwrap().webhook_secrets.len() == 1);
     }
 
     #[test]

@@ -144,7 +144,16 @@ pub async fn sqs_queue(settings: &QueueSettings) -> Arc<dyn JobQueue> {
 pub async fn engage_receiver_function(env: &dyn Env) -> Result<EngageReceiver, StartupError> {
     let auth = crate::config::WebhookAuth::deployed_from_env(env)?;
     let queue = QueueSettings::from_env(env)?;
-    Ok(EngageReceiver { auth, queue: sqs_queue(&queue).await })
+    let mut receiver = EngageReceiver::new(auth, sqs_queue(&queue).await);
+    // Kept current from Secrets Manager, so a rotation never takes the endpoint down.
+    if let Some(arn) = env.var("ENGAGE_WEBHOOK_SECRET_SECRET_ARN").filter(|arn| !arn.trim().is_empty()) {
+        let read_at_start = receiver.auth.webhook_secrets.clone();
+        let endpoint = env.var("SECRETS_ENDPOINT");
+        let rotating =
+            crate::secret_store::RotatingSecret::new(arn.trim(), endpoint.as_deref(), read_at_start).await;
+        receiver.rotating_secret = Some(Arc::new(rotating));
+    }
+    Ok(receiver)
 }
 
 /// Everything the `zenvia` Lambda needs: its inbound token and the queue.

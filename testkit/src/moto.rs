@@ -51,8 +51,8 @@ fn start() -> String {
     )
 }
 
-/// Stores `value` as a new secret in moto's Secrets Manager and returns its ARN.
-pub async fn create_secret(name: &str, value: &str) -> String {
+/// A Secrets Manager client for the shared moto server.
+fn secrets_client() -> aws_sdk_secretsmanager::Client {
     let config = aws_sdk_secretsmanager::Config::builder()
         .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
         .http_client(handover_core::aws::http_client())
@@ -62,7 +62,23 @@ pub async fn create_secret(name: &str, value: &str) -> String {
             "local", "local", None, None, "tests",
         ))
         .build();
-    let client = aws_sdk_secretsmanager::Client::from_conf(config);
+    aws_sdk_secretsmanager::Client::from_conf(config)
+}
+
+/// Rotates a secret: its new value becomes `AWSCURRENT`, the old one `AWSPREVIOUS`.
+pub async fn put_secret_value(arn: &str, value: &str) {
+    secrets_client()
+        .put_secret_value()
+        .secret_id(arn)
+        .secret_string(value)
+        .send()
+        .await
+        .expect("moto rotates it");
+}
+
+/// Stores `value` as a new secret in moto's Secrets Manager and returns its ARN.
+pub async fn create_secret(name: &str, value: &str) -> String {
+    let client = secrets_client();
     static CREATED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = CREATED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let created = client

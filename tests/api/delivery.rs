@@ -268,3 +268,101 @@ async fn a_rate_limited_call_waits_as_long_as_the_platform_says() {
     assert!(waited >= Duration::from_millis(1_900), "waited {waited:?}");
     assert_eq!(engage.received_requests().await.unwrap().len(), 2);
 }
+
+/// Issue 24: rotating the webhook's secret never takes the endpoint down. Engage Digital
+/// checks a new secret at once; the receivers read the secret again (every few minutes; at
+/// once here) and accept the new value and, during the rotation, the previous one.
+#[tokio::test]
+async fn a_rotated_webhook_secret_is_accepted_with_the_previous_one_during_the_rotation() {
+    use handover_core::config::WebhookAuth;
+    use handover_core::edge::engage::{Endpoint, EngageReceiver};
+    use handover_core::secret::Secret;
+    use handover_core::secret_store::RotatingSecret;
+    use handover_testkit::moto;
+
+    let (old, new) = ("the-old-webhook-secret-1", "the-new-webhook-secret-2");
+    let arn = moto::create_secret("rotated-webhook", old).await;
+    let rotating = RotatingSecret::refreshing_every(
+        &arn,
+        Some(moto::endpoint()),
+        vec![Secret::new(old)],
+        Duration::ZERO,
+    )
+    .await;
+    let auth =
+        WebhookAuth { verify_token: Secret::new("verify-token"), webhook_secrets: vec![Secret::new(old)] };
+    let queue = std::sync::Arc::new(handover_core::queue::SqsQueue::new(
+        handover_core::queue::sqs_client(Some(moto::endpoint())).await,
+        "http://127.0.0.1:1/not-used.fifo",
+    ));
+    let receiver = EngageReceiver {
+        rotating_secret: Some(std::sync::Arc::new(rotating)),
+        ..EngageReceiver::new(auth, queue)
+    };
+    let verify = |secret: &str| {
+        http::Request::builder()
+            .uri("/engage/webhook?hub.mode=subscribe&hub.challenge=ok&hub.verify_token=verify-token")
+            .header("x-dimelo-secret", secret)
+            .body(bytes::Bytes::new())
+            .unwrap()
+    };
+    let status = async |secret: &str| {
+        handover_core::edge::engage::handle(&receiver, Endpoint::Webhook, verify(secret))
+            .await
+            .status()
+            .as_u16()
+    };
+    assert_eq!(status(old).await, 200);
+    assert_eq!(status(new).await, 403, "not yet rotated");
+
+    moto::put_secret_value(&arn, new).await;
+    assert_eq!(status(new).await, 200, "the new secret, as Engage Digital checks it at once");
+    assert_eq!(status(old).await, 200, "the previous one during the rotation");
+    assert_eq!(status("some-other-secret-value").await, 403);
+}
+
+/// Issue 24: a job not done by its invocation's deadline is released before it rather than
+/// killed with the batch; what it was making is read back by the next delivery.
+#[tokio::test]
+async fn a_job_not_done_by_its_deadline_is_released_and_the_next_delivery_finishes_it() {
+    use handover_core::queue::{Job, QueueMessage, Verdict};
+    let worker = worker().await;
+    // The reply is made, its answer slow to come.
+    Mock::given(method("POST"))
+        .and(path("/1.0/contents"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"id": "r"})).set_delay(Duration::from_secs(3)),
+        )
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&worker.engage)
+        .await;
+    platform(&worker.engage, None).await;
+    let body = content_body_with("ev-d", "c-d", "hello", false, |m| m["thread_id"] = json!("t-d"));
+    let event = handover_core::engage::Envelope::parse(body.as_bytes()).unwrap().events.remove(0);
+    let message = QueueMessage {
+        id: "m-d".into(),
+        group: "t-d".into(),
+        body: serde_json::to_string(&Job::engage(event)).unwrap(),
+        receipt_handle: "r-d".into(),
+        receive_count: 1,
+    };
+    let started = Instant::now();
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(500);
+    let verdicts = worker.processor.process_batch_until(vec![message.clone()], || true, Some(deadline)).await;
+    assert!(started.elapsed() < Duration::from_secs(2), "released at its deadline: {:?}", started.elapsed());
+    assert!(matches!(verdicts[0].1, Verdict::RetryAfter(_)), "{:?}", verdicts[0].1);
+
+    let verdicts = worker.processor.process_batch(vec![message], || true).await;
+    assert_eq!(verdicts[0].1, Verdict::Done);
+    let calls: Vec<String> = worker
+        .engage
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.url.path()))
+        .collect();
+    // Read back before it is made again (this fake shows no reply, so it is posted again).
+    assert_eq!(calls, ["POST /1.0/contents", "GET /1.0/contents", "POST /1.0/contents"]);
+}

@@ -78,11 +78,20 @@ pub struct Options {
     pub meter: Option<handover_testkit::meter::DynamoMeter>,
     pub bot: BotKind,
     pub env: Vec<(&'static str, String)>,
+    /// The queue's retries (default: [`test_retry_policy`]).
+    pub delivery: Option<Backoff>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { store: StoreKind::Memory, faults: None, meter: None, bot: BotKind::Http, env: vec![] }
+        Self {
+            store: StoreKind::Memory,
+            faults: None,
+            meter: None,
+            bot: BotKind::Http,
+            env: vec![],
+            delivery: None,
+        }
     }
 }
 
@@ -94,6 +103,10 @@ impl Options {
     pub fn metered(mut self, meter: &handover_testkit::meter::DynamoMeter) -> Self {
         self.store = StoreKind::Dynamo;
         self.meter = Some(meter.clone());
+        self
+    }
+    pub fn delivery(mut self, delivery: Backoff) -> Self {
+        self.delivery = Some(delivery);
         self
     }
     pub fn faults(mut self, faults: &Arc<StoreFaults>) -> Self {
@@ -200,15 +213,15 @@ impl TestApp {
         )
         .await
         .expect("test configuration is valid");
-        processor.delivery = test_retry_policy();
+        processor.delivery = options.delivery.unwrap_or_else(test_retry_policy);
         let processor = Arc::new(processor);
         // The dev server's queue, retrying quickly so that faults resolve within a test.
         let queue = InProcessQueue::new(processor.clone());
         let shared_queue: Arc<dyn JobQueue> = Arc::new(queue.clone());
-        let receiver = EngageReceiver {
-            auth: WebhookAuth::from_env(&env).expect("test configuration is valid"),
-            queue: shared_queue.clone(),
-        };
+        let receiver = EngageReceiver::new(
+            WebhookAuth::from_env(&env).expect("test configuration is valid"),
+            shared_queue.clone(),
+        );
         let emergency_settings = EmergencySettings::from_env(&env).expect("test configuration is valid");
         let emergency = wiring::emergency_flow(emergency_settings, store.clone(), &wiring::http_client())
             .telling(processor.emergency.clone());

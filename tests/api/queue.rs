@@ -114,8 +114,7 @@ async fn queueing_is_refused_when_the_queue_is_unavailable_and_nothing_is_half_d
         }
     }
     let app = TestApp::spawn(Options::default()).await;
-    let receiver =
-        EngageReceiver { auth: app.functions.engage.auth.clone(), queue: std::sync::Arc::new(Unavailable) };
+    let receiver = EngageReceiver::new(app.functions.engage.auth.clone(), std::sync::Arc::new(Unavailable));
     let request = http::Request::builder()
         .method("POST")
         .uri("/engage/webhook")
@@ -129,4 +128,37 @@ async fn queueing_is_refused_when_the_queue_is_unavailable_and_nothing_is_half_d
     assert!(correlation.len() == 16 && correlation.bytes().all(|b| b.is_ascii_hexdigit()), "{body}");
     assert!(!response.body().contains("sqs.internal"), "no internal detail: {}", response.body());
     assert!(app.engage_calls().await.is_empty());
+}
+
+/// Issue 24: `GET /queue` shows each failing event's attempts and when it is tried next, with
+/// the worker's own backoff (about 2 s at first).
+#[tokio::test]
+async fn the_queue_shows_a_failing_events_attempts_and_next_try() {
+    let delivery = handover_core::queue::DELIVERY;
+    let app = TestApp::spawn(Options::default().delivery(delivery)).await;
+    Mock::given(method("POST"))
+        .and(path("/1.0/contents"))
+        .respond_with(
+            ResponseTemplate::new(503)
+                .set_body_json(json!({"error": "unavailable", "message": "down", "status": 503})),
+        )
+        .mount(&app.engage)
+        .await;
+    app.engage_accepts_everything().await;
+    app.bot_answers(json!({"replies": ["Hello"]})).await;
+    assert_eq!(app.post_webhook_no_wait(content_body("ev-w", "c-w", "hello", false)).await.status(), 200);
+    let mut waiting = serde_json::Value::Null;
+    for _ in 0..50 {
+        let queue: serde_json::Value = app.get("/queue").await.json().await.unwrap();
+        if let Some(first) = queue["retrying"].as_array().and_then(|r| r.first()) {
+            waiting = first.clone();
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(waiting["group"], THREAD, "{waiting}");
+    assert_eq!(waiting["attempts"], 1);
+    let next = waiting["next_try_in_ms"].as_u64().unwrap();
+    assert!(next <= 2_000, "tried again within 2 s: {next} ms");
+    assert!(waiting["last_error"].as_str().unwrap().contains("503"), "{waiting}");
 }

@@ -20,6 +20,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(worker)).await
 }
 
+/// What a job leaves before the invocation's deadline to release its record and to settle the
+/// batch on the queue.
+const JOB_RELEASE_MARGIN_MS: i64 = 5_000;
+
 async fn handle(
     processor: &Processor,
     delivery: &SqsDelivery,
@@ -30,9 +34,13 @@ async fn handle(
     let needed_ms = processor.time_needed.as_millis() as i64;
     let time_left = || handover_core::now_millis() + needed_ms <= deadline_ms;
     let messages = event.payload.records.into_iter().map(queue_message).collect();
+    // A job not done a few seconds before the deadline is released rather than killed.
+    let left_ms = (deadline_ms - handover_core::now_millis() - JOB_RELEASE_MARGIN_MS).max(0) as u64;
+    let job_deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(left_ms);
+    let verdicts = processor.process_batch_until(messages, time_left, Some(job_deadline)).await;
     // Failures come back after their backoff, dead letters go alone: the reply names only the
     // messages to deliver again.
-    let failed = delivery.settle(processor.process_batch(messages, time_left).await).await;
+    let failed = delivery.settle(verdicts).await;
     let mut response = SqsBatchResponse::default();
     for id in failed {
         let mut failure = BatchItemFailure::default();

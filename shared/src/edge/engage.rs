@@ -18,7 +18,27 @@ use crate::queue::{Job, JobQueue};
 /// What the receiving functions (`webhook`, `rebot`) need: the webhook's tokens and the queue.
 pub struct EngageReceiver {
     pub auth: WebhookAuth,
+    /// In AWS: the webhook's secret as Secrets Manager has it now (re-read every few minutes,
+    /// the previous value too during a rotation), in place of `auth`'s.
+    pub rotating_secret: Option<Arc<crate::secret_store::RotatingSecret>>,
     pub queue: Arc<dyn JobQueue>,
+}
+
+impl EngageReceiver {
+    pub fn new(auth: WebhookAuth, queue: Arc<dyn JobQueue>) -> Self {
+        Self { auth, rotating_secret: None, queue }
+    }
+
+    /// The tokens requests are checked against now.
+    async fn current_auth(&self) -> std::borrow::Cow<'_, WebhookAuth> {
+        match &self.rotating_secret {
+            None => std::borrow::Cow::Borrowed(&self.auth),
+            Some(rotating) => std::borrow::Cow::Owned(WebhookAuth {
+                verify_token: self.auth.verify_token.clone(),
+                webhook_secrets: rotating.values().await,
+            }),
+        }
+    }
 }
 
 /// The two webhook URLs, each registered in Engage Digital with its own event types.
@@ -62,15 +82,19 @@ pub enum Refusal {
     Forbidden(&'static str),
 }
 
-/// Checks the `X-Dimelo-Secret` header when a secret is configured (constant time).
+/// Checks the `X-Dimelo-Secret` header when a secret is configured (constant time): any of
+/// the secrets accepted now (the previous one too, during a rotation).
 pub fn check_secret(request: &ApiRequest, settings: &WebhookAuth) -> Result<(), Refusal> {
-    match &settings.webhook_secret {
-        None => Ok(()),
-        Some(secret) => match header_value(request, SECRET_HEADER) {
-            Some(presented) if secret.matches(presented) => Ok(()),
-            Some(_) => Err(Refusal::Forbidden("the webhook secret is wrong")),
-            None => Err(Refusal::Forbidden("the webhook secret is missing")),
-        },
+    if settings.webhook_secrets.is_empty() {
+        return Ok(());
+    }
+    match header_value(request, SECRET_HEADER) {
+        // Every secret is compared, so the time taken says nothing about which matched.
+        Some(presented) if settings.webhook_secrets.iter().fold(false, |ok, s| s.matches(presented) | ok) => {
+            Ok(())
+        }
+        Some(_) => Err(Refusal::Forbidden("the webhook secret is wrong")),
+        None => Err(Refusal::Forbidden("the webhook secret is missing")),
     }
 }
 
@@ -101,9 +125,9 @@ fn refusal_response(refusal: Refusal) -> ApiResponse {
 
 /// `GET` and `POST` of an Engage Digital webhook URL.
 pub async fn handle(receiver: &EngageReceiver, endpoint: Endpoint, request: ApiRequest) -> ApiResponse {
-    let settings = &receiver.auth;
+    let settings = receiver.current_auth().await;
     match *request.method() {
-        Method::GET => match verify_subscription(&request, settings) {
+        Method::GET => match verify_subscription(&request, &settings) {
             Ok(challenge) => {
                 tracing::info!(endpoint = endpoint.path(), "webhook subscription verified");
                 Response::builder()
@@ -117,13 +141,18 @@ pub async fn handle(receiver: &EngageReceiver, endpoint: Endpoint, request: ApiR
                 refusal_response(refusal)
             }
         },
-        Method::POST => receive_events(receiver, endpoint, request).await,
+        Method::POST => receive_events(receiver, &settings, endpoint, request).await,
         _ => error_response(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "use GET or POST"),
     }
 }
 
-async fn receive_events(receiver: &EngageReceiver, endpoint: Endpoint, request: ApiRequest) -> ApiResponse {
-    if let Err(refusal) = check_secret(&request, &receiver.auth) {
+async fn receive_events(
+    receiver: &EngageReceiver,
+    settings: &WebhookAuth,
+    endpoint: Endpoint,
+    request: ApiRequest,
+) -> ApiResponse {
+    if let Err(refusal) = check_secret(&request, settings) {
         tracing::warn!(?refusal, "webhook POST refused");
         return refusal_response(refusal);
     }

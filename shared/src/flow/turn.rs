@@ -132,6 +132,10 @@ pub enum ProcessError {
     /// A failed delivery, counted on the event's record.
     #[error("{cause} (failed delivery {attempts})")]
     Failed { attempts: u32, cause: Box<ProcessError> },
+    /// The invocation's time ran out: the event was released for the next delivery, what it
+    /// was making left to be read back.
+    #[error("the invocation's time ran out; released for the next delivery")]
+    OutOfTime,
 }
 
 impl ProcessError {
@@ -195,9 +199,21 @@ impl Engine {
     pub async fn released_on_failure<T>(
         &self,
         claimed: &mut Claimed,
+        deadline: Option<tokio::time::Instant>,
         work: impl AsyncFnOnce(&mut Claimed) -> Result<T, ProcessError>,
     ) -> Result<T, ProcessError> {
-        let cause = match work(claimed).await {
+        let worked = match deadline {
+            None => work(claimed).await,
+            // Released before the invocation's deadline rather than killed with it: an effect
+            // cut short may have been made, so every one not finished is read back next time.
+            Some(deadline) => tokio::time::timeout_at(deadline, work(claimed)).await.unwrap_or_else(|_| {
+                claimed.journal.effects.iter_mut().filter(|e| !e.state.is_finished()).for_each(|e| {
+                    e.state = EffectState::Uncertain;
+                });
+                Err(ProcessError::OutOfTime)
+            }),
+        };
+        let cause = match worked {
             Ok(done) => return Ok(done),
             Err(cause) => cause,
         };

@@ -162,14 +162,23 @@ pub const JOB_TIME_BESIDES_BOT: Duration = Duration::from_secs(30);
 
 impl Processor {
     pub async fn process(&self, job: &Job) -> Result<(), JobError> {
+        self.process_until(job, None).await
+    }
+
+    /// Processes a job, released for the next delivery at `deadline` if it is not done then.
+    pub async fn process_until(
+        &self,
+        job: &Job,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Result<(), JobError> {
         match job {
             Job::Engage { event } => {
                 let flow = self.engage.as_ref().ok_or(JobError::NotConfigured("Engage Digital"))?;
-                flow.process(event).await?;
+                flow.process_until(event, deadline).await?;
             }
             Job::Zenvia { delivery_id, event } => {
                 let flow = self.zenvia.as_ref().ok_or(JobError::NotConfigured("Zenvia"))?;
-                flow.process(event, delivery_id).await?;
+                flow.process_until(event, delivery_id, deadline).await?;
             }
         }
         Ok(())
@@ -187,6 +196,17 @@ impl Processor {
         messages: Vec<QueueMessage>,
         time_left: impl Fn() -> bool,
     ) -> Vec<(QueueMessage, Verdict)> {
+        self.process_batch_until(messages, time_left, None).await
+    }
+
+    /// The same, each job released for the next delivery at `deadline` if it is not done by
+    /// then (the Lambda worker's: its invocation's deadline less a margin).
+    pub async fn process_batch_until(
+        &self,
+        messages: Vec<QueueMessage>,
+        time_left: impl Fn() -> bool,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Vec<(QueueMessage, Verdict)> {
         let order: Vec<String> = messages.iter().map(|m| m.id.clone()).collect();
         let mut groups: Vec<(String, Vec<QueueMessage>)> = Vec::new();
         for message in messages {
@@ -195,7 +215,7 @@ impl Processor {
                 None => groups.push((message.group.clone(), vec![message])),
             }
         }
-        let runs = groups.into_iter().map(|(_, messages)| self.process_group(messages, &time_left));
+        let runs = groups.into_iter().map(|(_, messages)| self.process_group(messages, &time_left, deadline));
         let mut verdicts: Vec<(QueueMessage, Verdict)> = join_all(runs).await.into_iter().flatten().collect();
         // In the batch's order, as Lambda reads them.
         verdicts.sort_by_key(|(message, _)| order.iter().position(|id| *id == message.id));
@@ -207,6 +227,7 @@ impl Processor {
         &self,
         messages: Vec<QueueMessage>,
         time_left: &impl Fn() -> bool,
+        deadline: Option<tokio::time::Instant>,
     ) -> Vec<(QueueMessage, Verdict)> {
         let mut blocked = false;
         let mut verdicts = Vec::with_capacity(messages.len());
@@ -214,7 +235,7 @@ impl Processor {
             let verdict = if blocked || !time_left() {
                 Verdict::RetryAfter(Duration::ZERO)
             } else {
-                self.verdict(&message).await
+                self.verdict(&message, deadline).await
             };
             blocked |= matches!(verdict, Verdict::RetryAfter(_));
             verdicts.push((message, verdict));
@@ -222,9 +243,9 @@ impl Processor {
         verdicts
     }
 
-    async fn verdict(&self, message: &QueueMessage) -> Verdict {
+    async fn verdict(&self, message: &QueueMessage, deadline: Option<tokio::time::Instant>) -> Verdict {
         let result = match serde_json::from_str::<Job>(&message.body) {
-            Ok(job) => self.process(&job).await,
+            Ok(job) => self.process_until(&job, deadline).await,
             Err(err) => Err(JobError::Malformed(err.to_string())),
         };
         self.judge(result, message.receive_count, &message.group)

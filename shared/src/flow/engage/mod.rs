@@ -99,15 +99,26 @@ impl EngageFlow {
 
     /// Processes one event exactly once, whatever the number of deliveries.
     pub async fn process(&self, event: &WebhookEvent) -> Result<EventOutcome, ProcessError> {
+        self.process_until(event, None).await
+    }
+
+    /// The same, released for the next delivery at `deadline` if it is not done by then.
+    pub async fn process_until(
+        &self,
+        event: &WebhookEvent,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Result<EventOutcome, ProcessError> {
         let thread_id = event.thread_scope();
         let span = tracing::info_span!("event", event_id = %event.id(), event_type = %event.event_type(), thread_id = %thread_id);
-        super::logged_event(span, self.process_claimed(event, &thread_id), EventOutcome::label).await
+        let work = self.process_claimed(event, &thread_id, deadline);
+        super::logged_event(span, work, EventOutcome::label).await
     }
 
     async fn process_claimed(
         &self,
         event: &WebhookEvent,
         thread_id: &str,
+        deadline: Option<tokio::time::Instant>,
     ) -> Result<EventOutcome, ProcessError> {
         if let WebhookEvent::Unknown { event_type, .. } = event {
             info!(%event_type, "event type not handled; acknowledged");
@@ -118,7 +129,7 @@ impl EngageFlow {
         };
         let engine = &self.engine;
         engine
-            .released_on_failure(&mut claimed, async |claimed| match event {
+            .released_on_failure(&mut claimed, deadline, async |claimed| match event {
                 WebhookEvent::ContentImported(content) => self.content_imported(content, claimed).await,
                 WebhookEvent::InterventionClosed(closed) => self.intervention_closed(closed, claimed).await,
                 _ => self.mark(claimed, "recorded").await,

@@ -83,16 +83,28 @@ impl ZenviaFlow {
         event: &ZenviaEvent,
         delivery_id: &str,
     ) -> Result<ZenviaOutcome, ProcessError> {
+        self.process_until(event, delivery_id, None).await
+    }
+
+    /// The same, released for the next delivery at `deadline` if it is not done by then.
+    pub async fn process_until(
+        &self,
+        event: &ZenviaEvent,
+        delivery_id: &str,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Result<ZenviaOutcome, ProcessError> {
         // The interaction's key as the store's thread id, so the same queries find its events.
         let thread_id = interaction_key(event.interaction_hash().unwrap_or(""));
         let span = tracing::info_span!("event", event_id = %delivery_id, event_type = %event.event_type(), thread_id = %thread_id);
-        super::logged_event(span, self.process_claimed(event, delivery_id), ZenviaOutcome::label).await
+        let work = self.process_claimed(event, delivery_id, deadline);
+        super::logged_event(span, work, ZenviaOutcome::label).await
     }
 
     async fn process_claimed(
         &self,
         event: &ZenviaEvent,
         delivery_id: &str,
+        deadline: Option<tokio::time::Instant>,
     ) -> Result<ZenviaOutcome, ProcessError> {
         let (hash, event_id) = match event {
             ZenviaEvent::Unknown { event_type } => {
@@ -115,7 +127,7 @@ impl ZenviaFlow {
             return Ok(ZenviaOutcome::Duplicate);
         };
         self.engine
-            .released_on_failure(&mut claimed, async |claimed| match event {
+            .released_on_failure(&mut claimed, deadline, async |claimed| match event {
                 ZenviaEvent::NewInteraction { department_id, .. } => {
                     self.new_interaction(hash, *department_id, claimed).await
                 }
