@@ -304,31 +304,45 @@ impl SweepStore for CrashableStore {
     }
 }
 
-/// A first message whose turn makes every effect of its kind: the intervention, the replies,
-/// then the handover ("I want to talk to a human") or the resolve ("bye", with the thread
-/// closed too).
+/// An event whose processing makes every effect of its kind: a first message handed over
+/// (the intervention, the replies, the recategorization), one resolved ("bye", the thread
+/// closed too), and an agent's closed intervention giving the thread back to the bot.
 struct Scenario {
-    text: &'static str,
+    name: &'static str,
+    event: WebhookEvent,
     env: &'static [(&'static str, &'static str)],
+    /// The thread as the store holds it before (`None`: never seen).
+    before: Option<ThreadState>,
+    /// The thread's categories on the platform before.
+    categories: [&'static str; 2],
     expected: Vec<String>,
+    /// The thread after: its owner, bot turns and bot intervention.
+    after: (Owner, u32, Option<&'static str>),
 }
 
 fn handover_scenario() -> Scenario {
     Scenario {
-        text: "I want to talk to a human",
+        name: "handover",
+        event: first_message("I want to talk to a human"),
         env: &[],
+        before: None,
+        categories: [OTHER_CATEGORY, BOT_CATEGORY],
         expected: vec![
             "open intervention".to_string(),
             "reply One moment".to_string(),
             format!("recategorize {:?}", vec![OTHER_CATEGORY, AGENT_CATEGORY]),
         ],
+        after: (Owner::Agent, 1, Some("int-1")),
     }
 }
 
 fn resolve_scenario() -> Scenario {
     Scenario {
-        text: "bye",
+        name: "resolve",
+        event: first_message("bye"),
         env: &[("CLOSE_THREAD_ON_RESOLVE", "true")],
+        before: None,
+        categories: [OTHER_CATEGORY, BOT_CATEGORY],
         expected: [
             "open intervention",
             "reply Glad I could help. Goodbye!",
@@ -337,6 +351,28 @@ fn resolve_scenario() -> Scenario {
         ]
         .map(String::from)
         .to_vec(),
+        after: (Owner::Bot, 1, None),
+    }
+}
+
+fn rebot_scenario() -> Scenario {
+    let body = json!({"events": [{"type": "intervention.closed", "id": "ev-closed", "issued_at": "2026-11-22T11:00:00Z",
+        "resource": {"type": "intervention", "id": "agent-int", "metadata": {
+            "thread_id": THREAD, "category_ids": [OTHER_CATEGORY, AGENT_CATEGORY], "source_id": SOURCE, "user_id": "agent"}}}]});
+    let with_agents = ThreadState {
+        owner: Owner::Agent,
+        categories: Some(vec![OTHER_CATEGORY.into(), AGENT_CATEGORY.into()]),
+        owner_changed_at: Some("2026-11-22T10:00:00Z".into()),
+        ..ThreadState::new(THREAD)
+    };
+    Scenario {
+        name: "rebot",
+        event: Envelope::parse(body.to_string().as_bytes()).unwrap().events.remove(0),
+        env: &[],
+        before: Some(with_agents),
+        categories: [OTHER_CATEGORY, AGENT_CATEGORY],
+        expected: vec![format!("recategorize {:?}", vec![OTHER_CATEGORY, BOT_CATEGORY])],
+        after: (Owner::Bot, 0, None),
     }
 }
 
@@ -361,7 +397,7 @@ async fn run_killed_at(
     let remaining = AtomicUsize::new(if kill_at == 0 { usize::MAX } else { kill_at });
     let killer = Arc::new(Killer { remaining, killed: Notify::new(), fault, hit: Default::default() });
     let platform = Arc::new(Mutex::new(Platform {
-        categories: vec![OTHER_CATEGORY.into(), BOT_CATEGORY.into()],
+        categories: scenario.categories.map(String::from).to_vec(),
         ..Platform::default()
     }));
     let app = Router::new().fallback(any(platform_answer)).with_state((platform.clone(), killer.clone()));
@@ -373,6 +409,9 @@ async fn run_killed_at(
         StoreKind::Memory => Arc::new(MemoryStore::new()),
         StoreKind::Dynamo => new_store(StoreKind::Dynamo).await,
     };
+    if let Some(before) = &scenario.before {
+        inner.save_thread(before).await.unwrap();
+    }
     let store = Arc::new(CrashableStore { inner, skew_ms: AtomicI64::new(0), killer: killer.clone() });
     let mut env: HashMap<&str, &str> = HashMap::from([
         ("ENGAGE_API_URL", engage_url.as_str()),
@@ -389,7 +428,7 @@ async fn run_killed_at(
             .await
             .unwrap(),
     );
-    let event = first_message(scenario.text);
+    let event = scenario.event.clone();
 
     let mut running = {
         let (flow, event) = (flow.clone(), event.clone());
@@ -422,14 +461,13 @@ async fn run_killed_at(
 }
 
 async fn every_fault_point_is_finished_exactly_once(kind: StoreKind, fault: Fault) {
-    for scenario in [handover_scenario(), resolve_scenario()] {
+    for scenario in [handover_scenario(), resolve_scenario(), rebot_scenario()] {
         every_fault_point_of(&scenario, kind, fault).await;
     }
 }
 
 async fn every_fault_point_of(scenario: &Scenario, kind: StoreKind, fault: Fault) {
     let expected = &scenario.expected;
-    let handover = scenario.text.contains("human");
     let (uninterrupted, reached, _) = run_killed_at(0, kind, fault, scenario).await;
     assert!(!reached);
     assert_eq!(&uninterrupted, expected);
@@ -439,15 +477,14 @@ async fn every_fault_point_of(scenario: &Scenario, kind: StoreKind, fault: Fault
         if !reached {
             break;
         }
-        let at = format!("{} with {fault:?} at action {point}", scenario.text);
+        let at = format!("{} with {fault:?} at action {point}", scenario.name);
         assert_eq!(&performed, expected, "{at}");
-        let owner = if handover { Owner::Agent } else { Owner::Bot };
-        assert_eq!((thread.owner, thread.bot_turns), (owner, 1), "{at}");
-        let intervention = if handover { Some("int-1") } else { None };
+        let (owner, bot_turns, intervention) = scenario.after;
+        assert_eq!((thread.owner, thread.bot_turns), (owner, bot_turns), "{at}");
         assert_eq!(thread.bot_intervention_id.as_deref(), intervention, "{at}");
         point += 1;
     }
-    assert!(point > 7, "every platform call and store write was a fault point ({point})");
+    assert!(point > 3, "every platform call and store write was a fault point ({point})");
 }
 
 #[tokio::test]
