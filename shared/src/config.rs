@@ -130,10 +130,10 @@ pub struct FlowSettings {
     pub close_thread_on_resolve: bool,
     pub reopen_policy: ReopenPolicy,
     pub no_agent_policy: NoAgentPolicy,
-    /// Empty: send nothing.
-    pub no_agent_message: String,
-    /// Empty: send nothing.
-    pub handover_message: String,
+    /// The handover, no-agent and closed-hours messages in every language (empty: send
+    /// nothing), and the language of a customer whose language is not known.
+    pub texts: Texts,
+    pub default_language: String,
     pub availability_cache: Duration,
     pub max_bot_failures: u32,
     /// How long one read of the emergency switch is reused by a running function.
@@ -141,7 +141,6 @@ pub struct FlowSettings {
     /// `BUSINESS_HOURS=platform`: the platform's time sheets say when the agents are there.
     pub business_hours: bool,
     pub closed_policy: ClosedPolicy,
-    pub closed_messages: ClosedMessages,
 }
 
 /// What a handover does while the contact center is closed (CONTRACT C16).
@@ -155,46 +154,16 @@ pub enum ClosedPolicy {
     Async,
 }
 
-/// `CLOSED_MESSAGE` and its translations (`CLOSED_MESSAGE_FR`, ...), with `{next_open}`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClosedMessages {
-    pub default: String,
-    /// (language in lower case, template).
-    pub by_language: Vec<(String, String)>,
-}
+pub use crate::texts::{DEFAULT_CLOSED_MESSAGE, DEFAULT_HANDOVER_MESSAGE, DEFAULT_NO_AGENT_MESSAGE, Texts};
 
-impl ClosedMessages {
-    /// The template for the customer's language, or the default one.
-    pub fn template(&self, language: Option<&str>) -> &str {
-        language
-            .and_then(|language| self.by_language.iter().find(|(l, _)| l.eq_ignore_ascii_case(language)))
-            .map_or(self.default.as_str(), |(_, template)| template.as_str())
+/// `DEFAULT_LANGUAGE`: the language of a customer whose language is not known.
+fn default_language(env: &dyn Env) -> Result<String, ConfigError> {
+    let language = optional(env, "DEFAULT_LANGUAGE").unwrap_or_else(|| "en".into()).to_lowercase();
+    if !(2..=8).contains(&language.len()) || !language.chars().all(|c| c.is_ascii_alphabetic()) {
+        return Err(malformed("DEFAULT_LANGUAGE", "expected a language code such as `en` or `fr`"));
     }
-
-    fn from_env(env: &dyn Env) -> Self {
-        let mut by_language: Vec<(String, String)> = env
-            .names()
-            .into_iter()
-            .filter_map(|name| {
-                let language = name.strip_prefix("CLOSED_MESSAGE_")?.to_lowercase();
-                Some((language, env.var(&name)?))
-            })
-            .collect();
-        by_language.sort();
-        Self {
-            default: env.var("CLOSED_MESSAGE").unwrap_or_else(|| DEFAULT_CLOSED_MESSAGE.into()),
-            by_language,
-        }
-    }
+    Ok(language)
 }
-
-pub const DEFAULT_CLOSED_MESSAGE: &str =
-    "Our agents are away right now; they will be back {next_open}. I am still here if I can help.";
-
-pub const DEFAULT_NO_AGENT_MESSAGE: &str =
-    "All our agents are busy right now. I am still here: tell me more, or try again a little later.";
-pub const DEFAULT_HANDOVER_MESSAGE: &str =
-    "I am passing you to one of our agents. They will answer you here shortly.";
 
 impl FlowSettings {
     pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
@@ -214,8 +183,8 @@ impl FlowSettings {
                 }
             },
             // An empty value is meaningful (send nothing), so only an unset variable defaults.
-            no_agent_message: env.var("NO_AGENT_MESSAGE").unwrap_or_else(|| DEFAULT_NO_AGENT_MESSAGE.into()),
-            handover_message: env.var("HANDOVER_MESSAGE").unwrap_or_else(|| DEFAULT_HANDOVER_MESSAGE.into()),
+            texts: Texts::from_env(env, &default_language(env)?),
+            default_language: default_language(env)?,
             availability_cache: Duration::from_secs(number(env, "AVAILABILITY_CACHE_SECONDS", 30)?),
             max_bot_failures: number(env, "MAX_BOT_FAILURES", 2)? as u32,
             emergency_cache: Duration::from_secs(number(env, "EMERGENCY_CACHE_SECONDS", 5)?),
@@ -230,7 +199,6 @@ impl FlowSettings {
                 Some("async") => ClosedPolicy::Async,
                 Some(_) => return Err(malformed("CLOSED_POLICY", "expected `stay`, `handover` or `async`")),
             },
-            closed_messages: ClosedMessages::from_env(env),
         })
     }
 }
@@ -582,6 +550,8 @@ pub struct ZenviaSettings {
     pub api_token: Secret,
     /// `None`: transfers go to the interaction's own department.
     pub transfer_department_id: Option<i64>,
+    /// The customers' language on Zenvia, whose events carry none (`ZENVIA_LANGUAGE`, `pt`).
+    pub language: String,
     pub flow: FlowSettings,
     pub bot: BotSettings,
 }
@@ -596,6 +566,7 @@ impl ZenviaSettings {
             api_url,
             api_token: Secret::new(required(env, "ZENVIA_API_TOKEN")?),
             transfer_department_id,
+            language: optional(env, "ZENVIA_LANGUAGE").unwrap_or_else(|| "pt".into()).to_lowercase(),
             flow: FlowSettings::from_env(env)?,
             bot: BotSettings::from_env(env)?,
         })
@@ -690,7 +661,8 @@ mod tests {
         assert!(matches!(settings.bot, BotSettings::Builtin { rules_file: None }));
         assert!(settings.flow.business_hours, "time sheets are read unless BUSINESS_HOURS=off");
         assert_eq!(settings.flow.closed_policy, ClosedPolicy::Stay);
-        assert_eq!(settings.flow.closed_messages.template(Some("fr")), DEFAULT_CLOSED_MESSAGE);
+        assert_eq!(settings.flow.texts.closed.text(Some("en")), DEFAULT_CLOSED_MESSAGE);
+        assert_eq!(settings.flow.default_language, "en");
     }
 
     #[test]
@@ -703,8 +675,11 @@ mod tests {
         let flow = WebhookSettings::from_env(&env).unwrap().flow;
         assert!(!flow.business_hours);
         assert_eq!(flow.closed_policy, ClosedPolicy::Async);
-        assert_eq!(flow.closed_messages.template(Some("fr")), "De retour {next_open}.");
-        assert_eq!(flow.closed_messages.template(Some("es")), "Back {next_open}.");
+        assert_eq!(flow.texts.closed.text(Some("fr")), "De retour {next_open}.");
+        assert_eq!(flow.texts.closed.text(Some("en")), "Back {next_open}.");
+        // Spanish keeps its own default; a language the product does not speak gets English.
+        assert!(flow.texts.closed.text(Some("es")).starts_with("Nuestros agentes"));
+        assert_eq!(flow.texts.closed.text(Some("ja")), "Back {next_open}.");
         for (name, value) in [("BUSINESS_HOURS", "sometimes"), ("CLOSED_POLICY", "later")] {
             let mut env = engage_env();
             env.insert(name, value);
@@ -851,7 +826,7 @@ mod tests {
         assert!(settings.engage.is_bot_source("s2"));
         assert!(!settings.engage.is_bot_source("s3"));
         assert!(settings.engage.is_async_source("s2"));
-        assert_eq!(settings.flow.no_agent_message, "");
-        assert_eq!(settings.flow.handover_message, DEFAULT_HANDOVER_MESSAGE);
+        assert_eq!(settings.flow.texts.no_agent.text(None), "");
+        assert_eq!(settings.flow.texts.handover.text(None), DEFAULT_HANDOVER_MESSAGE);
     }
 }

@@ -25,6 +25,7 @@ pub mod secret_store;
 pub mod store;
 pub mod telemetry;
 pub mod text;
+pub mod texts;
 pub mod time;
 pub mod wiring;
 pub mod zenvia;

@@ -118,9 +118,13 @@ async fn openai_keeps_the_conversation_and_hands_over_by_tool_call() {
     assert_eq!(
         replies_posted(&calls),
         vec![
-            "POST /1.0/contents {in_reply_to_id=c-1, body=Hello! How can I help?}".to_string(),
-            "POST /1.0/contents {in_reply_to_id=c-2, body=Let me find you a person.}".to_string(),
-            format!("POST /1.0/contents {{in_reply_to_id=c-2, body={DEFAULT_HANDOVER_MESSAGE}}}"),
+            "POST /1.0/contents {in_reply_to_id=c-1, body=Hello! How can I help?, auto_submitted=true}"
+                .to_string(),
+            "POST /1.0/contents {in_reply_to_id=c-2, body=Let me find you a person., auto_submitted=true}"
+                .to_string(),
+            format!(
+                "POST /1.0/contents {{in_reply_to_id=c-2, body={DEFAULT_HANDOVER_MESSAGE}, auto_submitted=true}}"
+            ),
         ]
     );
     assert!(calls.iter().any(|c| c.contains("/update_categories")), "{calls:?}");
@@ -153,7 +157,10 @@ async fn openai_resolve_closes_the_bots_intervention_and_forgets_the_conversatio
     assert!(calls.contains(&"PUT /1.0/interventions/int-1/close".to_string()), "{calls:?}");
     assert_eq!(
         replies_posted(&calls),
-        vec!["POST /1.0/contents {in_reply_to_id=c-1, body=Glad I could help. Bye!}".to_string()]
+        vec![
+            "POST /1.0/contents {in_reply_to_id=c-1, body=Glad I could help. Bye!, auto_submitted=true}"
+                .to_string()
+        ]
     );
     let thread = app.thread().await;
     assert!(thread.resolved);
@@ -171,7 +178,9 @@ async fn a_slow_model_is_waited_for_up_to_the_bots_own_timeout() {
     assert_eq!(app.post_webhook(content_body("ev-1", "c-1", "Hi", false)).await.status(), 200);
     assert_eq!(
         replies_posted(&app.engage_calls().await),
-        vec!["POST /1.0/contents {in_reply_to_id=c-1, body=Worth the wait.}".to_string()]
+        vec![
+            "POST /1.0/contents {in_reply_to_id=c-1, body=Worth the wait., auto_submitted=true}".to_string()
+        ]
     );
     assert_eq!(app.thread().await.owner, Owner::Bot, "no handover");
 }
@@ -195,7 +204,9 @@ async fn openai_timeouts_and_malformed_answers_are_bot_failures() {
         let calls = app.engage_calls().await;
         assert_eq!(
             replies_posted(&calls),
-            vec![format!("POST /1.0/contents {{in_reply_to_id=c-1, body={DEFAULT_HANDOVER_MESSAGE}}}")],
+            vec![format!(
+                "POST /1.0/contents {{in_reply_to_id=c-1, body={DEFAULT_HANDOVER_MESSAGE}, auto_submitted=true}}"
+            )],
             "{reason}"
         );
         assert_eq!(app.thread().await.owner, Owner::Agent, "{reason}");
@@ -217,8 +228,11 @@ async fn openai_empty_answers_count_toward_max_bot_failures() {
     assert_eq!(
         replies_posted(&calls),
         vec![
-            "POST /1.0/contents {in_reply_to_id=c-1, body=I can't help with that.}".to_string(),
-            format!("POST /1.0/contents {{in_reply_to_id=c-2, body={DEFAULT_HANDOVER_MESSAGE}}}"),
+            "POST /1.0/contents {in_reply_to_id=c-1, body=I can't help with that., auto_submitted=true}"
+                .to_string(),
+            format!(
+                "POST /1.0/contents {{in_reply_to_id=c-2, body={DEFAULT_HANDOVER_MESSAGE}, auto_submitted=true}}"
+            ),
         ]
     );
     let (_, report) = analytics_report(&app, ANALYTICS_DAY).await;
@@ -290,10 +304,10 @@ async fn lex_answers_with_cards_and_hands_over_on_its_intent() {
     assert_eq!(
         replies_posted(&calls),
         vec![
-            "POST /1.0/contents {in_reply_to_id=c-1, body=Hello! What do you need?}".to_string(),
-            "POST /1.0/contents {in_reply_to_id=c-1, body=Pick a topic\n- Orders\n- Returns}".to_string(),
-            "POST /1.0/contents {in_reply_to_id=c-2, body=Sure, a person will help.}".to_string(),
-            format!("POST /1.0/contents {{in_reply_to_id=c-2, body={DEFAULT_HANDOVER_MESSAGE}}}"),
+            "POST /1.0/contents {in_reply_to_id=c-1, body=Hello! What do you need?, auto_submitted=true}".to_string(),
+            "POST /1.0/contents {in_reply_to_id=c-1, body=Pick a topic\n- Orders\n- Returns, auto_submitted=true}".to_string(),
+            "POST /1.0/contents {in_reply_to_id=c-2, body=Sure, a person will help., auto_submitted=true}".to_string(),
+            format!("POST /1.0/contents {{in_reply_to_id=c-2, body={DEFAULT_HANDOVER_MESSAGE}, auto_submitted=true}}"),
         ]
     );
     assert_eq!(app.thread().await.owner, Owner::Agent);

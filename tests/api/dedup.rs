@@ -20,7 +20,7 @@ async fn redelivered_sequentially(store: StoreKind) {
         app.engage_calls().await,
         vec![
             "POST /1.0/interventions?content_id=c-1".to_string(),
-            "POST /1.0/contents {in_reply_to_id=c-1, body=Hello!}".to_string()
+            "POST /1.0/contents {in_reply_to_id=c-1, body=Hello!, auto_submitted=true}".to_string()
         ]
     );
 }
@@ -57,7 +57,7 @@ async fn delivered_concurrently(store: StoreKind) {
     assert_eq!(app.bot_requests().await.len(), 1);
     assert_eq!(
         app.engage_calls().await,
-        vec!["POST /1.0/contents {in_reply_to_id=c-1, body=Hi}".to_string()]
+        vec!["POST /1.0/contents {in_reply_to_id=c-1, body=Hi, auto_submitted=true}".to_string()]
     );
 }
 
@@ -98,11 +98,11 @@ async fn resumes_after_a_platform_failure(store: StoreKind) {
         app.engage_calls().await,
         vec![
             "POST /1.0/interventions?content_id=c-1".to_string(),
-            "POST /1.0/contents {in_reply_to_id=c-1, body=First}".to_string(),
+            "POST /1.0/contents {in_reply_to_id=c-1, body=First, auto_submitted=true}".to_string(),
             // A 503 to a change may come after the work: the thread is read before the retry.
             format!("GET /1.0/contents?q=thread:\"{THREAD}\"&limit=150"),
-            "POST /1.0/contents {in_reply_to_id=c-1, body=First}".to_string(),
-            "POST /1.0/contents {in_reply_to_id=c-1, body=Second}".to_string(),
+            "POST /1.0/contents {in_reply_to_id=c-1, body=First, auto_submitted=true}".to_string(),
+            "POST /1.0/contents {in_reply_to_id=c-1, body=Second, auto_submitted=true}".to_string(),
         ],
         "the failed reply is checked and retried once, nothing else is repeated"
     );

@@ -78,7 +78,8 @@ async fn the_demo_prints_the_transcript() {
         "     platform: PUT /interventions/intervention-3/close -> 200",
         "[t2] thread category: AGENT",
         "[t2] (no bot reply)",
-        "[t3] bot> All our agents are busy right now. I am still here: tell me more, or try again a little later.",
+        // The French customer hears the French no-agent message.
+        "[t3] bot> Tous nos conseillers sont occupés pour le moment. Je reste à votre disposition : dites-m'en plus, ou réessayez un peu plus tard.",
         "[t2] agent closes the intervention",
         "emergency on: active=true handed_over=3 remaining=0",
         "[t6] (no bot reply)",

@@ -186,7 +186,7 @@ async fn switching_off_restores_the_sources_and_leaves_the_agents_their_threads(
     assert_eq!(app.bot_requests().await.len(), 1);
     assert_eq!(
         app.engage_calls().await.last().unwrap(),
-        "POST /1.0/contents {in_reply_to_id=c-new, body=Hi there}"
+        "POST /1.0/contents {in_reply_to_id=c-new, body=Hi there, auto_submitted=true}"
     );
 }
 

@@ -123,6 +123,7 @@ async fn run(
         ("ZENVIA_API_TOKEN", "zenvia-token"),
         ("ZENVIA_WEBHOOK_TOKEN", "webhook-token"),
         ("HANDOVER_MESSAGE", "One moment"),
+        ("ZENVIA_LANGUAGE", "en"),
     ]);
     let settings = ZenviaSettings::from_env(&env).unwrap();
     let http = wiring::http_client();

@@ -21,7 +21,7 @@ fn status_line(language: Option<&str>) -> String {
 
 fn handover_calls(message: &str) -> Vec<String> {
     vec![
-        format!("POST /1.0/contents {{in_reply_to_id=c-h, body={message}}}"),
+        format!("POST /1.0/contents {{in_reply_to_id=c-h, body={message}, auto_submitted=true}}"),
         format!("GET /1.0/content_threads/{THREAD}"),
         format!(
             "PUT /1.0/content_threads/{THREAD}/update_categories {{thread_category_ids[]={OTHER_CATEGORY}, thread_category_ids[]={AGENT_CATEGORY}}}"
@@ -77,7 +77,9 @@ async fn with_no_agent_the_bot_keeps_the_thread_and_says_so() {
                 format!("GET /1.0/channels?limit=150"),
                 status_line(Some("en")),
                 status_line(None),
-                format!("POST /1.0/contents {{in_reply_to_id=c-h, body={DEFAULT_NO_AGENT_MESSAGE}}}"),
+                format!(
+                    "POST /1.0/contents {{in_reply_to_id=c-h, body={DEFAULT_NO_AGENT_MESSAGE}, auto_submitted=true}}"
+                ),
             ],
             "{agents}"
         );
@@ -164,7 +166,10 @@ async fn repeated_fallbacks_hand_over() {
     assert_eq!(app.thread().await.consecutive_fallbacks, 1);
     app.post_webhook(content_body("ev-fb2", "c-h", "blah blah", false)).await;
     let calls = app.engage_calls().await;
-    assert_eq!(calls[0], "POST /1.0/contents {in_reply_to_id=c-fb1, body=Sorry, I did not get that.}");
+    assert_eq!(
+        calls[0],
+        "POST /1.0/contents {in_reply_to_id=c-fb1, body=Sorry, I did not get that., auto_submitted=true}"
+    );
     assert_eq!(calls[3..], handover_calls(DEFAULT_HANDOVER_MESSAGE), "no second 'sorry' before the handover");
     assert_eq!(app.thread().await.owner, Owner::Agent);
 }

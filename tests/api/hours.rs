@@ -18,7 +18,7 @@ const ANALYTICS_TODAY: &str = "from_date=22/11/2026&to_date=22/11/2026";
 
 /// Every day's hours as one range `[now + from_h, now + to_h)` in UTC (wrapping past midnight
 /// when it must, which the product reads as running into the next day).
-fn sheet_around_now(from_hours: u32, to_hours: u32, source: &str) -> Value {
+pub(crate) fn sheet_around_now(from_hours: u32, to_hours: u32, source: &str) -> Value {
     let now = handover_core::now_millis() / 1000;
     let second = (now % 86_400) as u32;
     let range = format!("{}-{}", (second + from_hours * 3600) % 86_400, (second + to_hours * 3600) % 86_400);
@@ -30,7 +30,7 @@ fn sheet_around_now(from_hours: u32, to_hours: u32, source: &str) -> Value {
 }
 
 /// `{next_open}` as the product renders it for that sheet now (the rendering has unit tests).
-fn next_open_text(sheet: &Value, language: &str) -> String {
+pub(crate) fn next_open_text(sheet: &Value, language: &str) -> String {
     let record: TimeSheetRecord = serde_json::from_value(sheet.clone()).unwrap();
     let sheet = TimeSheet::from_record(&record).unwrap();
     let now = jiff::Timestamp::from_millisecond(handover_core::now_millis()).unwrap();
@@ -62,7 +62,7 @@ fn replies(calls: &[String]) -> Vec<String> {
 }
 
 fn reply(text: &str) -> String {
-    format!("POST /1.0/contents {{in_reply_to_id=c-1, body={text}}}")
+    format!("POST /1.0/contents {{in_reply_to_id=c-1, body={text}, auto_submitted=true}}")
 }
 
 async fn interventions_by_reason(app: &TestApp) -> Value {

@@ -23,7 +23,8 @@ async fn a_first_message_opens_the_intervention_then_posts_the_reply() {
         app.engage_calls().await,
         vec![
             "POST /1.0/interventions?content_id=c-1".to_string(),
-            "POST /1.0/contents {in_reply_to_id=c-1, body=We are open 9 to 6.}".to_string(),
+            "POST /1.0/contents {in_reply_to_id=c-1, body=We are open 9 to 6., auto_submitted=true}"
+                .to_string(),
         ]
     );
     assert_eq!(
@@ -48,8 +49,8 @@ async fn a_follow_up_only_posts_the_replies_in_order() {
     assert_eq!(
         app.engage_calls().await,
         vec![
-            "POST /1.0/contents {in_reply_to_id=c-2, body=One.}".to_string(),
-            "POST /1.0/contents {in_reply_to_id=c-2, body=Two.}".to_string(),
+            "POST /1.0/contents {in_reply_to_id=c-2, body=One., auto_submitted=true}".to_string(),
+            "POST /1.0/contents {in_reply_to_id=c-2, body=Two., auto_submitted=true}".to_string(),
         ]
     );
 }
@@ -61,8 +62,8 @@ async fn markup_from_the_bot_is_posted_as_plain_text() {
     assert_eq!(
         app.engage_calls().await,
         vec![
-            "POST /1.0/contents {in_reply_to_id=c-3, body=See our FAQ}".to_string(),
-            "POST /1.0/contents {in_reply_to_id=c-3, body=Bold site (https://example.com)}".to_string(),
+            "POST /1.0/contents {in_reply_to_id=c-3, body=See our FAQ, auto_submitted=true}".to_string(),
+            "POST /1.0/contents {in_reply_to_id=c-3, body=Bold site (https://example.com), auto_submitted=true}".to_string(),
         ]
     );
 }
@@ -120,8 +121,8 @@ async fn several_events_in_one_body_are_all_processed_and_domain_id_may_be_a_num
     assert_eq!(
         app.engage_calls().await,
         vec![
-            "POST /1.0/contents {in_reply_to_id=c-a, body=ok}".to_string(),
-            "POST /1.0/contents {in_reply_to_id=c-b, body=ok}".to_string(),
+            "POST /1.0/contents {in_reply_to_id=c-a, body=ok, auto_submitted=true}".to_string(),
+            "POST /1.0/contents {in_reply_to_id=c-b, body=ok, auto_submitted=true}".to_string(),
         ]
     );
 }
@@ -166,7 +167,7 @@ async fn resolve_closes_the_bots_intervention_and_optionally_the_thread() {
         app.engage_calls().await,
         vec![
             "POST /1.0/interventions?content_id=c-r".to_string(),
-            "POST /1.0/contents {in_reply_to_id=c-r, body=Bye!}".to_string(),
+            "POST /1.0/contents {in_reply_to_id=c-r, body=Bye!, auto_submitted=true}".to_string(),
             "PUT /1.0/interventions/int-1/close".to_string(),
             format!("PUT /1.0/content_threads/{THREAD}/close"),
         ]
@@ -212,7 +213,7 @@ async fn a_422_on_the_intervention_does_not_stop_the_reply() {
             "POST /1.0/interventions?content_id=c-1".to_string(),
             // Perhaps opened by an earlier delivery that died: the content would name it.
             "GET /1.0/contents/c-1".to_string(),
-            "POST /1.0/contents {in_reply_to_id=c-1, body=Hi}".to_string()
+            "POST /1.0/contents {in_reply_to_id=c-1, body=Hi, auto_submitted=true}".to_string()
         ]
     );
 }
@@ -224,7 +225,7 @@ async fn the_builtin_bot_answers_from_its_rules() {
     assert_eq!(app.post_webhook(content_body("ev-b1", "c-b1", "Hello!", false)).await.status(), 200);
     assert_eq!(
         app.engage_calls().await,
-        vec!["POST /1.0/contents {in_reply_to_id=c-b1, body=Hello! I am the virtual assistant. How can I help you today?}".to_string()]
+        vec!["POST /1.0/contents {in_reply_to_id=c-b1, body=Hello! I am the virtual assistant. How can I help you today?, auto_submitted=true}".to_string()]
     );
 }
 

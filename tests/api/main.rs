@@ -18,6 +18,7 @@ mod faults_zenvia;
 mod handover;
 mod hours;
 mod ingest;
+mod language;
 mod queue;
 mod rebot;
 mod replay_events;

@@ -50,8 +50,8 @@ async fn a_second_message_during_a_slow_bot_answer_is_accepted_at_once_and_answe
     assert_eq!(
         replies_in_order(&app.engage_calls().await),
         vec![
-            "POST /1.0/contents {in_reply_to_id=c-1, body=First answer}".to_string(),
-            "POST /1.0/contents {in_reply_to_id=c-2, body=Second answer}".to_string(),
+            "POST /1.0/contents {in_reply_to_id=c-1, body=First answer, auto_submitted=true}".to_string(),
+            "POST /1.0/contents {in_reply_to_id=c-2, body=Second answer, auto_submitted=true}".to_string(),
         ],
         "answered in the order they came"
     );
@@ -91,9 +91,13 @@ async fn a_message_failing_every_time_is_dead_lettered_and_blocks_only_its_own_t
     );
     let replies = replies_in_order(&app.engage_calls().await);
     assert_eq!(replies.iter().filter(|c| c.contains("c-broken")).count(), 5, "five attempts: {replies:?}");
-    assert!(replies.contains(&"POST /1.0/contents {in_reply_to_id=c-other, body=Hello}".to_string()));
+    assert!(replies.contains(
+        &"POST /1.0/contents {in_reply_to_id=c-other, body=Hello, auto_submitted=true}".to_string()
+    ));
     // Its own thread went on after it was given up; the bot was asked once for it.
-    assert!(replies.contains(&"POST /1.0/contents {in_reply_to_id=c-behind, body=Hello}".to_string()));
+    assert!(replies.contains(
+        &"POST /1.0/contents {in_reply_to_id=c-behind, body=Hello, auto_submitted=true}".to_string()
+    ));
     assert_eq!(app.bot_requests().await.len(), 3, "the failed event's answer was saved, not asked again");
 
     let snapshot: serde_json::Value = app.get("/queue").await.json().await.unwrap();

@@ -87,7 +87,7 @@ async fn policy_bot_gives_the_thread_back(store: StoreKind) {
     assert_eq!(app.post_webhook(after_the_close("ev-next", "c-next")).await.status(), 200);
     assert_eq!(
         app.engage_calls().await.last().unwrap(),
-        "POST /1.0/contents {in_reply_to_id=c-next, body=Welcome back!}"
+        "POST /1.0/contents {in_reply_to_id=c-next, body=Welcome back!, auto_submitted=true}"
     );
 }
 
@@ -155,7 +155,7 @@ async fn events_sent_to_the_other_endpoint_are_still_handled() {
     assert_eq!(post_interventions(&app, after_the_close("ev-c", "c-c")).await.status(), 200);
     assert_eq!(
         app.engage_calls().await.last().unwrap(),
-        "POST /1.0/contents {in_reply_to_id=c-c, body=Welcome back!}"
+        "POST /1.0/contents {in_reply_to_id=c-c, body=Welcome back!, auto_submitted=true}"
     );
 }
 

@@ -50,8 +50,10 @@ async fn message_samples() {
         app.engage_calls().await,
         vec![
             "POST /1.0/interventions?content_id=5be5aeffd6cb009bde8e56e2".to_string(),
-            "POST /1.0/contents {in_reply_to_id=5be5aeffd6cb009bde8e56e2, body=Sure.}".to_string(),
-            "POST /1.0/contents {in_reply_to_id=5be5aeffd6cb009bde8e56e3, body=Sure.}".to_string(),
+            "POST /1.0/contents {in_reply_to_id=5be5aeffd6cb009bde8e56e2, body=Sure., auto_submitted=true}"
+                .to_string(),
+            "POST /1.0/contents {in_reply_to_id=5be5aeffd6cb009bde8e56e3, body=Sure., auto_submitted=true}"
+                .to_string(),
         ]
     );
     assert_eq!(app.bot_requests().await.len(), 2);

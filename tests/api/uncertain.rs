@@ -21,7 +21,7 @@ fn thread_contents_call() -> String {
 }
 
 fn reply_call(to: &str, body: &str) -> String {
-    format!("POST /1.0/contents {{in_reply_to_id={to}, body={body}}}")
+    format!("POST /1.0/contents {{in_reply_to_id={to}, body={body}, auto_submitted=true}}")
 }
 
 /// Fault 1: Engage Digital posted the reply, but a proxy answered 502: the retry reads the thread,

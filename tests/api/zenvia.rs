@@ -76,9 +76,10 @@ async fn accept_reply_then_transfer_and_the_bot_stays_quiet_after() {
                 "POST {base}/message {}",
                 json!({"content": "Hello! I am the virtual assistant. How can I help you today?", "content_type": "text"})
             ),
+            // Zenvia's customers speak ZENVIA_LANGUAGE (Portuguese by default).
             format!(
                 "POST {base}/message {}",
-                json!({"content": handover_core::config::DEFAULT_HANDOVER_MESSAGE, "content_type": "text"})
+                json!({"content": "Vou transferir você para um de nossos atendentes. Ele vai responder aqui em instantes.", "content_type": "text"})
             ),
             format!("PUT {base}/transfer {}", json!({"department_id": null})),
         ]

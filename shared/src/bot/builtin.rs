@@ -33,15 +33,20 @@ pub struct Rule {
 #[derive(Debug, Clone, Deserialize)]
 struct RulesFile {
     fallback: Vec<String>,
+    /// The fallback in other languages (`fr = ["..."]`), chosen by the message's language.
+    #[serde(default)]
+    fallback_by_language: std::collections::BTreeMap<String, Vec<String>>,
     #[serde(rename = "rule", default)]
     rules: Vec<Rule>,
 }
 
-/// Keyword rules; the first rule that matches wins, otherwise the fallback answers.
+/// Keyword rules; the first rule that matches wins, otherwise the fallback answers, in the
+/// customer's language when the rules have it.
 #[derive(Debug, Clone)]
 pub struct BuiltinBot {
     rules: Vec<Rule>,
     fallback: Vec<String>,
+    fallback_by_language: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 impl BuiltinBot {
@@ -50,7 +55,12 @@ impl BuiltinBot {
         if let Some(rule) = file.rules.iter().find(|r| r.keywords.iter().all(|k| k.trim().is_empty())) {
             return Err(RulesError::Invalid(format!("rule `{}` has no keywords", rule.name)));
         }
-        Ok(Self { rules: file.rules, fallback: file.fallback })
+        let fallback_by_language = file
+            .fallback_by_language
+            .into_iter()
+            .map(|(language, texts)| (language.to_lowercase(), texts))
+            .collect();
+        Ok(Self { rules: file.rules, fallback: file.fallback, fallback_by_language })
     }
 
     pub fn from_file(path: &Path) -> Result<Self, RulesError> {
@@ -61,6 +71,19 @@ impl BuiltinBot {
 
     pub fn default_rules() -> Self {
         Self::from_toml(DEFAULT_RULES).expect("the shipped rules are valid (tested)")
+    }
+
+    /// The answer to one message: a pure function of its text (and its language, for the
+    /// fallback).
+    pub fn answer_in(&self, text: &str, language: Option<&str>) -> BotAnswer {
+        let mut answer = self.answer(text);
+        let primary = language.map(|l| l.split(['-', '_']).next().unwrap_or(l).to_lowercase());
+        if answer.is_fallback()
+            && let Some(texts) = primary.and_then(|language| self.fallback_by_language.get(&language))
+        {
+            answer.replies = texts.clone();
+        }
+        answer
     }
 
     /// The answer to one message: a pure function of its text.
@@ -86,7 +109,7 @@ impl BuiltinBot {
 #[async_trait::async_trait]
 impl Bot for BuiltinBot {
     async fn ask(&self, request: &BotRequest) -> Result<BotAnswer, BotError> {
-        Ok(self.answer(&request.message.text))
+        Ok(self.answer_in(&request.message.text, request.message.language.as_deref()))
     }
 }
 
@@ -119,6 +142,10 @@ mod tests {
             "a HUMAN please",
             "je veux parler à un conseiller",
             "un humain svp",
+            "quiero hablar con un agente",
+            "quero falar com um atendente",
+            "ich möchte einen Mitarbeiter",
+            "vorrei parlare con un operatore",
         ] {
             assert_eq!(bot.answer(ask).action, BotAction::Handover, "{ask}");
         }
@@ -128,6 +155,18 @@ mod tests {
         let fallback = bot.answer("qwertyuiop");
         assert!(fallback.is_fallback());
         assert!(!fallback.replies.is_empty());
+        // The fallback in the customer's language; English for one the rules do not speak.
+        for (language, start) in [
+            ("fr", "Désolé"),
+            ("es", "Disculpe"),
+            ("pt-BR", "Desculpe"),
+            ("de", "Entschuldigung"),
+            ("it", "Mi scusi"),
+        ] {
+            let answer = bot.answer_in("qwertyuiop", Some(language));
+            assert!(answer.is_fallback() && answer.replies[0].starts_with(start), "{language}: {answer:?}");
+        }
+        assert_eq!(bot.answer_in("qwertyuiop", Some("ja")).replies, fallback.replies);
     }
 
     #[test]

@@ -252,9 +252,11 @@ impl EngageClient {
         self.call(Method::PUT, &format!("/interventions/{}/close", encode(intervention_id)), &[]).await
     }
 
-    /// `POST /contents` replying to a content; the text goes in the form body.
+    /// `POST /contents` replying to a content; the text goes in the form body, marked
+    /// `auto_submitted` ("automatically sent": the bot's, not an agent's).
     pub async fn create_reply(&self, in_reply_to_id: &str, body: &str) -> Result<Content, EngageError> {
-        self.call(Method::POST, "/contents", &[("in_reply_to_id", in_reply_to_id), ("body", body)]).await
+        let form = [("in_reply_to_id", in_reply_to_id), ("body", body), ("auto_submitted", "true")];
+        self.call(Method::POST, "/contents", &form).await
     }
 
     /// `GET /contents/{id}`.

@@ -60,7 +60,7 @@ pub fn closed_hours_decision(
 
 /// `CLOSED_MESSAGE` (or its translation for `language`) with `{next_open}` filled in.
 pub fn closed_message(flow: &FlowSettings, language: Option<&str>, next_open: &str) -> String {
-    flow.closed_messages.template(language).replace("{next_open}", next_open)
+    flow.texts.closed.text(language).replace("{next_open}", next_open)
 }
 
 /// The analytics' reason for a handover decided while closed.

@@ -35,18 +35,27 @@ fn flow() -> FlowSettings {
         close_thread_on_resolve: false,
         reopen_policy: ReopenPolicy::Bot,
         no_agent_policy: NoAgentPolicy::Stay,
-        no_agent_message: "none".into(),
-        handover_message: "handing".into(),
+        texts: crate::config::Texts {
+            handover: crate::texts::Localized::everywhere("handing"),
+            no_agent: crate::texts::Localized::everywhere("none"),
+            closed: closed_texts(),
+        },
+        default_language: "en".into(),
         availability_cache: Duration::from_secs(30),
         max_bot_failures: 2,
         emergency_cache: Duration::ZERO,
         business_hours: true,
         closed_policy: crate::config::ClosedPolicy::Stay,
-        closed_messages: crate::config::ClosedMessages {
-            default: "Back {next_open}.".into(),
-            by_language: vec![("fr".into(), "De retour {next_open}.".into())],
-        },
     }
+}
+
+/// `Back {next_open}.` in English (the default), `De retour {next_open}.` in French.
+fn closed_texts() -> crate::texts::Localized {
+    let env: std::collections::HashMap<&str, &str> = std::collections::HashMap::from([
+        ("CLOSED_MESSAGE", "Back {next_open}."),
+        ("CLOSED_MESSAGE_FR", "De retour {next_open}."),
+    ]);
+    crate::config::Texts::from_env(&env, "en").closed
 }
 
 #[test]
@@ -91,7 +100,9 @@ fn closed_hours_follow_the_policy_and_speak_the_customers_language() {
 
     assert_eq!(closed_message(&flow(), Some("fr"), "lundi 09:00 (CET)"), "De retour lundi 09:00 (CET).");
     assert_eq!(closed_message(&flow(), Some("FR"), "x"), "De retour x.");
-    assert_eq!(closed_message(&flow(), Some("de"), "Monday 09:00 (CET)"), "Back Monday 09:00 (CET).");
+    // German keeps its built-in text; a language the product does not speak gets the default's.
+    assert!(closed_message(&flow(), Some("de"), "Montag 09:00 (CET)").contains("Montag 09:00 (CET) wieder"));
+    assert_eq!(closed_message(&flow(), Some("ja"), "Monday 09:00 (CET)"), "Back Monday 09:00 (CET).");
     assert_eq!(closed_message(&flow(), None, "Monday 09:00 (CET)"), "Back Monday 09:00 (CET).");
 
     // The closed message replaces the handover or no-agent message.
@@ -348,10 +359,13 @@ fn the_handover_or_no_agent_message_follows_the_replies() {
         vec!["One moment", "none"]
     );
     assert_eq!(messages(&plan, &decided(None), &flow()), vec!["One moment"]);
-    let silent = FlowSettings { handover_message: String::new(), ..flow() };
+    let silent = FlowSettings {
+        texts: crate::config::Texts { handover: crate::texts::Localized::everywhere(""), ..flow().texts },
+        ..flow()
+    };
     assert_eq!(messages(&plan, &agents, &silent), vec!["One moment"]);
     // The bot's replies are kept once, in its answer: the effects point at them.
-    assert_eq!(reply_effects(&plan, &decided(None), &flow()), vec![Effect::BotReply { index: 0 }]);
+    assert_eq!(reply_effects(&plan, &decided(None), &flow(), None), vec![Effect::BotReply { index: 0 }]);
     // Replies dropped by the plan (MAX_BOT_FAILURES) are not posted.
     let dropped = TurnPlan { replies: vec![], ..plan };
     assert_eq!(messages(&dropped, &agents, &flow()), vec!["handing"]);
@@ -364,7 +378,7 @@ fn answered_with(replies: &[&str]) -> Journal {
 
 /// The texts a turn posts.
 fn messages(plan: &TurnPlan, journal: &Journal, flow: &FlowSettings) -> Vec<String> {
-    reply_effects(plan, journal, flow).iter().filter_map(|effect| journal.message(effect)).collect()
+    reply_effects(plan, journal, flow, None).iter().filter_map(|effect| journal.message(effect)).collect()
 }
 
 #[test]

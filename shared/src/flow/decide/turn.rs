@@ -134,9 +134,10 @@ pub fn turn_effects(
     plan: &TurnPlan,
     journal: &Journal,
     flow: &FlowSettings,
+    language: Option<&str>,
     close_thread: bool,
 ) -> Vec<Effect> {
-    let mut effects = reply_effects(plan, journal, flow);
+    let mut effects = reply_effects(plan, journal, flow, language);
     if journal.handover == Some(HandoverDecision::Agents) {
         effects.push(Effect::HandOver);
     }
@@ -151,9 +152,15 @@ pub fn turn_effects(
 
 /// Every message the turn posts, as effects in order: the bot's replies (by their place in its
 /// answer, so the journal keeps each text once), then the handover, no-agent or closed message
-/// when there is one (an empty configured text sends nothing). The closed message, when the
-/// contact center was closed, replaces the handover or no-agent message.
-pub fn reply_effects(plan: &TurnPlan, journal: &Journal, flow: &FlowSettings) -> Vec<Effect> {
+/// in the customer's `language` when there is one (an empty configured text sends nothing).
+/// The closed message, when the contact center was closed, replaces the handover or no-agent
+/// message.
+pub fn reply_effects(
+    plan: &TurnPlan,
+    journal: &Journal,
+    flow: &FlowSettings,
+    language: Option<&str>,
+) -> Vec<Effect> {
     let mut effects = Vec::new();
     if let (false, Some(BotOutcome::Answered(answer))) = (plan.replies.is_empty(), &journal.bot) {
         let posted = answer.replies.iter().enumerate().filter(|(_, reply)| !to_plain_text(reply).is_empty());
@@ -161,8 +168,8 @@ pub fn reply_effects(plan: &TurnPlan, journal: &Journal, flow: &FlowSettings) ->
     }
     let extra = match (journal.closed_message.as_deref(), journal.handover.as_ref()) {
         (Some(closed), Some(_)) => closed,
-        (_, Some(HandoverDecision::Agents)) => flow.handover_message.as_str(),
-        (_, Some(HandoverDecision::StayWithBot)) => flow.no_agent_message.as_str(),
+        (_, Some(HandoverDecision::Agents)) => flow.texts.handover.text(language),
+        (_, Some(HandoverDecision::StayWithBot)) => flow.texts.no_agent.text(language),
         (_, None) => "",
     };
     let extra = to_plain_text(extra);

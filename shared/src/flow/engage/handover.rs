@@ -84,7 +84,7 @@ impl EngageFlow {
             // No opening in the next two months: nothing honest to say about when.
             None => {
                 info!(time_sheet = %sheet.id, "outside business hours, no opening ahead");
-                flow.no_agent_message.clone()
+                flow.texts.no_agent.text(language).to_string()
             }
             Some(next) => {
                 let next_open = crate::hours::render_next_open(&next, now, language.unwrap_or("en"));

@@ -65,7 +65,13 @@ impl BotTurn for EngageTurn<'_> {
         if bot_turn && decide::should_open_intervention(self.content, thread, flow) {
             effects.push(Effect::Open);
         }
-        effects.extend(decide::turn_effects(plan, journal, flow, flow.close_thread_on_resolve));
+        effects.extend(decide::turn_effects(
+            plan,
+            journal,
+            flow,
+            self.content.language.as_deref(),
+            flow.close_thread_on_resolve,
+        ));
         effects
     }
 

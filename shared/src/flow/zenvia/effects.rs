@@ -114,7 +114,7 @@ impl BotTurn for ZenviaTurn<'_> {
                 text: self.content.to_string(),
                 // Non-text messages reach the bot with their type.
                 message_type: self.content_type.to_string(),
-                language: None,
+                language: Some(self.effects.flow.settings.language.clone()),
                 author_id: Some(hash.to_string()),
                 first: thread.bot_turns == 0,
             },
@@ -136,7 +136,8 @@ impl BotTurn for ZenviaTurn<'_> {
 
     /// Zenvia has nothing to open per message and no thread to close.
     fn effects(&self, _thread: &ThreadState, plan: &TurnPlan, journal: &Journal) -> Vec<Effect> {
-        decide::turn_effects(plan, journal, self.flow(), false)
+        let language = Some(self.effects.flow.settings.language.as_str());
+        decide::turn_effects(plan, journal, self.flow(), language, false)
     }
 
     fn thread_after(
