@@ -16,6 +16,8 @@ struct Demo<'a, W: Write> {
     http: reqwest::Client,
     base: String,
     calls_seen: usize,
+    /// Notes already shown, per thread.
+    notes_seen: HashMap<String, usize>,
 }
 
 impl<W: Write> Demo<'_, W> {
@@ -65,7 +67,27 @@ impl<W: Write> Demo<'_, W> {
             self.line(format!("[{thread}] bot> {}", reply.as_str().unwrap_or_default()))?;
         }
         self.platform_calls().await?;
+        self.notes(thread).await?;
         self.categories(thread, &answer["thread_categories"])
+    }
+
+    /// The notes the agents find on the thread (the agent's briefing at a handover).
+    async fn notes(&mut self, thread: &str) -> anyhow::Result<()> {
+        let threads: Vec<Value> =
+            self.http.get(format!("{}/sandbox/threads", self.base)).send().await?.json().await?;
+        let notes =
+            threads.iter().find(|t| t["id"] == thread).map(|t| t["notes"].clone()).unwrap_or_default();
+        let notes: Vec<String> =
+            notes.as_array().into_iter().flatten().filter_map(Value::as_str).map(String::from).collect();
+        let seen = self.notes_seen.entry(thread.to_string()).or_default();
+        let new: Vec<String> = notes.into_iter().skip(*seen).collect();
+        *seen += new.len();
+        for note in new {
+            for line in note.lines() {
+                self.line(format!("[{thread}] note for the agent> {line}"))?;
+            }
+        }
+        Ok(())
     }
 
     fn categories(&mut self, thread: &str, categories: &Value) -> anyhow::Result<()> {
@@ -92,8 +114,13 @@ pub async fn run(out: &mut impl Write) -> anyhow::Result<()> {
         ("EMERGENCY_CACHE_SECONDS".to_string(), "0".to_string()),
     ]);
     let dev = devserver::start("127.0.0.1", 0, env).await?;
-    let mut demo =
-        Demo { out, http: reqwest::Client::new(), base: format!("http://{}", dev.address), calls_seen: 0 };
+    let mut demo = Demo {
+        out,
+        http: reqwest::Client::new(),
+        base: format!("http://{}", dev.address),
+        calls_seen: 0,
+        notes_seen: HashMap::new(),
+    };
     demo.line("handover demo: a simulated Engage Digital, the builtin bot, an in-memory store")?;
 
     demo.title("1. The bot answers, then the customer says goodbye")?;
@@ -159,8 +186,13 @@ async fn llm_conversation(out: &mut impl Write) -> anyhow::Result<()> {
         }
     }
     let dev = devserver::start("127.0.0.1", 0, env).await?;
-    let mut demo =
-        Demo { out, http: reqwest::Client::new(), base: format!("http://{}", dev.address), calls_seen: 0 };
+    let mut demo = Demo {
+        out,
+        http: reqwest::Client::new(),
+        base: format!("http://{}", dev.address),
+        calls_seen: 0,
+        notes_seen: HashMap::new(),
+    };
     demo.title(if real_model {
         "7. An LLM bot (BOT_BACKEND=openai, your model)"
     } else {

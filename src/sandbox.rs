@@ -27,6 +27,8 @@ use crate::console::{Activity, log_platform_call};
 pub const SANDBOX_TOKEN: &str = "sandbox-access-token";
 pub const SANDBOX_SOURCE: &str = "sandbox-source";
 pub const SANDBOX_AUTHOR: &str = "sandbox-customer";
+/// The user the sandbox's API token belongs to: the bot's interventions are its.
+pub const SANDBOX_BOT_USER: &str = "sandbox-bot-user";
 
 #[derive(Default)]
 struct World {
@@ -42,6 +44,9 @@ struct World {
     content_threads: HashMap<String, String>,
     /// Each thread's conversation as its participants see it: (author, text).
     transcripts: HashMap<String, Vec<(&'static str, String)>>,
+    /// The thread of each intervention, and the comments (notes for the agents) of each.
+    intervention_threads: HashMap<String, String>,
+    comments: HashMap<String, Vec<String>>,
 }
 
 struct ThreadRecord {
@@ -129,6 +134,7 @@ impl Sandbox {
         let platform = Router::new()
             .route("/sandbox/1.0/interventions", post(create_intervention))
             .route("/sandbox/1.0/interventions/{id}/close", put(close_intervention))
+            .route("/sandbox/1.0/intervention_comments", post(create_comment).get(list_comments))
             .route("/sandbox/1.0/contents", post(create_content))
             .route("/sandbox/1.0/content_threads/{id}", get(get_thread))
             .route("/sandbox/1.0/content_threads/{id}/update_categories", put(update_categories))
@@ -363,12 +369,21 @@ async fn threads(State(state): State<SandboxState>) -> Json<Value> {
                     .flatten()
                     .map(|(author, text)| json!({"from": author, "text": text}))
                     .collect();
+                // The notes for the agents on the thread's interventions.
+                let notes: Vec<&String> = world
+                    .intervention_threads
+                    .iter()
+                    .filter(|(_, of)| *of == id)
+                    .filter_map(|(intervention, _)| world.comments.get(intervention))
+                    .flatten()
+                    .collect();
                 json!({
                     "id": id,
                     "categories": thread.categories,
                     "with": with,
                     "agent_intervention": thread.agent_intervention,
                     "messages": messages,
+                    "notes": notes,
                 })
             })
             .collect()
@@ -400,10 +415,49 @@ async fn create_intervention(
     Query(query): Query<HashMap<String, String>>,
 ) -> (StatusCode, Json<Value>) {
     let content_id = query.get("content_id").cloned().unwrap_or_default();
-    let id = state.sandbox.world().id("intervention");
-    state.sandbox.world().interventions.insert(id.clone(), false);
+    let id = {
+        let mut world = state.sandbox.world();
+        let id = world.id("intervention");
+        world.interventions.insert(id.clone(), false);
+        if let Some(thread) = world.content_threads.get(&content_id).cloned() {
+            world.intervention_threads.insert(id.clone(), thread);
+        }
+        id
+    };
     state.sandbox.record(format!("POST /interventions?content_id={content_id} -> 200"));
-    (StatusCode::OK, Json(json!({"id": id, "content_id": content_id, "closed": false})))
+    let intervention =
+        json!({"id": id, "content_id": content_id, "closed": false, "user_id": SANDBOX_BOT_USER});
+    (StatusCode::OK, Json(intervention))
+}
+
+/// `POST /intervention_comments`: a note for the agents, kept with its intervention.
+async fn create_comment(State(state): State<SandboxState>, body: Bytes) -> (StatusCode, Json<Value>) {
+    let form: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
+    let intervention = form.get("intervention_id").cloned().unwrap_or_default();
+    let text = form.get("body").cloned().unwrap_or_default();
+    let mut world = state.sandbox.world();
+    if !world.interventions.contains_key(&intervention) {
+        world.calls.push(format!("POST /intervention_comments intervention_id={intervention} -> 404"));
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": "not_found", "message": "no such intervention"})),
+        );
+    }
+    let id = world.id("comment");
+    world.comments.entry(intervention.clone()).or_default().push(text);
+    world.calls.push(format!("POST /intervention_comments intervention_id={intervention} -> 200"));
+    (StatusCode::OK, Json(json!({"id": id, "intervention_id": intervention})))
+}
+
+async fn list_comments(
+    State(state): State<SandboxState>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Json<Value> {
+    let intervention = query.get("intervention_id").cloned().unwrap_or_default();
+    let world = state.sandbox.world();
+    let records: Vec<Value> =
+        world.comments.get(&intervention).into_iter().flatten().map(|body| json!({"body": body})).collect();
+    Json(json!({"count": records.len(), "records": records}))
 }
 
 async fn close_intervention(

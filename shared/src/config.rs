@@ -134,6 +134,8 @@ pub struct FlowSettings {
     /// nothing), and the language of a customer whose language is not known.
     pub texts: Texts,
     pub default_language: String,
+    /// `AGENT_BRIEFING`: at a handover, a comment on the bot's intervention for the agent.
+    pub agent_briefing: bool,
     pub availability_cache: Duration,
     pub max_bot_failures: u32,
     /// How long one read of the emergency switch is reused by a running function.
@@ -185,6 +187,11 @@ impl FlowSettings {
             // An empty value is meaningful (send nothing), so only an unset variable defaults.
             texts: Texts::from_env(env, &default_language(env)?),
             default_language: default_language(env)?,
+            agent_briefing: match optional(env, "AGENT_BRIEFING").as_deref() {
+                None | Some("on") => true,
+                Some("off") => false,
+                Some(_) => return Err(malformed("AGENT_BRIEFING", "expected `on` or `off`")),
+            },
             availability_cache: Duration::from_secs(number(env, "AVAILABILITY_CACHE_SECONDS", 30)?),
             max_bot_failures: number(env, "MAX_BOT_FAILURES", 2)? as u32,
             emergency_cache: Duration::from_secs(number(env, "EMERGENCY_CACHE_SECONDS", 5)?),

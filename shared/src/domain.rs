@@ -38,9 +38,11 @@ pub struct ThreadState {
     /// The thread's categories as last read or set; `None` while unknown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub categories: Option<Vec<String>>,
-    /// The intervention the bot opened and has not closed.
+    /// The intervention the bot opened and has not closed, and its user.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bot_intervention_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bot_intervention_user_id: Option<String>,
     /// Fallback answers in a row.
     #[serde(default)]
     pub consecutive_fallbacks: u32,
@@ -88,6 +90,10 @@ pub struct ThreadState {
     /// by its `MemoryLimits`; empty for the others.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub bot_memory: Vec<crate::bot::HistoryEntry>,
+    /// The conversation's last messages for the agent's briefing (`AGENT_BRIEFING=on`, a bot
+    /// that keeps no memory of its own), bounded like the briefing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub transcript: Vec<crate::bot::HistoryEntry>,
     /// Events committed on this thread (stored beside the state, not in it): an event record
     /// claimed at a lower count is done.
     #[serde(skip)]
@@ -157,9 +163,12 @@ pub struct Journal {
     /// The turn's effects in the order they are made; empty until planned.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub effects: Vec<JournalEntry>,
-    /// What [`Effect::Open`] learned: the intervention the bot's replies belong to.
+    /// What [`Effect::Open`] learned: the intervention the bot's replies belong to, and its
+    /// user (the API token's, who writes the agent's briefing).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub intervention_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intervention_user_id: Option<String>,
     /// The categories a recategorization sets (decided once, so a retry sets the same).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub new_categories: Option<Vec<String>>,
@@ -230,6 +239,9 @@ pub enum Effect {
     Resolve,
     /// Engage Digital with `CLOSE_THREAD_ON_RESOLVE`: close the thread.
     CloseThread,
+    /// Engage Digital with `AGENT_BRIEFING=on`: a private comment on the bot's intervention
+    /// telling the agent why the conversation comes and what was said.
+    Note { body: String },
 }
 
 impl Effect {
@@ -247,6 +259,7 @@ impl Effect {
             Self::GiveBack => "give_back",
             Self::Resolve => "resolve",
             Self::CloseThread => "close_thread",
+            Self::Note { .. } => "note",
         }
     }
 }

@@ -24,11 +24,17 @@ fn expected_tools() -> Value {
             "description": "Hand the conversation to a human agent: when the customer asks for a person, when you cannot help, or when the matter is a complaint or sensitive.",
             "parameters": {
                 "type": "object",
-                "properties": {"reason": {
-                    "type": "string",
-                    "enum": ["asked_for_agent", "cannot_help", "complaint", "sensitive"],
-                    "description": "Why a person is needed."
-                }},
+                "properties": {
+                    "reason": {
+                        "type": "string",
+                        "enum": ["asked_for_agent", "cannot_help", "complaint", "sensitive"],
+                        "description": "Why a person is needed."
+                    },
+                    "summary": {
+                        "type": "string",
+                        "description": "One short paragraph for the agent: what the customer wants and what was tried."
+                    }
+                },
                 "required": ["reason"],
                 "additionalProperties": false
             }

@@ -132,3 +132,70 @@ async fn an_llm_conversation_costs_the_same_once_its_history_is_full() {
         full.0, full.1, costs[0]
     );
 }
+
+/// With the agent's briefing on (the default in AWS), the thread keeps the conversation's last
+/// messages (bounded) and a handover writes one comment: the DynamoDB budgets still hold.
+#[tokio::test]
+async fn the_agents_briefing_keeps_the_budgets() {
+    let meter = DynamoMeter::new();
+    let app = TestApp::spawn(
+        Options::default().metered(&meter).env("EMERGENCY_CACHE_SECONDS", "300").env("AGENT_BRIEFING", "on"),
+    )
+    .await;
+    Mock::given(method("POST"))
+        .and(path("/1.0/interventions"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "int-1", "user_id": "bot-user-1"})))
+        .with_priority(1)
+        .mount(&app.engage)
+        .await;
+    platform(&app, json!([agent_on(CHAT_CHANNEL, "available", "ok")])).await;
+    Mock::given(method("POST"))
+        .and(path("/1.0/intervention_comments"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "note-1"})))
+        .mount(&app.engage)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/bot"))
+        .and(body_string_contains("agent"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"replies": ["One moment"], "action": "handover"})),
+        )
+        .mount(&app.bot)
+        .await;
+    // Long messages: the kept conversation reaches its 2,000-character bound.
+    let reply = "r".repeat(300);
+    app.bot_answers(json!({"replies": [reply]})).await;
+    let warm_up =
+        content_body_with("ev-w", "c-w", "agent", true, |m| m["thread_id"] = json!("warm-up-thread"));
+    app.post_webhook(warm_up).await;
+    app.post_webhook(content_body("ev-0", "c-0", "hello", true)).await;
+    let text = "t".repeat(300);
+    let mut follow_up = None;
+    for i in 1..=6 {
+        follow_up = Some(
+            cost_of(&app, &meter, content_body(&format!("ev-{i}"), &format!("c-{i}"), &text, false)).await,
+        );
+    }
+    let follow_up = follow_up.unwrap();
+    assert!(
+        follow_up.dynamodb <= 3 && follow_up.capacity <= 5.0,
+        "follow-up with a full transcript: {} requests, {} units",
+        follow_up.dynamodb,
+        follow_up.capacity
+    );
+    let handover = cost_of(&app, &meter, content_body("ev-h", "c-h", "agent please", false)).await;
+    assert!(
+        handover.dynamodb <= 4 && handover.capacity <= 10.0,
+        "handover with the briefing: {} requests, {} units ({:?})",
+        handover.dynamodb,
+        handover.capacity,
+        meter.operations()
+    );
+    let notes = app.engage_calls().await.iter().filter(|c| c.contains("intervention_comments")).count();
+    assert_eq!(notes, 2, "the warm-up's and this handover's");
+    eprintln!(
+        "with the briefing: follow-up {} requests, {} units; handover {} Engage requests, {} DynamoDB requests, {} units",
+        follow_up.dynamodb, follow_up.capacity, handover.engage, handover.dynamodb, handover.capacity
+    );
+}

@@ -207,6 +207,11 @@ async fn the_console_plays_a_conversation_to_a_handover_and_back_in_a_real_brows
     .await;
     page.wait_for("t1 in the agent pane", "document.querySelector('#agent-threads li[data-thread=t1]')")
         .await;
+    page.wait_for(
+        "the agent's briefing in the agent pane",
+        "(document.querySelector('#agent-transcript .from-note') || {}).textContent?.includes('Handed over by the bot')",
+    )
+        .await;
 
     // The agent answers; the bot stays quiet.
     let bot_lines = page.eval(&count("#customer-transcript .from-bot")).await;

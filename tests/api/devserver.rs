@@ -77,6 +77,8 @@ async fn the_demo_prints_the_transcript() {
         "[t1] bot> Glad I could help. Goodbye!",
         "     platform: PUT /interventions/intervention-3/close -> 200",
         "[t2] thread category: AGENT",
+        // The agent's briefing, on the bot's intervention.
+        "[t2] note for the agent> Handed over by the bot: the customer asked for a person.",
         "[t2] (no bot reply)",
         // The French customer hears the French no-agent message.
         "[t3] bot> Tous nos conseillers sont occupés pour le moment. Je reste à votre disposition : dites-m'en plus, ou réessayez un peu plus tard.",

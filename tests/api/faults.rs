@@ -86,6 +86,8 @@ struct Platform {
     replies: Vec<String>,
     intervention_closed: bool,
     thread_closed: bool,
+    /// The bodies of the comments on the intervention.
+    notes: Vec<String>,
 }
 
 type Shared = (Arc<Mutex<Platform>>, Arc<Killer>);
@@ -153,7 +155,7 @@ fn perform(
                 p.performed.push("open intervention".into());
                 p.interventions.insert(content, "int-1".into());
             }
-            json!({"id": "int-1"})
+            json!({"id": "int-1", "user_id": "bot-user"})
         }
         ("POST", "/1.0/contents") => {
             p.performed.push(format!("reply {}", form["body"][0]));
@@ -169,6 +171,20 @@ fn perform(
             let id = p_.trim_start_matches("/1.0/contents/");
             json!({"id": id, "intervention_id": p.interventions.get(id)})
         }
+        ("POST", "/1.0/intervention_comments") => {
+            assert_eq!(
+                (form["intervention_id"][0].as_str(), form["user_id"][0].as_str()),
+                ("int-1", "bot-user")
+            );
+            p.performed.push("note".into());
+            p.notes.push(form["body"][0].clone());
+            json!({"id": format!("note-{}", p.notes.len())})
+        }
+        ("GET", "/1.0/intervention_comments") => {
+            let records: Vec<Value> = p.notes.iter().map(|body| json!({"id": "n", "body": body})).collect();
+            json!({"records": records})
+        }
+        ("GET", "/1.0/interventions/int-1") => json!({"id": "int-1", "user_id": "bot-user"}),
         ("GET", "/1.0/channels") => json!({"records": [{"id": "chat", "source_ids": [SOURCE]}]}),
         ("GET", "/1.0/status") => {
             json!([{"agent_id": "a", "channels": [{"id": "chat", "status": "available", "busyness": "ok"}]}])
@@ -330,6 +346,7 @@ fn handover_scenario() -> Scenario {
         expected: vec![
             "open intervention".to_string(),
             "reply One moment".to_string(),
+            "note".to_string(),
             format!("recategorize {:?}", vec![OTHER_CATEGORY, AGENT_CATEGORY]),
         ],
         after: (Owner::Agent, 1, Some("int-1")),

@@ -175,6 +175,8 @@ impl TestApp {
             // Business hours have their own tests (`hours.rs`); elsewhere the fake platform
             // has no time sheets to serve.
             ("BUSINESS_HOURS".into(), "off".into()),
+            // The agent's briefing too (`briefing.rs`): elsewhere a handover makes no comment.
+            ("AGENT_BRIEFING".into(), "off".into()),
         ]);
         let backend: &[(&str, String)] = match options.bot {
             BotKind::Builtin => &[],

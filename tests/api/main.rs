@@ -5,6 +5,7 @@ mod helpers;
 
 mod analytics;
 mod bots;
+mod briefing;
 mod budget;
 mod concurrency;
 mod console;

@@ -92,6 +92,7 @@ impl BuiltinBot {
         for rule in &self.rules {
             if rule.keywords.iter().any(|k| contains_phrase(&words, &self::words(k))) {
                 return BotAnswer {
+                    summary: None,
                     replies: rule.replies.clone(),
                     action: rule.action,
                     reason: Some(rule.name.clone()),
@@ -99,6 +100,7 @@ impl BuiltinBot {
             }
         }
         BotAnswer {
+            summary: None,
             replies: self.fallback.clone(),
             action: BotAction::None,
             reason: Some(FALLBACK_REASON.into()),

@@ -129,15 +129,25 @@ pub fn answer_from(turn: &LexTurn, settings: &LexSettings) -> BotAnswer {
     let replies = turn.messages.clone();
     let intent = turn.intent.as_deref().unwrap_or_default();
     if intent == settings.handover_intent {
-        return BotAnswer { replies, action: BotAction::Handover, reason: Some(intent.to_string()) };
+        return BotAnswer {
+            summary: None,
+            replies,
+            action: BotAction::Handover,
+            reason: Some(intent.to_string()),
+        };
     }
     if turn.dialog_closed && turn.intent_fulfilled && settings.resolve_intents.iter().any(|i| i == intent) {
-        return BotAnswer { replies, action: BotAction::Resolve, reason: None };
+        return BotAnswer { summary: None, replies, action: BotAction::Resolve, reason: None };
     }
     if intent == FALLBACK_INTENT || turn.intent.is_none() {
-        return BotAnswer { replies, action: BotAction::None, reason: Some(FALLBACK_REASON.into()) };
+        return BotAnswer {
+            summary: None,
+            replies,
+            action: BotAction::None,
+            reason: Some(FALLBACK_REASON.into()),
+        };
     }
-    BotAnswer { replies, action: BotAction::None, reason: None }
+    BotAnswer { summary: None, replies, action: BotAction::None, reason: None }
 }
 
 /// A Lex session id (2 to 100 of `[0-9a-zA-Z._:-]`) for a conversation: the id itself when it

@@ -107,6 +107,10 @@ pub struct BotAnswer {
     pub action: BotAction,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// With a handover: a paragraph for the agent (what the customer wants, what was tried),
+    /// first in the agent's briefing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
 }
 
 /// The reason a bot gives when it did not understand; counts toward `MAX_BOT_FAILURES`.
@@ -135,6 +139,14 @@ impl BotAnswer {
                 bounds.reply_chars
             )));
         }
+        if let Some(n) =
+            self.summary.as_deref().map(|s| s.chars().count()).filter(|n| *n > bounds.summary_chars)
+        {
+            return Err(BotError::TooLarge(format!(
+                "a summary of {n} characters (at most {})",
+                bounds.summary_chars
+            )));
+        }
         match self.reason.as_deref().map(|r| r.chars().count()) {
             Some(n) if n > bounds.reason_chars => Err(BotError::TooLarge(format!(
                 "a reason of {n} characters (at most {})",
@@ -152,12 +164,14 @@ pub struct AnswerBounds {
     pub reply_chars: usize,
     /// A reason becomes part of a statistics key (DynamoDB keys stop at 2 KB).
     pub reason_chars: usize,
+    pub summary_chars: usize,
     /// The most of an HTTP answer's body that is read.
     pub body_bytes: usize,
 }
 
 impl AnswerBounds {
-    pub const PRODUCT: Self = Self { replies: 10, reply_chars: 4_000, reason_chars: 64, body_bytes: 1 << 20 };
+    pub const PRODUCT: Self =
+        Self { replies: 10, reply_chars: 4_000, reason_chars: 64, summary_chars: 1_000, body_bytes: 1 << 20 };
 }
 
 /// A bot that could not answer. Each is a reason to hand the conversation over.
@@ -212,6 +226,7 @@ mod tests {
     #[test]
     fn answers_past_the_bounds_are_failures() {
         let answer = |replies: Vec<String>, reason: Option<String>| BotAnswer {
+            summary: None,
             replies,
             action: BotAction::Handover,
             reason,

@@ -106,7 +106,8 @@ pub fn tools() -> Value {
                 "parameters": {
                     "type": "object",
                     "properties": {
-                        "reason": {"type": "string", "enum": HANDOVER_REASONS, "description": "Why a person is needed."}
+                        "reason": {"type": "string", "enum": HANDOVER_REASONS, "description": "Why a person is needed."},
+                        "summary": {"type": "string", "description": "One short paragraph for the agent: what the customer wants and what was tried."}
                     },
                     "required": ["reason"],
                     "additionalProperties": false
@@ -174,10 +175,16 @@ pub fn answer_from(body: &[u8]) -> Result<BotAnswer, BotError> {
     let replies: Vec<String> = if text.is_empty() { vec![] } else { vec![text.to_string()] };
     let tool = |word: &str| message.tool_calls.iter().find(|call| call.function.name.contains(word));
     if let Some(call) = tool("handover") {
-        return Ok(BotAnswer { replies, action: BotAction::Handover, reason: Some(handover_reason(call)) });
+        let summary = handover_summary(call);
+        return Ok(BotAnswer {
+            summary,
+            replies,
+            action: BotAction::Handover,
+            reason: Some(handover_reason(call)),
+        });
     }
     if tool("resolve").is_some() {
-        return Ok(BotAnswer { replies, action: BotAction::Resolve, reason: None });
+        return Ok(BotAnswer { summary: None, replies, action: BotAction::Resolve, reason: None });
     }
     let refusal = message.refusal.as_deref().map(str::trim).unwrap_or_default();
     if !refusal.is_empty() {
@@ -186,11 +193,19 @@ pub fn answer_from(body: &[u8]) -> Result<BotAnswer, BotError> {
     if replies.is_empty() {
         return Ok(fallback(vec![]));
     }
-    Ok(BotAnswer { replies, action: BotAction::None, reason: None })
+    Ok(BotAnswer { summary: None, replies, action: BotAction::None, reason: None })
 }
 
 fn fallback(replies: Vec<String>) -> BotAnswer {
-    BotAnswer { replies, action: BotAction::None, reason: Some(FALLBACK_REASON.into()) }
+    BotAnswer { summary: None, replies, action: BotAction::None, reason: Some(FALLBACK_REASON.into()) }
+}
+
+/// The `summary` argument, for the agent's briefing (cut at its bound, never a failure).
+fn handover_summary(call: &ToolCall) -> Option<String> {
+    let arguments: Value = serde_json::from_str(&call.function.arguments).unwrap_or(Value::Null);
+    let summary = arguments.get("summary").and_then(Value::as_str)?.trim();
+    let bound = super::AnswerBounds::PRODUCT.summary_chars;
+    (!summary.is_empty()).then(|| summary.chars().take(bound).collect())
 }
 
 /// The `reason` argument when it is one of [`HANDOVER_REASONS`]; a handover asked for with
@@ -222,7 +237,12 @@ mod tests {
         let answer = answer_from(&completion(json!({"role": "assistant", "content": " Hello! "}))).unwrap();
         assert_eq!(
             answer,
-            BotAnswer { replies: vec!["Hello!".into()], action: BotAction::None, reason: None }
+            BotAnswer {
+                summary: None,
+                replies: vec!["Hello!".into()],
+                action: BotAction::None,
+                reason: None
+            }
         );
     }
 
@@ -235,6 +255,7 @@ mod tests {
         assert_eq!(
             answer_from(&handover).unwrap(),
             BotAnswer {
+                summary: None,
                 replies: vec!["Let me find you a person.".into()],
                 action: BotAction::Handover,
                 reason: Some("asked_for_agent".into())

@@ -78,6 +78,18 @@ pub struct Intervention {
     pub thread_id: Option<String>,
     #[serde(default)]
     pub closed: bool,
+    /// The user the intervention belongs to (for the bot's: the API token's).
+    #[serde(default)]
+    pub user_id: Option<String>,
+}
+
+/// A comment on an intervention (`GET /intervention_comments`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct InterventionComment {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub body: Option<String>,
 }
 
 /// A content as the API renders it.
@@ -245,6 +257,36 @@ impl EngageClient {
     pub async fn create_intervention(&self, content_id: &str) -> Result<Intervention, EngageError> {
         let path = format!("/interventions?content_id={}", encode(content_id));
         self.call(Method::POST, &path, &[]).await
+    }
+
+    /// `GET /interventions/{id}`.
+    pub async fn get_intervention(&self, intervention_id: &str) -> Result<Intervention, EngageError> {
+        self.call_with_retry(Method::GET, &format!("/interventions/{}", encode(intervention_id)), &[]).await
+    }
+
+    /// `POST /intervention_comments`: a private comment agents see on the intervention.
+    pub async fn create_intervention_comment(
+        &self,
+        intervention_id: &str,
+        user_id: &str,
+        body: &str,
+    ) -> Result<InterventionComment, EngageError> {
+        let form = [("intervention_id", intervention_id), ("user_id", user_id), ("body", body)];
+        self.call(Method::POST, "/intervention_comments", &form).await
+    }
+
+    /// The comments of an intervention (`GET /intervention_comments?intervention_id=`, one page).
+    pub async fn intervention_comments(
+        &self,
+        intervention_id: &str,
+    ) -> Result<Vec<InterventionComment>, EngageError> {
+        #[derive(Deserialize)]
+        struct Page {
+            records: Vec<InterventionComment>,
+        }
+        let path = format!("/intervention_comments?intervention_id={}&limit=150", encode(intervention_id));
+        let page: Page = self.call_with_retry(Method::GET, &path, &[]).await?;
+        Ok(page.records)
     }
 
     /// `PUT /interventions/{id}/close`.

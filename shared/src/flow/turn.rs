@@ -110,6 +110,10 @@ pub trait BotTurn: Send + Sync {
         journal: &Journal,
         now_ms: i64,
     ) -> ThreadState;
+    /// Whether the conversation's last messages are kept for the agent's briefing.
+    fn keeps_transcript(&self) -> bool {
+        false
+    }
     /// The statistics facts of the turn (`before`: the thread as the turn found it).
     fn stats(
         &self,
@@ -309,6 +313,12 @@ impl Engine {
                 &plan,
                 memory,
             );
+            // A bot with a memory of its own has the conversation already.
+            let keep = platform.keeps_transcript() && memory.is_none();
+            let ended = plan.resolve || journal.made(&Effect::HandOver);
+            let text = platform.customer_text();
+            next.transcript =
+                decide::transcript_after_turn(&current.transcript, text, &plan.replies, ended, keep);
             next
         })
         .await?;

@@ -41,6 +41,7 @@ fn flow() -> FlowSettings {
             closed: closed_texts(),
         },
         default_language: "en".into(),
+        agent_briefing: true,
         availability_cache: Duration::from_secs(30),
         max_bot_failures: 2,
         emergency_cache: Duration::ZERO,
@@ -195,6 +196,7 @@ fn an_intervention_is_opened_on_a_first_message_without_one() {
 
 fn answered(replies: &[&str], action: BotAction, reason: Option<&str>) -> BotOutcome {
     BotOutcome::Answered(BotAnswer {
+        summary: None,
         replies: replies.iter().map(|r| r.to_string()).collect(),
         action,
         reason: reason.map(String::from),

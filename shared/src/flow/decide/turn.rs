@@ -201,8 +201,12 @@ pub fn thread_after_turn(
     if let Some(id) = &journal.intervention_id {
         next.bot_intervention_id = Some(id.clone());
     }
+    if journal.intervention_user_id.is_some() {
+        next.bot_intervention_user_id = journal.intervention_user_id.clone();
+    }
     if plan.resolve && journal.finished(&Effect::Resolve) {
         next.bot_intervention_id = None;
+        next.bot_intervention_user_id = None;
     }
     next.consecutive_fallbacks = if plan.fallback { thread.consecutive_fallbacks + 1 } else { 0 };
     match (&plan.handover, &journal.handover) {

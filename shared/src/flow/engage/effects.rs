@@ -94,6 +94,7 @@ impl EngageEffects<'_> {
         match self.flow.engage.create_intervention(self.content_id).await {
             Ok(intervention) => {
                 journal.intervention_id = Some(intervention.id);
+                journal.intervention_user_id = intervention.user_id;
                 Ok(Made::Done)
             }
             Err(err) if err.may_have_happened() || err.is_transient() => Err(change_failed(err)),
@@ -141,6 +142,52 @@ impl EngageEffects<'_> {
         }
     }
 
+    /// The agent's briefing, on the bot's intervention as its user. A refusal (403, 404, 422)
+    /// is logged and never blocks the handover; a failure that may have reached the platform is
+    /// read back before the note is written again, as for any effect.
+    async fn note(
+        &self,
+        thread: &ThreadState,
+        journal: &mut Journal,
+        body: &str,
+    ) -> Result<Made, EffectError> {
+        let Some(intervention) =
+            journal.intervention_id.clone().or_else(|| thread.bot_intervention_id.clone())
+        else {
+            return Ok(Made::Refused);
+        };
+        let known_user =
+            journal.intervention_user_id.clone().or_else(|| thread.bot_intervention_user_id.clone());
+        let user = match known_user {
+            Some(user) => Some(user),
+            None => self.flow.engage.get_intervention(&intervention).await.ok().and_then(|i| i.user_id),
+        };
+        let Some(user) = user else {
+            warn!("the bot's intervention names no user; briefing left out");
+            return Ok(Made::Refused);
+        };
+        journal.intervention_user_id = Some(user.clone());
+        match self.flow.engage.create_intervention_comment(&intervention, &user, body).await {
+            Ok(_) => Ok(Made::Done),
+            Err(err) => expected_refusal(err, "agent briefing refused; the handover goes on"),
+        }
+    }
+
+    /// After a crash: whether the intervention already has this briefing.
+    async fn note_was_made(
+        &self,
+        thread: &ThreadState,
+        journal: &Journal,
+        body: &str,
+    ) -> Result<bool, EffectError> {
+        let Some(intervention) = journal.intervention_id.as_ref().or(thread.bot_intervention_id.as_ref())
+        else {
+            return Ok(false);
+        };
+        let comments = self.flow.engage.intervention_comments(intervention).await.map_err(read_failed)?;
+        Ok(comments.iter().any(|c| c.body.as_deref() == Some(body)))
+    }
+
     /// How many replies to the customer's content the thread has (newest page).
     async fn replies_on_platform(&self) -> Result<usize, EffectError> {
         let contents = self.flow.engage.thread_contents(self.thread_id).await.map_err(read_failed)?;
@@ -169,6 +216,10 @@ impl Platform for EngageEffects<'_> {
             }
             Effect::HandOver | Effect::GiveBack => self.recategorize(thread, journal, index).await,
             Effect::Resolve => self.resolve(thread, journal).await,
+            Effect::Note { body } => {
+                let body = body.clone();
+                self.note(thread, journal, &body).await
+            }
             Effect::CloseThread => match engage.close_thread(self.thread_id).await {
                 Ok(_) => Ok(Made::Done),
                 // Many source types cannot be closed (403).
@@ -179,7 +230,7 @@ impl Platform for EngageEffects<'_> {
 
     async fn was_made(
         &self,
-        _thread: &ThreadState,
+        thread: &ThreadState,
         journal: &mut Journal,
         index: usize,
     ) -> Result<bool, EffectError> {
@@ -212,6 +263,7 @@ impl Platform for EngageEffects<'_> {
                 }
                 Ok(made)
             }
+            Effect::Note { body } => self.note_was_made(thread, journal, &body).await,
             // Closing again is refused when it was closed: that refusal counts as made.
             Effect::Resolve | Effect::CloseThread => Ok(false),
         }

@@ -4,17 +4,46 @@
 
 use super::effects::EngageEffects;
 use crate::analytics;
-use crate::bot::{BotMessage, BotRequest, Channel as BotChannel};
+use crate::bot::{BotMessage, BotRequest, Channel as BotChannel, HistoryEntry};
 use crate::config::FlowSettings;
 use crate::engage::ContentEvent;
 use crate::flow::decide::{self, TurnPlan};
 use crate::flow::turn::{BotTurn, EffectError, HandoverChoice, Platform};
-use crate::store::{BotOutcome, Effect, Journal, StatsEntry, ThreadState};
+use crate::store::{BotOutcome, Effect, HandoverDecision, Journal, StatsEntry, ThreadState};
 
 /// The turn of one customer content.
 pub(super) struct EngageTurn<'a> {
     pub effects: EngageEffects<'a>,
     pub content: &'a ContentEvent,
+}
+
+impl EngageTurn<'_> {
+    /// The agent's briefing, when the conversation goes to the agents with the briefing on and
+    /// a bot intervention to put it on (`opens`: this turn opens one).
+    fn briefing(
+        &self,
+        thread: &ThreadState,
+        plan: &TurnPlan,
+        journal: &Journal,
+        opens: bool,
+    ) -> Option<Effect> {
+        let reason = plan.handover.as_deref()?;
+        let goes = journal.handover == Some(HandoverDecision::Agents);
+        if !(self.flow().agent_briefing && goes && (opens || thread.bot_intervention_id.is_some())) {
+            return None;
+        }
+        let mut conversation =
+            if thread.transcript.is_empty() { thread.bot_memory.clone() } else { thread.transcript.clone() };
+        conversation.push(HistoryEntry::Customer(self.content.body.clone()));
+        conversation.extend(plan.replies.iter().cloned().map(HistoryEntry::Bot));
+        let summary = match &journal.bot {
+            Some(BotOutcome::Answered(answer)) => answer.summary.as_deref(),
+            _ => None,
+        };
+        let reason = if journal.closed_message.is_some() { decide::CLOSED_HOURS_REASON } else { reason };
+        let body = decide::briefing(reason, summary, self.content.language.as_deref(), &conversation);
+        Some(Effect::Note { body })
+    }
 }
 
 #[async_trait::async_trait]
@@ -65,6 +94,7 @@ impl BotTurn for EngageTurn<'_> {
         if bot_turn && decide::should_open_intervention(self.content, thread, flow) {
             effects.push(Effect::Open);
         }
+        let opens = effects.contains(&Effect::Open);
         effects.extend(decide::turn_effects(
             plan,
             journal,
@@ -72,7 +102,16 @@ impl BotTurn for EngageTurn<'_> {
             self.content.language.as_deref(),
             flow.close_thread_on_resolve,
         ));
+        // The agent's briefing, before the handover that brings the agent.
+        if let Some(note) = self.briefing(thread, plan, journal, opens) {
+            let at = effects.iter().position(|e| *e == Effect::HandOver).unwrap_or(effects.len());
+            effects.insert(at, note);
+        }
         effects
+    }
+
+    fn keeps_transcript(&self) -> bool {
+        self.flow().agent_briefing
     }
 
     fn thread_after(

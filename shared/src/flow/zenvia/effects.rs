@@ -65,7 +65,8 @@ impl Platform for ZenviaEffects<'_> {
                 }
                 other => outcome(other, "Zenvia refused the finish"),
             },
-            Effect::GiveBack | Effect::CloseThread => Ok(Made::Done),
+            // Zenvia's transfer carries no note, and there is nothing to give back or close.
+            Effect::GiveBack | Effect::CloseThread | Effect::Note { .. } => Ok(Made::Done),
         }
     }
 
