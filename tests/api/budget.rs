@@ -144,7 +144,9 @@ async fn the_agents_briefing_keeps_the_budgets() {
     .await;
     Mock::given(method("POST"))
         .and(path("/1.0/interventions"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "int-1", "user_id": "bot-user-1"})))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"id": "int-1", "user_id": "bot-user-1"})),
+        )
         .with_priority(1)
         .mount(&app.engage)
         .await;
