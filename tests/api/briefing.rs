@@ -107,19 +107,7 @@ async fn without_a_bot_intervention_or_with_the_briefing_off_there_is_no_note() 
 #[tokio::test]
 async fn the_models_summary_opens_the_briefing() {
     let app = TestApp::spawn(Options::default().bot(BotKind::OpenAi).env("AGENT_BRIEFING", "on")).await;
-    Mock::given(method("POST"))
-        .and(path("/1.0/interventions"))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(json!({"id": "int-1", "user_id": "bot-user-1"})),
-        )
-        .with_priority(1)
-        .mount(&app.engage)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/1.0/intervention_comments"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "comment-1"})))
-        .mount(&app.engage)
-        .await;
+    app.engage_takes_briefings(ResponseTemplate::new(200).set_body_json(json!({"id": "comment-1"}))).await;
     platform(&app, json!([agent_on(CHAT_CHANNEL, "available", "ok")])).await;
     let arguments = json!({"reason": "complaint", "summary": "The parcel is two weeks late; the customer wants a refund."});
     let call = json!({"id": "call-1", "type": "function", "function": {"name": "handover", "arguments": arguments.to_string()}});

@@ -142,20 +142,8 @@ async fn the_agents_briefing_keeps_the_budgets() {
         Options::default().metered(&meter).env("EMERGENCY_CACHE_SECONDS", "300").env("AGENT_BRIEFING", "on"),
     )
     .await;
-    Mock::given(method("POST"))
-        .and(path("/1.0/interventions"))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(json!({"id": "int-1", "user_id": "bot-user-1"})),
-        )
-        .with_priority(1)
-        .mount(&app.engage)
-        .await;
+    app.engage_takes_briefings(ResponseTemplate::new(200).set_body_json(json!({"id": "note-1"}))).await;
     platform(&app, json!([agent_on(CHAT_CHANNEL, "available", "ok")])).await;
-    Mock::given(method("POST"))
-        .and(path("/1.0/intervention_comments"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "note-1"})))
-        .mount(&app.engage)
-        .await;
     Mock::given(method("POST"))
         .and(path("/bot"))
         .and(body_string_contains("agent"))

@@ -329,6 +329,24 @@ impl TestApp {
             .await;
     }
 
+    /// The fake platform's side of the agent's briefing: interventions opened as the bot's user
+    /// `bot-user-1`, comments accepted (`comments`: the answer to them).
+    pub async fn engage_takes_briefings(&self, comments: ResponseTemplate) {
+        Mock::given(method("POST"))
+            .and(path("/1.0/interventions"))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(json!({"id": "int-1", "user_id": "bot-user-1"})),
+            )
+            .with_priority(1)
+            .mount(&self.engage)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/1.0/intervention_comments"))
+            .respond_with(comments)
+            .mount(&self.engage)
+            .await;
+    }
+
     /// The fake bot answering every message with `answer`.
     pub async fn bot_answers(&self, answer: Value) {
         Mock::given(method("POST"))
