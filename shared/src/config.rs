@@ -158,6 +158,15 @@ pub enum ClosedPolicy {
 
 pub use crate::texts::{DEFAULT_CLOSED_MESSAGE, DEFAULT_HANDOVER_MESSAGE, DEFAULT_NO_AGENT_MESSAGE, Texts};
 
+/// `AGENT_BRIEFING`: at a handover, a comment on the bot's intervention for the agent.
+fn agent_briefing(env: &dyn Env) -> Result<bool, ConfigError> {
+    match optional(env, "AGENT_BRIEFING").as_deref() {
+        None | Some("on") => Ok(true),
+        Some("off") => Ok(false),
+        Some(_) => Err(malformed("AGENT_BRIEFING", "expected `on` or `off`")),
+    }
+}
+
 /// `DEFAULT_LANGUAGE`: the language of a customer whose language is not known.
 fn default_language(env: &dyn Env) -> Result<String, ConfigError> {
     let language = optional(env, "DEFAULT_LANGUAGE").unwrap_or_else(|| "en".into()).to_lowercase();
@@ -187,11 +196,7 @@ impl FlowSettings {
             // An empty value is meaningful (send nothing), so only an unset variable defaults.
             texts: Texts::from_env(env, &default_language(env)?),
             default_language: default_language(env)?,
-            agent_briefing: match optional(env, "AGENT_BRIEFING").as_deref() {
-                None | Some("on") => true,
-                Some("off") => false,
-                Some(_) => return Err(malformed("AGENT_BRIEFING", "expected `on` or `off`")),
-            },
+            agent_briefing: agent_briefing(env)?,
             availability_cache: Duration::from_secs(number(env, "AVAILABILITY_CACHE_SECONDS", 30)?),
             max_bot_failures: number(env, "MAX_BOT_FAILURES", 2)? as u32,
             emergency_cache: Duration::from_secs(number(env, "EMERGENCY_CACHE_SECONDS", 5)?),
@@ -506,6 +511,8 @@ pub struct EmergencySettings {
     pub idle_after: Duration,
     /// Zenvia's API, when Zenvia is used: its interactions are transferred through it.
     pub zenvia: Option<ZenviaApi>,
+    /// `AGENT_BRIEFING`: a comment on the bot's intervention of each conversation handed over.
+    pub agent_briefing: bool,
 }
 
 /// What the emergency switch needs of Zenvia to transfer interactions.
@@ -546,6 +553,7 @@ impl EmergencySettings {
             requests_per_minute: requests_per_minute as u32,
             idle_after: Duration::from_secs(3600 * number(env, "EMERGENCY_IDLE_HOURS", 24)?),
             zenvia: ZenviaApi::optional_from_env(env)?,
+            agent_briefing: agent_briefing(env)?,
         })
     }
 }

@@ -301,3 +301,32 @@ async fn zenvia_interactions_are_transferred_through_zenvia() {
     assert_eq!(app.store.get_thread("zenvia:hash-1").await.unwrap().owner, Owner::Agent);
     assert_eq!(flow.status().await.unwrap().remaining, 0);
 }
+
+/// Issue 25: the sweep briefs the agent of each conversation it hands over that has a bot
+/// intervention, after the handover is saved, within its pace.
+#[tokio::test]
+async fn the_sweep_briefs_the_agent_on_the_bots_intervention() {
+    let app = TestApp::spawn(Options::default()).await;
+    accept_updates(&app).await;
+    app.engage_takes_briefings(ResponseTemplate::new(200).set_body_json(json!({"id": "note-1"}))).await;
+    let thread = ThreadState {
+        categories: Some(vec![OTHER_CATEGORY.into(), BOT_CATEGORY.into()]),
+        categories_at_ms: now(),
+        updated_at_ms: now(),
+        bot_intervention_id: Some("int-7".into()),
+        bot_intervention_user_id: Some("bot-user-1".into()),
+        transcript: vec![handover_core::bot::HistoryEntry::Customer("Where is my parcel?".into())],
+        ..ThreadState::new("thread-briefed")
+    };
+    app.store.save_thread(&thread).await.unwrap();
+    let flow = sweep(&app, Duration::from_secs(5)).await;
+    flow.continue_work().await.unwrap();
+    let calls = app.engage_calls().await;
+    let notes: Vec<&String> = calls.iter().filter(|c| c.contains("intervention_comments")).collect();
+    assert_eq!(notes.len(), 1, "{calls:#?}");
+    assert!(notes[0].starts_with("POST /1.0/intervention_comments {intervention_id=int-7, user_id=bot-user-1, body=Handed over by the bot: the emergency switch is on."), "{}", notes[0]);
+    assert!(notes[0].contains("Customer: Where is my parcel?"), "{}", notes[0]);
+    // Once: a second run finds nothing left to do.
+    flow.continue_work().await.unwrap();
+    assert_eq!(app.engage_calls().await.iter().filter(|c| c.contains("intervention_comments")).count(), 1);
+}

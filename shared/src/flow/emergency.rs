@@ -52,6 +52,14 @@ enum Swept {
     Skipped,
 }
 
+/// The agent's briefing the sweep writes for a conversation it hands over.
+struct Briefing {
+    intervention: String,
+    /// The intervention's user, when the thread knows it.
+    user: Option<String>,
+    body: String,
+}
+
 /// A handover the platform did not take.
 enum HandoverFailure {
     /// 403/404/422: retrying cannot help.
@@ -395,6 +403,7 @@ impl EmergencyFlow {
                 Err(err) => Err(err.into()),
             };
         }
+        let briefing = self.briefing_of(&thread);
         let handed = match thread_id.strip_prefix("zenvia:") {
             Some(hash) => {
                 self.transfer(hash, &thread).await.map(|()| thread.categories.clone().unwrap_or_default())
@@ -418,6 +427,9 @@ impl EmergencyFlow {
         }
         match handed {
             Ok(_) => {
+                if let Some(briefing) = briefing {
+                    self.brief(briefing).await;
+                }
                 let stats =
                     [crate::analytics::intervention(now, thread_id, activation, "emergency_switch", true)];
                 record_stats(self.store.as_ref(), &stats).await;
@@ -457,6 +469,34 @@ impl EmergencyFlow {
             }
         }
         Err(StoreError::ThreadConflict(current.thread_id).into())
+    }
+
+    /// The agent's briefing for a conversation the sweep hands over: on the bot's intervention,
+    /// when there is one (`None`: briefing off, no intervention, or a Zenvia interaction).
+    fn briefing_of(&self, thread: &ThreadState) -> Option<Briefing> {
+        let intervention = thread.bot_intervention_id.clone().filter(|_| self.settings.agent_briefing)?;
+        let conversation = if thread.transcript.is_empty() { &thread.bot_memory } else { &thread.transcript };
+        let body = decide::briefing(decide::EMERGENCY_REASON, None, None, conversation);
+        Some(Briefing { intervention, user: thread.bot_intervention_user_id.clone(), body })
+    }
+
+    /// Writes the briefing, after the handover was saved: at most once (a run that dies first
+    /// leaves it out), never in the sweep's way (a failure is logged), within the sweep's pace.
+    async fn brief(&self, briefing: Briefing) {
+        let user = match briefing.user {
+            Some(user) => Some(user),
+            None => {
+                self.pacer.wait().await;
+                self.engage.get_intervention(&briefing.intervention).await.ok().and_then(|i| i.user_id)
+            }
+        };
+        let Some(user) = user else { return };
+        self.pacer.wait().await;
+        if let Err(err) =
+            self.engage.create_intervention_comment(&briefing.intervention, &user, &briefing.body).await
+        {
+            warn!(error = %err, code = %err.code(), "agent briefing not written; the conversation is with the agents");
+        }
     }
 
     /// A Zenvia interaction to the agents, through Zenvia's API. A refusal after an earlier
