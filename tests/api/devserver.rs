@@ -122,6 +122,8 @@ impl Drop for Running {
 #[tokio::test]
 async fn the_readme_command_starts_the_server() {
     use std::io::{BufRead, BufReader};
+    // This test's own HTTP client needs the process's TLS provider, whichever test runs first.
+    handover_core::wiring::install_crypto_provider();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_handover"))
         .args(["--port", &port.to_string()])
