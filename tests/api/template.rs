@@ -328,3 +328,74 @@ fn secrets_and_urls_are_checked_at_deploy_time() {
         assert_eq!(parameter(url)["AllowedPattern"].as_str(), Some("^https://.+"), "{url}");
     }
 }
+
+/// Issue 26 (the template's part): every function logs as JSON to a log group of its own,
+/// kept `LogRetentionDays`; alarms that page someone through the stack's topic; what holds
+/// data survives the stack; the emergency switch's operators and readers have policies of
+/// their own.
+#[test]
+fn operations_log_groups_alarms_retained_data_and_operator_policies() {
+    let template = template();
+    let resources = template["Resources"].as_mapping().unwrap();
+    let functions: Vec<&str> = resources
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::Serverless::Function")
+        .map(|(name, _)| name.as_str().unwrap())
+        .collect();
+    assert_eq!(functions.len(), 6);
+    for function in &functions {
+        let logging = &template["Resources"][*function]["Properties"]["LoggingConfig"];
+        assert_eq!(logging["LogFormat"], "JSON", "{function}");
+        let group = &template["Resources"][function.replace("Function", "LogGroup").as_str()];
+        assert_eq!(group["Type"], "AWS::Logs::LogGroup", "{function}");
+        assert!(!group["Properties"]["RetentionInDays"].is_null(), "{function}: kept for a bounded time");
+        assert_eq!(
+            group["Condition"], template["Resources"][*function]["Condition"],
+            "{function}: its log group exists exactly when it does"
+        );
+    }
+
+    let alarms: Vec<(&str, &Value)> = resources
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::CloudWatch::Alarm")
+        .map(|(name, r)| (name.as_str().unwrap(), &r["Properties"]))
+        .collect();
+    let watched: BTreeSet<String> = alarms
+        .iter()
+        .map(|(_, a)| format!("{}/{}", a["Namespace"].as_str().unwrap(), a["MetricName"].as_str().unwrap()))
+        .collect();
+    for metric in [
+        "AWS/ApiGateway/5xx",
+        "AWS/SQS/ApproximateAgeOfOldestMessage",
+        "AWS/SQS/ApproximateNumberOfMessagesVisible",
+        "AWS/Lambda/Errors",
+        "AWS/Lambda/Throttles",
+        "AWS/DynamoDB/ReadThrottleEvents",
+        "AWS/DynamoDB/WriteThrottleEvents",
+    ] {
+        assert!(watched.contains(metric), "no alarm on {metric}: {watched:?}");
+    }
+    for (name, alarm) in &alarms {
+        let tagged = format!("{:?}", alarm["AlarmActions"]);
+        assert!(tagged.contains("AlarmTopic"), "{name} notifies the stack's topic: {tagged}");
+    }
+    assert_eq!(template["Resources"]["AlarmTopic"]["Type"], "AWS::SNS::Topic");
+    assert_eq!(template["Resources"]["AlarmEmailSubscription"]["Condition"], "HasAlarmEmail");
+
+    for (name, resource) in resources {
+        let kind = resource["Type"].as_str().unwrap_or_default();
+        if ["AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::SecretsManager::Secret"].contains(&kind) {
+            assert_eq!(resource["DeletionPolicy"], "Retain", "{name:?} survives the stack");
+        }
+    }
+
+    let statement =
+        |policy: &str| template["Resources"][policy]["Properties"]["PolicyDocument"]["Statement"][0].clone();
+    let routes = |policy: &str| {
+        let mut found = Vec::new();
+        all_strings(&statement(policy)["Resource"], &mut found);
+        found.iter().map(|arn| arn.rsplit("/$default/").next().unwrap().to_string()).collect::<Vec<_>>()
+    };
+    assert_eq!(routes("EmergencyOperatorPolicy"), ["GET/emergency", "POST/emergency"]);
+    assert_eq!(routes("EmergencyReaderPolicy"), ["GET/emergency"], "a reader may not switch");
+}
