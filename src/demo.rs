@@ -20,7 +20,13 @@ struct Demo<'a, W: Write> {
     notes_seen: HashMap<String, usize>,
 }
 
-impl<W: Write> Demo<'_, W> {
+impl<'a, W: Write> Demo<'a, W> {
+    /// A demo writing to `out`, talking to the dev server `dev`.
+    fn on(out: &'a mut W, dev: &devserver::DevServer) -> Self {
+        let base = format!("http://{}", dev.address);
+        Demo { out, http: reqwest::Client::new(), base, calls_seen: 0, notes_seen: HashMap::new() }
+    }
+
     async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
         let response = self
             .http
@@ -114,13 +120,7 @@ pub async fn run(out: &mut impl Write) -> anyhow::Result<()> {
         ("EMERGENCY_CACHE_SECONDS".to_string(), "0".to_string()),
     ]);
     let dev = devserver::start("127.0.0.1", 0, env).await?;
-    let mut demo = Demo {
-        out,
-        http: reqwest::Client::new(),
-        base: format!("http://{}", dev.address),
-        calls_seen: 0,
-        notes_seen: HashMap::new(),
-    };
+    let mut demo = Demo::on(out, &dev);
     demo.line("handover demo: a simulated Engage Digital, the builtin bot, an in-memory store")?;
 
     demo.title("1. The bot answers, then the customer says goodbye")?;
@@ -186,13 +186,7 @@ async fn llm_conversation(out: &mut impl Write) -> anyhow::Result<()> {
         }
     }
     let dev = devserver::start("127.0.0.1", 0, env).await?;
-    let mut demo = Demo {
-        out,
-        http: reqwest::Client::new(),
-        base: format!("http://{}", dev.address),
-        calls_seen: 0,
-        notes_seen: HashMap::new(),
-    };
+    let mut demo = Demo::on(out, &dev);
     demo.title(if real_model {
         "7. An LLM bot (BOT_BACKEND=openai, your model)"
     } else {

@@ -207,16 +207,6 @@ impl Journal {
             _ => None,
         }
     }
-
-    /// Every planned effect counted as made: what a committed event's journal stands for.
-    pub fn all_made(mut self) -> Self {
-        for entry in &mut self.effects {
-            if entry.state != EffectState::Refused {
-                entry.state = EffectState::Done;
-            }
-        }
-        self
-    }
 }
 
 /// One side effect on the platform. What each means is the platform's (see
