@@ -30,6 +30,7 @@ pub struct DynamoMeter {
     requests: Arc<AtomicU64>,
     /// Thousandths of capacity units.
     capacity_milli: Arc<AtomicU64>,
+    items_read: Arc<AtomicU64>,
     operations: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
@@ -48,6 +49,11 @@ impl DynamoMeter {
         self.capacity_milli.load(Ordering::SeqCst) as f64 / 1000.0
     }
 
+    /// Items the reads returned since the last reset (`GetItem`, `BatchGetItem`, `Query`).
+    pub fn items_read(&self) -> u64 {
+        self.items_read.load(Ordering::SeqCst)
+    }
+
     /// The operations sent since the last reset, in order (`UpdateItem`, ...).
     pub fn operations(&self) -> Vec<String> {
         self.operations.lock().unwrap().clone()
@@ -56,6 +62,7 @@ impl DynamoMeter {
     pub fn reset(&self) {
         self.requests.store(0, Ordering::SeqCst);
         self.capacity_milli.store(0, Ordering::SeqCst);
+        self.items_read.store(0, Ordering::SeqCst);
         self.operations.lock().unwrap().clear();
     }
 }
@@ -110,6 +117,16 @@ impl Intercept for DynamoMeter {
         let units = |c: Option<&ConsumedCapacity>| c.and_then(|c| c.capacity_units()).unwrap_or(0.0);
         let all =
             |list: &[ConsumedCapacity]| list.iter().map(|c| c.capacity_units().unwrap_or(0.0)).sum::<f64>();
+        let items_read = if let Some(o) = output.downcast_ref::<GetItemOutput>() {
+            u64::from(o.item().is_some())
+        } else if let Some(o) = output.downcast_ref::<QueryOutput>() {
+            o.items().len() as u64
+        } else if let Some(o) = output.downcast_ref::<BatchGetItemOutput>() {
+            o.responses().map_or(0, |r| r.values().map(|items| items.len() as u64).sum())
+        } else {
+            0
+        };
+        self.items_read.fetch_add(items_read, Ordering::SeqCst);
         let consumed = if let Some(o) = output.downcast_ref::<UpdateItemOutput>() {
             units(o.consumed_capacity())
         } else if let Some(o) = output.downcast_ref::<GetItemOutput>() {

@@ -124,3 +124,55 @@ async fn errors_answer_as_specified() {
         - body["aggregate_stats"]["start_time"].as_i64().unwrap();
     assert_eq!(length, 4 * 86_400 - 1);
 }
+
+/// Issue 26: closed days and hours are rolled up once, read back as one item each, and a fact
+/// recorded late for a rolled-up hour is counted by the next report.
+#[tokio::test]
+async fn closed_days_are_read_as_summaries_and_a_late_fact_still_counts() {
+    let meter = handover_testkit::meter::DynamoMeter::new();
+    let app = TestApp::spawn(Options::default().store(StoreKind::Dynamo).metered(&meter)).await;
+    let day = days_from_civil(2020, 4, 10);
+    let ms = |seconds: i64| seconds * 1000;
+    for i in 0..600_i64 {
+        // Ten conversations a minute over the day, 40 customers coming back, a handover in five.
+        let at = ms(day * 86_400 + i * 144);
+        let thread = format!("t{i}");
+        let mut entries = session(at, &thread, &format!("u{}", i % 40));
+        if i % 5 == 0 {
+            entries.push(intervention(at, &thread, &format!("e{i}"), "asked_for_agent", false));
+        }
+        app.store.record_stats(&entries).await.unwrap();
+    }
+    let query = "from_date=10/04/2020&to_date=10/04/2020&utc_offset=-1800";
+    meter.reset();
+    let (status, first) = analytics_report(&app, query).await;
+    assert_eq!(status, 200, "{first}");
+    // The window starts at 00:30 UTC: the sessions of its first 13 slots (2 handovers) are before it.
+    assert_eq!(counts(&first["aggregate_stats"]), (587, 117, 40));
+    let rolling_up = meter.items_read();
+    meter.reset();
+    let (_, second) = analytics_report(&app, query).await;
+    assert_eq!(second, first, "the summaries give the facts' numbers");
+    // The window and its previous interval touch three UTC days: one summary each.
+    assert_eq!(meter.items_read(), 3, "then {rolling_up} items the first time");
+    assert!(rolling_up > 600);
+
+    // A delivery retried days later records into the rolled-up day.
+    app.store.record_stats(&session(ms(day * 86_400 + 43_200), "late", "u-late")).await.unwrap();
+    let (_, third) = analytics_report(&app, query).await;
+    assert_eq!(counts(&third["aggregate_stats"]), (588, 117, 41));
+}
+
+#[tokio::test]
+async fn a_window_past_92_days_is_refused_clearly() {
+    let app = TestApp::spawn(Options::default()).await;
+    // 01/01 to 01/04/2020: 92 days, both included (2020 is a leap year).
+    let (status, body) = analytics_report(&app, "from_date=01/01/2020&to_date=01/04/2020").await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = analytics_report(&app, "from_date=01/01/2020&to_date=02/04/2020").await;
+    assert_eq!(status, 422);
+    assert_eq!(
+        body,
+        json!({"error": "the window is longer than 92 days (from_date to to_date, both included)"})
+    );
+}

@@ -28,8 +28,8 @@ use handover_core::config::WebhookSettings;
 use handover_core::engage::{Envelope, WebhookEvent};
 use handover_core::flow::EngageFlow;
 use handover_core::store::{
-    EmergencyState, EventRecord, EventStore, HourStats, Journal, Lease, MemoryStore, Owner, StatsEntry,
-    StatsStore, Store, StoreError, SweepStore, SwitchStore, ThreadState, ThreadStore,
+    EmergencyState, EventRecord, EventStore, HourStats, Journal, Lease, MemoryStore, Owner, Span, StatsEntry,
+    StatsStore, Store, StoreError, Summary, SweepStore, SwitchStore, ThreadState, ThreadStore,
 };
 use handover_core::wiring;
 use serde_json::{Value, json};
@@ -290,6 +290,12 @@ impl StatsStore for CrashableStore {
     }
     async fn read_stats(&self, from: i64, to: i64) -> Result<Vec<HourStats>, StoreError> {
         self.inner.read_stats(from, to).await
+    }
+    async fn read_summaries(&self, spans: &[Span]) -> Result<Vec<Summary>, StoreError> {
+        self.inner.read_summaries(spans).await
+    }
+    async fn write_summary(&self, summary: &Summary) -> Result<(), StoreError> {
+        self.inner.write_summary(summary).await
     }
 }
 

@@ -16,8 +16,8 @@ use handover_core::secret::Secret;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use handover_core::store::{
-    DynamoStore, EmergencyState, EventRecord, EventStore, HourStats, Journal, Lease, MemoryStore, StatsEntry,
-    StatsStore, Store, StoreError, SweepStore, SwitchStore, ThreadState, ThreadStore,
+    DynamoStore, EmergencyState, EventRecord, EventStore, HourStats, Journal, Lease, MemoryStore, Span,
+    StatsEntry, StatsStore, Store, StoreError, Summary, SweepStore, SwitchStore, ThreadState, ThreadStore,
 };
 use handover_core::wiring;
 use serde_json::{Value, json};
@@ -548,6 +548,12 @@ impl StatsStore for FaultyStore {
     }
     async fn read_stats(&self, from: i64, to: i64) -> Result<Vec<HourStats>, StoreError> {
         self.inner.read_stats(from, to).await
+    }
+    async fn read_summaries(&self, spans: &[Span]) -> Result<Vec<Summary>, StoreError> {
+        self.inner.read_summaries(spans).await
+    }
+    async fn write_summary(&self, summary: &Summary) -> Result<(), StoreError> {
+        self.inner.write_summary(summary).await
     }
 }
 

@@ -29,17 +29,17 @@ pub async fn handle(store: &dyn StatsStore, access_token: &Secret, request: ApiR
     );
     let window = match window {
         Ok(window) => window,
-        // Avaamo's exact answer for this case.
-        Err(QueryError::ToBeforeFrom) => {
+        // Avaamo's exact answer for this case; a window past the cap is refused the same way.
+        Err(err @ (QueryError::ToBeforeFrom | QueryError::TooLong)) => {
             return json_response(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                serde_json::json!({ "error": QueryError::ToBeforeFrom.to_string() }),
+                serde_json::json!({ "error": err.to_string() }),
             );
         }
         Err(err) => return error_response(StatusCode::BAD_REQUEST, "bad_request", &err.to_string()),
     };
     let (from_hour, to_hour) = window.hours();
-    match store.read_stats(from_hour, to_hour).await {
+    match crate::flow::report::hours_for_report(store, from_hour, to_hour, crate::now_millis()).await {
         Ok(hours) => json_response(
             StatusCode::OK,
             serde_json::to_value(analytics::report(window, &hours)).expect("plain data"),

@@ -11,6 +11,10 @@
 //! - `stat#<hour>#<set>#<entry>`: one statistics fact, `stat_day` (`<days since the epoch>.
 //!   <shard 0-3>`: the sparse index `stats-by-day`, keys only), `expires_at` (400 days). Written with a plain put,
 //!   so a repeated fact counts once; no item takes every session's write.
+//! - `stat#sum#<first hour>#<hours>` (and `...#<part>` from part 1): a closed day's or hour's
+//!   statistics rolled up ([`Summary`]): `sessions`, `interventions` (counts), `reasons`
+//!   (list), `parts`, `data` (binary, at most 350 KB an item), `expires_at` (400 days). A late
+//!   fact deletes its hour's and day's header, and the next report rolls them up again.
 //! - `settings#emergency`: the emergency switch, `state` (JSON of [`EmergencyState`]).
 //!
 //! A follow-up message costs three requests: the load (thread and record, one `BatchGetItem`),
@@ -22,14 +26,14 @@ use std::collections::{BTreeMap, HashMap};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
-    KeysAndAttributes, Projection, ProjectionType, PutRequest, ScalarAttributeType, Select,
+    AttributeDefinition, AttributeValue, BillingMode, DeleteRequest, GlobalSecondaryIndex, KeySchemaElement,
+    KeyType, KeysAndAttributes, Projection, ProjectionType, PutRequest, ScalarAttributeType, Select,
     TimeToLiveSpecification, WriteRequest,
 };
 
 use super::{
     EVENT_RECORD_TTL_SECONDS, EmergencyState, EventRecord, EventStore, HourStats, Journal, Lease,
-    STATS_TTL_SECONDS, StatsEntry, StatsSet, StatsStore, StoreError, SweepStore, SwitchStore,
+    STATS_TTL_SECONDS, Span, StatsEntry, StatsSet, StatsStore, StoreError, Summary, SweepStore, SwitchStore,
     THREAD_TTL_SECONDS, ThreadState, ThreadStore,
 };
 
@@ -117,6 +121,19 @@ fn stat_of_key(key: &str) -> Option<(i64, StatsSet, String)> {
     };
     Some((hour, set, parts.next()?.to_string()))
 }
+
+/// A summary's item: its header (`part` 0, with the first bytes) or a further part.
+fn summary_key(span: Span, part: i64) -> String {
+    match part {
+        0 => format!("stat#sum#{}#{}", span.first_hour, span.hours),
+        _ => format!("stat#sum#{}#{}#{part}", span.first_hour, span.hours),
+    }
+}
+
+/// Bytes of summary per item (DynamoDB's item limit is 400 KB).
+const PART_BYTES: usize = crate::analytics::rollup::PART_BYTES;
+/// BatchGetItem takes 100 keys.
+const BATCH_GET_LIMIT: usize = 100;
 
 fn unavailable<E: std::error::Error + 'static>(err: E) -> StoreError {
     StoreError::Unavailable(DisplayErrorContext(err).to_string())
@@ -238,6 +255,61 @@ impl DynamoStore {
         Ok(())
     }
 
+    /// Writes (puts and deletes) 25 at a time; items left unprocessed (throttling) are sent
+    /// again a few times, then it fails: statistics callers log it, an event never waits on it.
+    async fn batch_write(&self, requests: Vec<WriteRequest>) -> Result<(), StoreError> {
+        for chunk in requests.chunks(BATCH_WRITE_LIMIT) {
+            let mut pending = Some(HashMap::from([(self.table.clone(), chunk.to_vec())]));
+            for _ in 0..4 {
+                let Some(request) = pending.take().filter(|r| r.values().any(|v| !v.is_empty())) else {
+                    break;
+                };
+                let output = self
+                    .client
+                    .batch_write_item()
+                    .set_request_items(Some(request))
+                    .send()
+                    .await
+                    .map_err(|e| unavailable(e.into_service_error()))?;
+                pending = output.unprocessed_items;
+            }
+            if pending.is_some_and(|r| r.values().any(|v| !v.is_empty())) {
+                return Err(StoreError::Unavailable("statistics writes were throttled".into()));
+            }
+        }
+        Ok(())
+    }
+
+    /// The items of `keys` that exist, by key: 100 keys a request, unprocessed ones asked again.
+    async fn batch_get(&self, keys: Vec<String>) -> Result<HashMap<String, Item>, StoreError> {
+        let mut found = HashMap::new();
+        for chunk in keys.chunks(BATCH_GET_LIMIT) {
+            let keys: Vec<Item> = chunk.iter().map(|k| HashMap::from([("pk".to_string(), s(k))])).collect();
+            let request = KeysAndAttributes::builder().set_keys(Some(keys)).build().expect("keys");
+            let mut pending = Some(HashMap::from([(self.table.clone(), request)]));
+            for _ in 0..5 {
+                let Some(request) = pending.take().filter(|r| !r.is_empty()) else { break };
+                let output = self
+                    .client
+                    .batch_get_item()
+                    .set_request_items(Some(request))
+                    .send()
+                    .await
+                    .map_err(|e| unavailable(e.into_service_error()))?;
+                for item in output.responses.unwrap_or_default().into_values().flatten() {
+                    if let Some(key) = get_s(&item, "pk") {
+                        found.insert(key.to_string(), item);
+                    }
+                }
+                pending = output.unprocessed_keys;
+            }
+            if pending.is_some_and(|r| !r.is_empty()) {
+                return Err(StoreError::Unavailable("statistics reads were throttled".into()));
+            }
+        }
+        Ok(found)
+    }
+
     fn table_update(
         &self,
         key: AttributeValue,
@@ -255,8 +327,22 @@ impl DynamoStore {
             .expression_attribute_values(":bot", s(BOT_OWNED))
     }
 
-    /// Every statistics key of one shard of a day: one query, page after page.
-    async fn stat_keys_of_day(client: Client, table: String, day: String) -> Result<Vec<String>, StoreError> {
+    /// The statistics keys of hours `from..=to` in one shard of a day: one query, page after page.
+    async fn stat_keys_of_day(
+        client: Client,
+        table: String,
+        day: String,
+        (from_hour, to_hour): (i64, i64),
+    ) -> Result<Vec<String>, StoreError> {
+        // Keys sort by hour when the hours have as many digits (until the year 2084): the
+        // query reads only the hours asked for.
+        let (low, high) = (format!("stat#{from_hour}#"), format!("stat#{to_hour}$"));
+        let by_hour = from_hour.to_string().len() == to_hour.to_string().len();
+        let mut values = HashMap::from([(":day".to_string(), s(&day))]);
+        if by_hour {
+            values.insert(":low".to_string(), s(low));
+            values.insert(":high".to_string(), s(high));
+        }
         let mut keys = Vec::new();
         let mut start: Option<Item> = None;
         loop {
@@ -264,8 +350,12 @@ impl DynamoStore {
                 .query()
                 .table_name(&table)
                 .index_name(STATS_INDEX)
-                .key_condition_expression("stat_day = :day")
-                .expression_attribute_values(":day", s(&day))
+                .key_condition_expression(if by_hour {
+                    "stat_day = :day AND pk BETWEEN :low AND :high"
+                } else {
+                    "stat_day = :day"
+                })
+                .set_expression_attribute_values(Some(values.clone()))
                 .projection_expression("pk")
                 .set_exclusive_start_key(start.take())
                 .send()
@@ -464,28 +554,71 @@ impl StatsStore for DynamoStore {
                 WriteRequest::builder().put_request(put).build()
             })
             .collect();
-        for chunk in requests.chunks(BATCH_WRITE_LIMIT) {
-            let mut pending = Some(HashMap::from([(self.table.clone(), chunk.to_vec())]));
-            // Unprocessed items (throttling) are sent again a few times; past that the caller
-            // logs the loss: statistics never hold an event up.
-            for _ in 0..4 {
-                let Some(request) = pending.take().filter(|r| r.values().any(|v| !v.is_empty())) else {
-                    break;
-                };
-                let output = self
-                    .client
-                    .batch_write_item()
-                    .set_request_items(Some(request))
-                    .send()
-                    .await
-                    .map_err(|e| unavailable(e.into_service_error()))?;
-                pending = output.unprocessed_items;
+        self.batch_write(requests).await?;
+        // A late fact (its hour already rolled up): the next report rolls the hour up again.
+        let stale = crate::analytics::rollup::spans_made_stale(entries, crate::now_millis());
+        let deletes = stale
+            .iter()
+            .map(|span| {
+                let delete =
+                    DeleteRequest::builder().key("pk", s(summary_key(*span, 0))).build().expect("key");
+                WriteRequest::builder().delete_request(delete).build()
+            })
+            .collect();
+        self.batch_write(deletes).await
+    }
+    async fn read_summaries(&self, spans: &[Span]) -> Result<Vec<Summary>, StoreError> {
+        let headers = self.batch_get(spans.iter().map(|span| summary_key(*span, 0)).collect()).await?;
+        let parts_wanted: Vec<String> = spans
+            .iter()
+            .filter_map(|span| Some((*span, headers.get(&summary_key(*span, 0))?)))
+            .flat_map(|(span, header)| {
+                (1..get_n(header, "parts").unwrap_or(1)).map(move |p| summary_key(span, p))
+            })
+            .collect();
+        let parts = self.batch_get(parts_wanted).await?;
+        Ok(spans
+            .iter()
+            .filter_map(|span| {
+                let header = headers.get(&summary_key(*span, 0))?;
+                let mut data = header.get("data")?.as_b().ok()?.as_ref().to_vec();
+                for part in 1..get_n(header, "parts")? {
+                    data.extend_from_slice(
+                        parts.get(&summary_key(*span, part))?.get("data")?.as_b().ok()?.as_ref(),
+                    );
+                }
+                let reasons = header.get("reasons")?.as_l().ok()?;
+                let reasons = reasons.iter().filter_map(|r| r.as_s().ok().cloned()).collect();
+                let count = |name| get_n(header, name).and_then(|v| u32::try_from(v).ok());
+                // A summary whose parts do not add up (written over while read) is rolled up again.
+                Summary::decode(*span, count("sessions")?, count("interventions")?, reasons, &data)
+            })
+            .collect())
+    }
+    async fn write_summary(&self, summary: &Summary) -> Result<(), StoreError> {
+        let (sessions, interventions, bytes) = summary.encode();
+        let chunks: Vec<&[u8]> =
+            if bytes.is_empty() { vec![&[]] } else { bytes.chunks(PART_BYTES).collect() };
+        let expires = n(crate::now_millis() / 1000 + STATS_TTL_SECONDS);
+        let item = |part: usize, data: &[u8]| {
+            let mut put = PutRequest::builder()
+                .item("pk", s(summary_key(summary.span, part as i64)))
+                .item("data", AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(data)))
+                .item("expires_at", expires.clone());
+            if part == 0 {
+                let reasons = summary.reasons().iter().map(|r| s(r.as_str())).collect();
+                put = put
+                    .item("sessions", n(i64::from(sessions)))
+                    .item("interventions", n(i64::from(interventions)))
+                    .item("reasons", AttributeValue::L(reasons))
+                    .item("parts", n(chunks.len() as i64));
             }
-            if pending.is_some_and(|r| r.values().any(|v| !v.is_empty())) {
-                return Err(StoreError::Unavailable("statistics writes were throttled".into()));
-            }
-        }
-        Ok(())
+            WriteRequest::builder().put_request(put.build().expect("complete put")).build()
+        };
+        // The parts before the header: a header names only parts already written.
+        let parts = chunks.iter().enumerate().skip(1).map(|(i, data)| item(i, data)).collect();
+        self.batch_write(parts).await?;
+        self.batch_write(vec![item(0, chunks[0])]).await
     }
     async fn read_stats(&self, from_hour: i64, to_hour: i64) -> Result<Vec<HourStats>, StoreError> {
         // One query per day of the window, at once: the requests grow with the window's days,
@@ -497,6 +630,7 @@ impl StatsStore for DynamoStore {
                     self.client.clone(),
                     self.table.clone(),
                     stat_day(day, shard),
+                    (from_hour.max(day * 24), to_hour.min(day * 24 + 23)),
                 ));
             }
         }

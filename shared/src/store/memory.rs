@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 
 use super::{
-    EmergencyState, EventRecord, EventStore, HourStats, Journal, Lease, StatsEntry, StatsSet, StatsStore,
-    StoreError, SweepStore, SwitchStore, ThreadState, ThreadStore,
+    EmergencyState, EventRecord, EventStore, HourStats, Journal, Lease, Span, StatsEntry, StatsSet,
+    StatsStore, StoreError, Summary, SweepStore, SwitchStore, ThreadState, ThreadStore,
 };
 
 #[derive(Default)]
@@ -20,6 +20,7 @@ struct Tables {
     out_of_index: std::collections::HashSet<String>,
     emergency: EmergencyState,
     stats: BTreeMap<i64, BTreeMap<StatsSet, BTreeSet<String>>>,
+    summaries: HashMap<Span, Summary>,
 }
 
 #[derive(Default)]
@@ -151,6 +152,9 @@ impl StatsStore for MemoryStore {
                 .or_default()
                 .insert(entry.value.clone());
         }
+        for span in crate::analytics::rollup::spans_made_stale(entries, crate::now_millis()) {
+            tables.summaries.remove(&span);
+        }
         Ok(())
     }
     async fn read_stats(&self, from_hour: i64, to_hour: i64) -> Result<Vec<HourStats>, StoreError> {
@@ -167,6 +171,14 @@ impl StatsStore for MemoryStore {
                 interventions: set(sets, StatsSet::Interventions),
             })
             .collect())
+    }
+    async fn read_summaries(&self, spans: &[Span]) -> Result<Vec<Summary>, StoreError> {
+        let tables = self.tables();
+        Ok(spans.iter().filter_map(|span| tables.summaries.get(span).cloned()).collect())
+    }
+    async fn write_summary(&self, summary: &Summary) -> Result<(), StoreError> {
+        self.tables().summaries.insert(summary.span, summary.clone());
+        Ok(())
     }
 }
 

@@ -23,6 +23,7 @@
 pub mod dynamodb;
 pub mod memory;
 
+pub use crate::analytics::rollup::{Span, Summary};
 pub use crate::domain::{
     BotOutcome, Effect, EffectState, EmergencyState, HandoverDecision, HourStats, Journal, JournalEntry,
     Owner, StatsEntry, StatsSet, ThreadState,
@@ -180,6 +181,13 @@ pub trait StatsStore: Send + Sync {
 
     /// The statistics of hours `from..=to` (hours since the epoch) that have any.
     async fn read_stats(&self, from_hour: i64, to_hour: i64) -> Result<Vec<HourStats>, StoreError>;
+
+    /// The stored summaries of `spans` (a span never rolled up, or made stale by a late fact,
+    /// is left out).
+    async fn read_summaries(&self, spans: &[Span]) -> Result<Vec<Summary>, StoreError>;
+
+    /// Stores a closed span's summary (written again, it is the same).
+    async fn write_summary(&self, summary: &Summary) -> Result<(), StoreError>;
 }
 
 /// The emergency switch.

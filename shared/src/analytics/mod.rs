@@ -5,8 +5,10 @@
 //! (`<minute>|<conversation>|<user>`) and `interventions`
 //! (`<minute>|<conversation>|<event>|<reason>|<emergency 0/1>`) of an hour. Recording the same
 //! entry twice (a retry) counts once; minutes make every count exact at one-minute resolution;
-//! `users_count` is exact (distinct users, not a sketch). A report reads the entries of the
-//! hours of its window and of the previous one.
+//! `users_count` is exact (distinct users, not a sketch). A report reads its window and the
+//! previous one: closed days and hours as [`rollup::Summary`]s, the open hour as entries.
+
+pub mod rollup;
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -18,7 +20,7 @@ use crate::time::{civil_from_days, days_from_civil, is_valid_date};
 /// The number of equal intervals of `stats`.
 pub const INTERVALS: usize = 9;
 /// Longest window a report covers.
-pub const MAX_WINDOW_DAYS: i64 = 366;
+pub const MAX_WINDOW_DAYS: i64 = 92;
 
 fn minute_and_hour(at_ms: i64) -> (i64, i64) {
     let seconds = at_ms.div_euclid(1000);
@@ -59,6 +61,11 @@ pub fn intervention(
     }
 }
 
+/// The reason an intervention entry names.
+pub fn reason_of(intervention_value: &str) -> Option<&str> {
+    intervention_value.split('|').nth(3)
+}
+
 /// Why a report request is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum QueryError {
@@ -68,7 +75,7 @@ pub enum QueryError {
     BadOffset,
     #[error("To Date cannot be before From Date")]
     ToBeforeFrom,
-    #[error("the window is longer than 366 days")]
+    #[error("the window is longer than 92 days (from_date to to_date, both included)")]
     TooLong,
 }
 
@@ -267,8 +274,21 @@ pub fn format_day(days: i64) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// Entries grouped by hour, as a store reads them back.
+    pub(crate) fn hours_of(entries: Vec<StatsEntry>) -> Vec<HourStats> {
+        let mut hours: BTreeMap<i64, HourStats> = BTreeMap::new();
+        for e in entries {
+            let h = hours.entry(e.hour).or_insert_with(|| HourStats { hour: e.hour, ..HourStats::default() });
+            match e.set {
+                StatsSet::Sessions => h.sessions.push(e.value),
+                StatsSet::Interventions => h.interventions.push(e.value),
+            }
+        }
+        hours.into_values().collect()
+    }
 
     const APRIL_10_2020: i64 = 18_362;
 
@@ -313,7 +333,8 @@ mod tests {
         assert_eq!(window(None, None, Some("90000"), 0), Err(QueryError::BadOffset));
         assert_eq!(window(Some("11/04/2020"), Some("10/04/2020"), None, 0), Err(QueryError::ToBeforeFrom));
         assert_eq!(QueryError::ToBeforeFrom.to_string(), "To Date cannot be before From Date");
-        assert_eq!(window(Some("01/01/2020"), Some("01/02/2021"), None, 0), Err(QueryError::TooLong));
+        assert_eq!(window(Some("01/01/2020"), Some("02/04/2020"), None, 0), Err(QueryError::TooLong));
+        assert!(window(Some("01/01/2020"), Some("01/04/2020"), None, 0).is_ok());
         assert!(window(Some("1/4/2020"), Some("10/04/2020"), Some("3600.5"), 0).is_ok());
     }
 
@@ -329,16 +350,7 @@ mod tests {
         entries.push(intervention(t(23, 59), "c3", "e2", "emergency", true));
         // Just before the window: the previous interval.
         entries.extend(session(t(0, 0) - 60_000, "c0", "u0"));
-        let mut hours: BTreeMap<i64, HourStats> = BTreeMap::new();
-        for e in entries {
-            let h = hours.entry(e.hour).or_insert_with(|| HourStats { hour: e.hour, ..HourStats::default() });
-            match e.set {
-                StatsSet::Sessions => h.sessions.push(e.value),
-                StatsSet::Interventions => h.interventions.push(e.value),
-            }
-        }
-        let hours: Vec<HourStats> = hours.into_values().collect();
-        let r = report(w, &hours);
+        let r = report(w, &hours_of(entries));
         let counts = |s: &Stat| (s.session_count, s.interventions_count, s.users_count);
         assert_eq!(counts(&r.aggregate_stats), (3, 2, 2));
         assert_eq!(counts(&r.previous_interval_stats), (1, 0, 1));
