@@ -8,6 +8,7 @@
 //! - [`flow`]: the decisions (pure functions over plain data) and the executor that carries them out.
 //! - [`edge`]: HTTP handlers, independent of Lambda, plus the Lambda adapter.
 //! - [`config`]: typed configuration read once at start-up.
+//! - [`metrics`]: the product's metrics (CloudWatch Embedded Metric Format).
 
 pub mod analytics;
 pub mod aws;
@@ -18,6 +19,7 @@ pub mod edge;
 pub mod engage;
 pub mod flow;
 pub mod hours;
+pub mod metrics;
 pub mod queue;
 pub mod retry;
 pub mod secret;

@@ -18,6 +18,9 @@ pub fn init_with(default_level: LevelFilter) {
         .and_then(|v| v.trim().parse::<LevelFilter>().ok())
         .unwrap_or(default_level);
     let in_lambda = std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some();
+    if in_lambda {
+        crate::metrics::install();
+    }
     use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_max_level(level)

@@ -29,6 +29,17 @@ pub enum StartupError {
     Rules(#[from] RulesError),
     #[error("LLM_SYSTEM_PROMPT_FILE {path} could not be read: {reason}")]
     Prompt { path: String, reason: String },
+    #[error(
+        "the system's time zone database (/usr/share/zoneinfo, or TZDIR) has no {0}: business hours need it (install tzdata)"
+    )]
+    NoTimeZones(&'static str),
+}
+
+/// Business hours read the system's time zone database (Lambda's provided.al2023 has tzdata;
+/// bundling it would add 0.5 MB to the worker): without it the worker does not start.
+fn check_time_zones() -> Result<(), StartupError> {
+    const PROBE: &str = "America/Sao_Paulo";
+    crate::hours::time_zone(PROBE).map(|_| ()).ok_or(StartupError::NoTimeZones(PROBE))
 }
 
 /// The value of a function's start-up, or the process ends with one line naming what is
@@ -237,6 +248,7 @@ pub async fn process_function(
     env: &dyn Env,
     http: &reqwest::Client,
 ) -> Result<(Processor, crate::queue::SqsDelivery), StartupError> {
+    check_time_zones()?;
     let settings = ProcessorSettings::from_env(env)?;
     let dynamo = DynamoSettings::from_env(env)?;
     let queue = QueueSettings::from_env(env)?;

@@ -22,8 +22,17 @@ pub struct Answer {
     pub body: Value,
 }
 
-/// Serves `event` once; returns the address for `AWS_LAMBDA_RUNTIME_API` and the answers.
+/// Serves `event` once, with 30 s to run; returns the address for `AWS_LAMBDA_RUNTIME_API`
+/// and the answers.
 pub async fn serve_one(event: Value) -> std::io::Result<(SocketAddr, tokio::sync::mpsc::Receiver<Answer>)> {
+    serve_one_with(event, 30_000).await
+}
+
+/// The same, with `time_ms` to run (the worker's Timeout is 720 s).
+pub async fn serve_one_with(
+    event: Value,
+    time_ms: i64,
+) -> std::io::Result<(SocketAddr, tokio::sync::mpsc::Receiver<Answer>)> {
     let (sender, receiver) = tokio::sync::mpsc::channel(4);
     let served = Arc::new(AtomicUsize::new(0));
     let app = Router::new().fallback(any(move |request: Request| {
@@ -35,7 +44,7 @@ pub async fn serve_one(event: Value) -> std::io::Result<(SocketAddr, tokio::sync
                     // One invocation per process: the next poll waits until the process ends.
                     std::future::pending::<()>().await;
                 }
-                let deadline = handover_core::now_millis() + 30_000;
+                let deadline = handover_core::now_millis() + time_ms;
                 return axum::response::Response::builder()
                     .header("lambda-runtime-aws-request-id", "request-1")
                     .header("lambda-runtime-deadline-ms", deadline.to_string())

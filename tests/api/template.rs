@@ -102,7 +102,13 @@ fn each_function_may_touch_only_its_key_prefixes_with_only_the_actions_it_uses()
                 (set(&["Query"]), vec!["bot"]),
             ],
         ),
-        ("AnalyticsFunction", vec![(set(&["Query"]), vec!["*.?"])]),
+        (
+            "AnalyticsFunction",
+            vec![
+                (set(&["Query"]), vec!["*.?"]),
+                (set(&["BatchGetItem", "BatchWriteItem"]), vec!["stat#sum#*"]),
+            ],
+        ),
     ];
     for (function, statements) in expected {
         let actual = &functions[function];
@@ -398,4 +404,61 @@ fn operations_log_groups_alarms_retained_data_and_operator_policies() {
     };
     assert_eq!(routes("EmergencyOperatorPolicy"), ["GET/emergency", "POST/emergency"]);
     assert_eq!(routes("EmergencyReaderPolicy"), ["GET/emergency"], "a reader may not switch");
+}
+
+/// Issue 26: the dashboard and the product's alarms read metrics the code emits (namespace,
+/// names and the `Stack` dimension of `handover_core::metrics`), and the functions give the
+/// stack's name for that dimension.
+#[test]
+fn the_dashboard_and_alarms_read_the_metrics_the_code_emits() {
+    use handover_core::metrics::{ALL, NAMESPACE, STACK_DIMENSION};
+    let template = template();
+    let variables = &template["Globals"]["Function"]["Environment"]["Variables"];
+    assert!(format!("{:?}", variables["HANDOVER_STACK"]).contains("AWS::StackName"));
+
+    let alarms: Vec<&Value> = template["Resources"]
+        .as_mapping()
+        .unwrap()
+        .values()
+        .filter(|r| r["Type"] == "AWS::CloudWatch::Alarm" && r["Properties"]["Namespace"] == NAMESPACE)
+        .map(|r| &r["Properties"])
+        .collect();
+    let alarmed: Vec<&str> = alarms.iter().map(|a| a["MetricName"].as_str().unwrap()).collect();
+    assert!(alarmed.contains(&"ParkedConversations"), "{alarmed:?}");
+    for alarm in &alarms {
+        assert!(ALL.contains(&alarm["MetricName"].as_str().unwrap()), "{alarm:?}");
+        assert_eq!(alarm["Dimensions"][0]["Name"], STACK_DIMENSION);
+    }
+
+    let dashboard = &template["Resources"]["Dashboard"];
+    assert_eq!(dashboard["Type"], "AWS::CloudWatch::Dashboard");
+    let mut body = Vec::new();
+    all_strings(&dashboard["Properties"]["DashboardBody"], &mut body);
+    let body: serde_json::Value = serde_json::from_str(&body[0]).expect("the dashboard is JSON");
+    let widgets = body["widgets"].as_array().unwrap();
+    let titles: Vec<&str> = widgets.iter().map(|w| w["properties"]["title"].as_str().unwrap()).collect();
+    for wanted in ["Traffic", "Decisions", "Handovers by reason", "Latency p50 / p99", "Errors", "Queue"] {
+        assert!(titles.iter().any(|t| t.starts_with(wanted)), "no {wanted} widget: {titles:?}");
+    }
+    // Every product metric a widget names, directly or in a SEARCH, is one the code emits.
+    let mut named = BTreeSet::new();
+    for line in widgets.iter().flat_map(|w| w["properties"]["metrics"].as_array().unwrap()) {
+        let parts = line.as_array().unwrap();
+        if parts[0] == NAMESPACE {
+            assert_eq!(parts[2], STACK_DIMENSION, "{line}");
+            named.insert(parts[1].as_str().unwrap().to_string());
+        } else if let Some(expression) = parts[0]["expression"].as_str() {
+            assert!(expression.contains(&format!("{{{NAMESPACE},{STACK_DIMENSION}")), "{expression}");
+            let name = expression.split("MetricName=\"").nth(1).unwrap().split('"').next().unwrap();
+            named.insert(name.to_string());
+        }
+    }
+    for name in &named {
+        assert!(ALL.contains(&name.as_str()), "{name} is not a metric the code emits");
+    }
+    for wanted in
+        ["EventsReceived", "EventsProcessed", "Handovers", "EventLatency", "BotLatency", "DeadLetters"]
+    {
+        assert!(named.contains(wanted), "the dashboard leaves out {wanted}");
+    }
 }

@@ -41,6 +41,7 @@ async fn handle(
     // Failures come back after their backoff, dead letters go alone: the reply names only the
     // messages to deliver again.
     let failed = delivery.settle(verdicts).await;
+    handover_core::metrics::flush();
     let mut response = SqsBatchResponse::default();
     for id in failed {
         let mut failure = BatchItemFailure::default();

@@ -188,7 +188,12 @@ async fn receive_events(
         jobs.push(Job::engage(event));
     }
     match receiver.queue.enqueue(&jobs).await {
-        Ok(()) => json_response(StatusCode::OK, serde_json::json!({ "queued": jobs.len() })),
+        Ok(()) => {
+            for job in &jobs {
+                crate::metrics::event_received(job.route());
+            }
+            json_response(StatusCode::OK, serde_json::json!({ "queued": jobs.len() }))
+        }
         // Engage Digital retries anything but 200; the queue drops what it already has.
         Err(err) => super::retry_later("the events could not be queued", &err),
     }

@@ -52,7 +52,11 @@ where
 {
     lambda_http::run(service_fn(|request: lambda_http::Request| {
         let response = handler(from_lambda(request));
-        async move { Ok::<_, std::convert::Infallible>(into_lambda(response.await)) }
+        async move {
+            let response = into_lambda(response.await);
+            crate::metrics::flush();
+            Ok::<_, std::convert::Infallible>(response)
+        }
     }))
     .await
 }
@@ -90,6 +94,7 @@ where
         async move {
             if let Some(response) = http_call {
                 let response = response.await;
+                crate::metrics::flush();
                 let mut out = ApiGatewayV2httpResponse::default();
                 out.status_code = response.status().as_u16() as i64;
                 out.headers = response.headers().clone();
@@ -98,6 +103,7 @@ where
             }
             if let Some(scheduled) = scheduled {
                 scheduled.await;
+                crate::metrics::flush();
             }
             Ok(serde_json::Value::Null)
         }

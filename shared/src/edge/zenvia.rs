@@ -43,7 +43,10 @@ pub async fn handle(receiver: &ZenviaReceiver, request: ApiRequest) -> ApiRespon
         return json_response(StatusCode::OK, serde_json::json!({ "queued": 0 }));
     }
     match receiver.queue.enqueue(&[Job::zenvia(event)]).await {
-        Ok(()) => json_response(StatusCode::OK, serde_json::json!({ "queued": 1 })),
+        Ok(()) => {
+            crate::metrics::event_received("zenvia");
+            json_response(StatusCode::OK, serde_json::json!({ "queued": 1 }))
+        }
         Err(err) => super::retry_later("the event could not be queued", &err),
     }
 }

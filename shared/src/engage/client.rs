@@ -448,6 +448,19 @@ impl EngageClient {
         if let Some(rate) = &self.rate {
             rate.acquire().await;
         }
+        let started = std::time::Instant::now();
+        let route = crate::metrics::route_of(method.as_str(), path);
+        let result = self.call_once(method, path, form).await;
+        crate::metrics::platform_call(route, started.elapsed(), result.is_ok());
+        result
+    }
+
+    async fn call_once<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> Result<T, EngageError> {
         let url = format!("{}{}", self.api_url, path);
         let mut request =
             self.http.request(method, &url).bearer_auth(self.token.expose()).timeout(self.timeout);

@@ -51,6 +51,14 @@ pub async fn record_stats(store: &dyn StatsStore, stats: &[StatsEntry]) {
     if stats.is_empty() {
         return;
     }
+    for entry in stats {
+        match entry.set {
+            crate::domain::StatsSet::Sessions => crate::metrics::conversation_started(),
+            crate::domain::StatsSet::Interventions => {
+                crate::metrics::handover(crate::analytics::reason_of(&entry.value).unwrap_or(""))
+            }
+        }
+    }
     if let Err(err) = store.record_stats(stats).await {
         tracing::warn!(error = %err, facts = stats.len(), "stats_not_recorded");
     }

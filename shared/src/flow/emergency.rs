@@ -349,10 +349,14 @@ impl EmergencyFlow {
             for thread_id in &ids {
                 if Instant::now() >= deadline {
                     // The page is taken up again by the next run: what was done has left the index.
+                    crate::metrics::sweep_unfinished();
                     return self.count(state, handed_over, failed).await;
                 }
                 match self.hand_over_thread(thread_id, &activation).await {
-                    Ok(Swept::HandedOver) => handed_over += 1,
+                    Ok(Swept::HandedOver) => {
+                        crate::metrics::sweep_handed_over();
+                        handed_over += 1
+                    }
                     Ok(Swept::Failed) => failed += 1,
                     Ok(Swept::Skipped) => {}
                     Err(err) => {
@@ -367,7 +371,13 @@ impl EmergencyFlow {
             // holds only what came back to the bot meanwhile.
             state.sweep_after = next.clone();
             self.save(state).await?;
-            if next.is_none() || Instant::now() >= deadline {
+            // A page at a time: a run's calls stay within what the metrics keep between writes.
+            crate::metrics::flush();
+            if next.is_none() {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                crate::metrics::sweep_unfinished();
                 return Ok(());
             }
         }

@@ -1,12 +1,14 @@
 //! The conversation flows: pure decisions ([`decide`]), one turn engine for every platform
 //! ([`turn`]: claim, bot, journaled effects, commit, statistics), and each platform's side of
-//! it ([`engage`], [`zenvia`]); the emergency switch's sweep ([`emergency`]).
+//! it ([`engage`], [`zenvia`]); the emergency switch's sweep ([`emergency`]); what an analytics
+//! report reads ([`report`]).
 
 pub mod cache;
 pub mod claim;
 pub mod decide;
 pub mod emergency;
 pub mod engage;
+pub mod report;
 pub mod turn;
 pub mod zenvia;
 
@@ -25,10 +27,17 @@ pub(crate) async fn logged_event<T, E: std::fmt::Display>(
     let started = std::time::Instant::now();
     async {
         let result = work.await;
-        let latency_ms = started.elapsed().as_millis() as u64;
+        let elapsed = started.elapsed();
+        let latency_ms = elapsed.as_millis() as u64;
         match &result {
-            Ok(outcome) => tracing::info!(decision = decision(outcome), latency_ms, "event processed"),
-            Err(err) => tracing::warn!(error = %err, latency_ms, "event not finished; the sender will retry"),
+            Ok(outcome) => {
+                crate::metrics::event_processed(decision(outcome), elapsed);
+                tracing::info!(decision = decision(outcome), latency_ms, "event processed")
+            }
+            Err(err) => {
+                crate::metrics::event_not_finished();
+                tracing::warn!(error = %err, latency_ms, "event not finished; the sender will retry")
+            }
         }
         result
     }

@@ -385,11 +385,16 @@ impl Engine {
         let outcome = match turn {
             Turn::EmergencyHandover => BotOutcome::NotAsked { reason: decide::EMERGENCY_REASON.into() },
             Turn::AskBot => {
+                let asked = std::time::Instant::now();
                 match crate::bot::ask_within_bounds(self.bot.as_ref(), &platform.bot_request(&claimed.thread))
                     .await
                 {
-                    Ok(answer) => BotOutcome::Answered(answer),
+                    Ok(answer) => {
+                        crate::metrics::bot_answered(asked.elapsed());
+                        BotOutcome::Answered(answer)
+                    }
                     Err(err) => {
+                        crate::metrics::bot_failed(asked.elapsed());
                         warn!(error = %err, "bot failed; handing over");
                         BotOutcome::Failed { reason: err.reason() }
                     }
@@ -438,6 +443,7 @@ impl Engine {
     /// Finishes an event the platform refused for good: the thread is marked for a person.
     async fn park(&self, claimed: &mut Claimed, reason: String) -> Result<TurnDone, ProcessError> {
         tracing::error!(%reason, "the platform refused a step for good; thread marked, event parked");
+        crate::metrics::parked();
         let now = crate::now_millis();
         let pending = format!("refused by the platform: {reason}");
         self.commit(claimed, |current| ThreadState {

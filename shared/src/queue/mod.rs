@@ -47,6 +47,15 @@ pub enum Job {
 
 impl Job {
     /// An Engage Digital event, its text cut to [`MAX_JOB_TEXT_CHARS`].
+    /// Where the job came in, as the `EventsReceived` metric names it.
+    pub fn route(&self) -> &'static str {
+        match self {
+            Self::Engage { event: WebhookEvent::ContentImported(_) } => "engage_content",
+            Self::Engage { .. } => "engage_intervention",
+            Self::Zenvia { .. } => "zenvia",
+        }
+    }
+
     pub fn engage(mut event: WebhookEvent) -> Self {
         if let WebhookEvent::ContentImported(content) = &mut event {
             truncate_chars(&mut content.body, MAX_JOB_TEXT_CHARS);
@@ -269,9 +278,11 @@ impl Processor {
         .max(1);
         if !self.delivery.allows_another(attempts) {
             tracing::error!(%group, error = %err, attempts, "job dead-lettered; its group goes on");
+            crate::metrics::dead_letter();
             return Verdict::DeadLetter { error: err.to_string(), attempts };
         }
         let after = self.delivery.delay(attempts - 1);
+        crate::metrics::retry();
         tracing::warn!(%group, error = %err, attempts, retry_in_ms = after.as_millis() as u64, "job not done; the queue delivers it again");
         Verdict::RetryAfter(after)
     }

@@ -76,6 +76,20 @@ impl ZenviaClient {
     }
 
     async fn call(&self, method: Method, hash: &str, action: &str, body: Value) -> Result<(), ZenviaError> {
+        let started = std::time::Instant::now();
+        let route = format!("{} /bot/:id/{action}", method.as_str());
+        let result = self.call_once(method, hash, action, body).await;
+        crate::metrics::platform_call(route, started.elapsed(), result.is_ok());
+        result
+    }
+
+    async fn call_once(
+        &self,
+        method: Method,
+        hash: &str,
+        action: &str,
+        body: Value,
+    ) -> Result<(), ZenviaError> {
         let url = format!("{}/bot/{}/{}", self.api_url, hash, action);
         let response = self
             .http
