@@ -20,6 +20,8 @@
 //!
 //! `--quick` runs fewer iterations (a smoke run); `--requests-only` prints the requests table alone.
 
+mod cost;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -669,6 +671,67 @@ async fn analytics_at_scale(sessions: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Milliseconds Lambda bills per platform call and per DynamoDB request in production (the
+/// wall time a worker waits): assumptions, not measured here.
+const PLATFORM_CALL_MS: f64 = 100.0;
+const DYNAMODB_REQUEST_MS: f64 = 5.0;
+
+/// The cost line: 1,000 conversations of 5 customer messages with the builtin bot, the
+/// worker's own time measured here, its waiting on the platform and DynamoDB assumed.
+async fn conversation_cost(conversations: usize) -> anyhow::Result<()> {
+    println!("\n## What 1,000 conversations cost\n");
+    let (engage, calls) = fake_engage().await?;
+    let flow = flow(&engage, Arc::new(MemoryStore::new())).await?;
+    let started = Instant::now();
+    calls.store(0, Ordering::SeqCst);
+    for c in 0..conversations {
+        let thread = format!("cost-{c}");
+        for m in 0..5 {
+            let text = if m == 0 { "hello" } else { "what are your opening hours?" };
+            flow.process(&content(&format!("{thread}-{m}"), &thread, text, m == 0)).await?;
+        }
+    }
+    let events = (conversations * 5) as f64;
+    let own_ms = started.elapsed().as_secs_f64() * 1000.0 / events;
+    let platform_calls = calls.load(Ordering::SeqCst) as f64 / events;
+    // The budgets of tests/api/budget.rs: a first message 4 requests and 5.0 units, a
+    // follow-up 3 requests and 3.0 units.
+    let (dynamodb_requests, dynamodb_units) = ((4.0 + 4.0 * 3.0) / 5.0, 5.0 + 4.0 * 3.0);
+    let usage = cost::Usage {
+        events: 5.0,
+        receiver_ms: 2.0,
+        worker_ms: own_ms + platform_calls * PLATFORM_CALL_MS + dynamodb_requests * DYNAMODB_REQUEST_MS,
+        memory_gb: 0.125,
+        sqs_requests: 3.0,
+        dynamodb_units,
+        log_bytes: 2_000.0,
+    };
+    println!(
+        "Measured: {own_ms:.3} ms of the worker's own time and {platform_calls:.2} Engage Digital calls per event ({conversations} conversations, in-memory store, fake platform). Assumed: {PLATFORM_CALL_MS} ms billed per platform call, {DYNAMODB_REQUEST_MS} ms per DynamoDB request, 2 ms per receiver invocation, one worker invocation per event (no batching), 2 KB of logs per event. Prices of {} (bench/src/cost.rs).\n",
+        cost::READ_ON
+    );
+    println!("| price | dollars | per |\n|---|---|---|");
+    for price in cost::PRICES {
+        println!("| {} | {} | {} |", price.what, price.dollars, price.per);
+    }
+    println!("\n| per 1,000 conversations of 5 messages | dollars |\n|---|---|");
+    let lines = cost::per_thousand(&usage);
+    for (what, dollars) in &lines {
+        println!("| {what} | {dollars:.5} |");
+    }
+    println!("| **total** (goal 0.03) | **{:.4}** |", lines.iter().map(|(_, d)| d).sum::<f64>());
+    // 3 secrets (Engage token, verify token, webhook secret), the template's 10 alarms, the
+    // product's metrics as a deployment sees them (names x the decisions, reasons, routes
+    // that occur: about 40).
+    println!("\n| fixed, per month | dollars |\n|---|---|");
+    let fixed = cost::fixed_monthly(3.0, 10.0, 40.0);
+    for (what, dollars) in &fixed {
+        println!("| {what} | {dollars:.2} |");
+    }
+    println!("| **total** | **{:.2}** |", fixed.iter().map(|(_, d)| d).sum::<f64>());
+    Ok(())
+}
+
 /// A fake Engage Digital for the sweep: counts the updates per thread and the requests of
 /// every sliding minute.
 async fn fake_engage_for_sweep() -> anyhow::Result<(String, Arc<std::sync::Mutex<SweepCalls>>)> {
@@ -822,6 +885,9 @@ async fn main() -> anyhow::Result<()> {
     if std::env::args().any(|a| a == "--bots-only") {
         return bot_backends(if quick { 200 } else { 2_000 }).await;
     }
+    if std::env::args().any(|a| a == "--cost-only") {
+        return conversation_cost(if quick { 100 } else { 1_000 }).await;
+    }
     if std::env::args().any(|a| a == "--requests-only") {
         return request_counts().await;
     }
@@ -837,6 +903,7 @@ async fn main() -> anyhow::Result<()> {
     volume(if quick { 200 } else { 2_000 }).await?;
     binaries(runs).await?;
     analytics_at_scale(sessions).await?;
+    conversation_cost(if quick { 100 } else { 1_000 }).await?;
     // The full sweep takes about 23 minutes at the platform's pace: run it with --emergency-only.
     if quick {
         emergency_sweep(500, 100).await?;
