@@ -21,7 +21,7 @@ const USAGE: &str = "usage:
   handover emergency status [--url URL]          switch or read the emergency handover of a running dev server
                                                  (default URL http://127.0.0.1:3000; sends Bearer $EMERGENCY_TOKEN)";
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {

@@ -18,6 +18,8 @@ pub const HTTP_API_REQUEST: Price =
 pub const SQS_FIFO_REQUEST: Price = Price { what: "SQS FIFO", dollars: 0.50 / 1e6, per: "request (64 KB)" };
 pub const DYNAMODB_WRITE_UNIT: Price =
     Price { what: "DynamoDB on-demand writes", dollars: 0.625 / 1e6, per: "write request unit" };
+pub const DYNAMODB_READ_UNIT: Price =
+    Price { what: "DynamoDB on-demand reads", dollars: 0.125 / 1e6, per: "read request unit" };
 pub const LOGS_INGESTED_GB: Price = Price { what: "CloudWatch Logs ingestion", dollars: 0.50, per: "GB" };
 pub const SECRET_MONTH: Price = Price { what: "Secrets Manager", dollars: 0.40, per: "secret-month" };
 pub const ALARM_MONTH: Price =
@@ -28,12 +30,13 @@ pub const CUSTOM_METRIC_MONTH: Price =
     Price { what: "CloudWatch custom metric", dollars: 0.30, per: "metric-month" };
 
 /// Every price above, for the bench's table.
-pub const PRICES: [Price; 10] = [
+pub const PRICES: [Price; 11] = [
     LAMBDA_GB_SECOND,
     LAMBDA_REQUEST,
     HTTP_API_REQUEST,
     SQS_FIFO_REQUEST,
     DYNAMODB_WRITE_UNIT,
+    DYNAMODB_READ_UNIT,
     LOGS_INGESTED_GB,
     SECRET_MONTH,
     ALARM_MONTH,
@@ -52,8 +55,9 @@ pub struct Usage {
     pub memory_gb: f64,
     /// SQS requests per event: the send, the poller's receive, the delete.
     pub sqs_requests: f64,
-    /// DynamoDB capacity units per conversation, priced as writes (the dearer kind).
-    pub dynamodb_units: f64,
+    /// DynamoDB capacity units per conversation: writes (indexes included) and reads.
+    pub dynamodb_write_units: f64,
+    pub dynamodb_read_units: f64,
     /// Log bytes per event (the product's lines, the EMF lines, Lambda's START/END/REPORT).
     pub log_bytes: f64,
 }
@@ -69,7 +73,8 @@ pub fn per_thousand(u: &Usage) -> Vec<(&'static str, f64)> {
             events * (u.receiver_ms + u.worker_ms) / 1000.0 * u.memory_gb * LAMBDA_GB_SECOND.dollars,
         ),
         (SQS_FIFO_REQUEST.what, events * u.sqs_requests * SQS_FIFO_REQUEST.dollars),
-        (DYNAMODB_WRITE_UNIT.what, 1000.0 * u.dynamodb_units * DYNAMODB_WRITE_UNIT.dollars),
+        (DYNAMODB_WRITE_UNIT.what, 1000.0 * u.dynamodb_write_units * DYNAMODB_WRITE_UNIT.dollars),
+        (DYNAMODB_READ_UNIT.what, 1000.0 * u.dynamodb_read_units * DYNAMODB_READ_UNIT.dollars),
         (LOGS_INGESTED_GB.what, events * u.log_bytes / 1e9 * LOGS_INGESTED_GB.dollars),
     ]
 }
@@ -104,7 +109,8 @@ mod tests {
             worker_ms: 100.0,
             memory_gb: 0.125,
             sqs_requests: 3.0,
-            dynamodb_units: 17.0,
+            dynamodb_write_units: 12.0,
+            dynamodb_read_units: 5.0,
             log_bytes: 2000.0,
         };
         let lines = per_thousand(&usage);

@@ -671,19 +671,105 @@ async fn analytics_at_scale(sessions: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Milliseconds Lambda bills per platform call and per DynamoDB request in production (the
-/// wall time a worker waits): assumptions, not measured here.
-const PLATFORM_CALL_MS: f64 = 100.0;
-const DYNAMODB_REQUEST_MS: f64 = 5.0;
+/// Nanoseconds this OS thread has run on a CPU (Linux's schedstat): a process-wide figure
+/// would count the fake platform and DynamoDB Local's client threads too.
+fn thread_cpu_ns() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
 
-/// The cost line: 1,000 conversations of 5 customer messages with the builtin bot, the
-/// worker's own time measured here, its waiting on the platform and DynamoDB assumed.
+/// The worker's CPU per event as Lambda runs it: `Processor::process_batch_until` and the
+/// settling of the batch (what the `process` handler does) on batches of 10 SQS records of one
+/// thread, against DynamoDB Local and a fake Engage Digital served from another OS thread. The
+/// worker runs on a current-thread runtime of its own thread, whose CPU time is read.
+fn worker_cpu(events: usize) -> anyhow::Result<()> {
+    println!("\n## The worker's CPU per event (batches of 10 SQS records, one thread)\n");
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+        runtime.block_on(async {
+            let _ = sender.send(fake_engage().await.map(|(url, _)| url).map_err(|e| e.to_string()));
+            std::future::pending::<()>().await
+        })
+    });
+    let engage = receiver.recv()?.map_err(|e| anyhow::anyhow!(e))?;
+    let worker = std::thread::spawn(move || -> anyhow::Result<Vec<u64>> {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        runtime.block_on(async move {
+            let (client, table) = dynamodb_local::fresh_table().await;
+            let env: HashMap<&str, &str> = HashMap::from([
+                ("ENGAGE_API_URL", engage.as_str()),
+                ("ENGAGE_ACCESS_TOKEN", "bench-token"),
+                ("BOT_CATEGORY_ID", BOT),
+                ("AGENT_CATEGORY_ID", AGENT),
+                ("HANDOVER_MESSAGE", ""),
+                ("TABLE_NAME", table.as_str()),
+            ]);
+            let settings = wiring::ProcessorSettings::from_env(&env)?;
+            let store: Arc<dyn Store> = Arc::new(DynamoStore::new(client, table));
+            let processor = wiring::processor(settings, store, &wiring::http_client()).await?;
+            let body = |i: usize| {
+                let event =
+                    content(&format!("w-{i}"), "worker-thread", "what are your opening hours?", i == 0);
+                serde_json::to_string(&handover_core::queue::Job::engage(event)).expect("a job")
+            };
+            let mut per_batch = Vec::new();
+            for batch in 0..events / 10 {
+                let messages: Vec<_> = (batch * 10..batch * 10 + 10)
+                    .map(|i| handover_core::queue::QueueMessage {
+                        id: format!("m{i}"),
+                        group: "worker-thread".into(),
+                        body: body(i),
+                        receipt_handle: format!("r{i}"),
+                        receive_count: 1,
+                    })
+                    .collect();
+                let before = thread_cpu_ns();
+                let verdicts = processor.process_batch_until(messages, || true, None).await;
+                let after = thread_cpu_ns();
+                if verdicts.iter().any(|(_, v)| *v != handover_core::queue::Verdict::Done) {
+                    bail!("batch {batch} not done: {verdicts:?}");
+                }
+                per_batch.push((after - before) / 10);
+            }
+            Ok(per_batch)
+        })
+    });
+    let per_event = worker.join().map_err(|_| anyhow::anyhow!("the worker panicked"))??;
+    let us = |ns: u64| format!("{:.1} µs", ns as f64 / 1000.0);
+    let mean = per_event.iter().sum::<u64>() / per_event.len().max(1) as u64;
+    println!("| events of the thread | CPU per event |\n|---|---|");
+    println!("| 1-10 (cold caches, the thread's first) | {} |", us(per_event[0]));
+    println!("| 11-20 | {} |", us(per_event[1]));
+    println!("| {}-{} | {} |", events - 9, events, us(*per_event.last().expect("batches")));
+    println!("| mean of {events} | {} |", us(mean));
+    Ok(())
+}
+
+/// Milliseconds Lambda bills per Engage Digital call in production (the wall time a worker
+/// waits on it): an assumption, not measured here.
+const PLATFORM_CALL_MS: f64 = 100.0;
+/// Log bytes per event: Lambda's START/END/REPORT lines of the receiver's and the worker's
+/// invocations, the `event processed` line, the EMF lines (an assumption, from their sizes).
+const LOG_BYTES_PER_EVENT: f64 = 2_500.0;
+
+/// The cost line: 1,000 conversations of 5 customer messages with the builtin bot. Measured:
+/// the worker's wall time per event against DynamoDB Local and a fake Engage Digital answering
+/// at once, the DynamoDB read and write units, the platform calls. Assumed: the platform's
+/// latency, one invocation per event (no batching: the dearest case), the log bytes.
 async fn conversation_cost(conversations: usize) -> anyhow::Result<()> {
     println!("\n## What 1,000 conversations cost\n");
     let (engage, calls) = fake_engage().await?;
-    let flow = flow(&engage, Arc::new(MemoryStore::new())).await?;
-    let started = Instant::now();
+    let meter = DynamoMeter::new();
+    let (client, table) = dynamodb_local::fresh_table_with(dynamodb_local::metered_client(&meter)).await;
+    let flow = flow(&engage, Arc::new(DynamoStore::new(client, table))).await?;
+    // A warm container: the switch, the channels and the agents' status read once.
+    flow.process(&content("cost-warm", "cost-warm", "hello", true)).await?;
     calls.store(0, Ordering::SeqCst);
+    meter.reset();
+    let started = Instant::now();
     for c in 0..conversations {
         let thread = format!("cost-{c}");
         for m in 0..5 {
@@ -692,22 +778,25 @@ async fn conversation_cost(conversations: usize) -> anyhow::Result<()> {
         }
     }
     let events = (conversations * 5) as f64;
-    let own_ms = started.elapsed().as_secs_f64() * 1000.0 / events;
+    let wall_ms = started.elapsed().as_secs_f64() * 1000.0 / events;
     let platform_calls = calls.load(Ordering::SeqCst) as f64 / events;
-    // The budgets of tests/api/budget.rs: a first message 4 requests and 5.0 units, a
-    // follow-up 3 requests and 3.0 units.
-    let (dynamodb_requests, dynamodb_units) = ((4.0 + 4.0 * 3.0) / 5.0, 5.0 + 4.0 * 3.0);
+    let per_conversation = |units: f64| units / conversations as f64;
+    let (reads, total) = (meter.read_capacity(), meter.capacity());
     let usage = cost::Usage {
         events: 5.0,
         receiver_ms: 2.0,
-        worker_ms: own_ms + platform_calls * PLATFORM_CALL_MS + dynamodb_requests * DYNAMODB_REQUEST_MS,
+        worker_ms: wall_ms + platform_calls * PLATFORM_CALL_MS,
         memory_gb: 0.125,
         sqs_requests: 3.0,
-        dynamodb_units,
-        log_bytes: 2_000.0,
+        dynamodb_write_units: per_conversation(total - reads),
+        dynamodb_read_units: per_conversation(reads),
+        log_bytes: LOG_BYTES_PER_EVENT,
     };
     println!(
-        "Measured: {own_ms:.3} ms of the worker's own time and {platform_calls:.2} Engage Digital calls per event ({conversations} conversations, in-memory store, fake platform). Assumed: {PLATFORM_CALL_MS} ms billed per platform call, {DYNAMODB_REQUEST_MS} ms per DynamoDB request, 2 ms per receiver invocation, one worker invocation per event (no batching), 2 KB of logs per event. Prices of {} (bench/src/cost.rs).\n",
+        "Measured ({conversations} conversations, DynamoDB Local, a fake Engage Digital answering at once): {wall_ms:.2} ms of the worker's wall time, {platform_calls:.2} Engage Digital calls and {:.2} DynamoDB requests per event; {:.1} write and {:.1} read units per conversation. Assumed: {PLATFORM_CALL_MS} ms billed per platform call, 2 ms per receiver invocation, one worker invocation per event (no batching), {LOG_BYTES_PER_EVENT} bytes of logs per event. Prices of {} (bench/src/cost.rs).\n",
+        meter.requests() as f64 / events,
+        usage.dynamodb_write_units,
+        usage.dynamodb_read_units,
         cost::READ_ON
     );
     println!("| price | dollars | per |\n|---|---|---|");
@@ -885,6 +974,9 @@ async fn main() -> anyhow::Result<()> {
     if std::env::args().any(|a| a == "--bots-only") {
         return bot_backends(if quick { 200 } else { 2_000 }).await;
     }
+    if std::env::args().any(|a| a == "--worker-only") {
+        return worker_cpu(if quick { 200 } else { 2_000 });
+    }
     if std::env::args().any(|a| a == "--cost-only") {
         return conversation_cost(if quick { 100 } else { 1_000 }).await;
     }
@@ -904,6 +996,7 @@ async fn main() -> anyhow::Result<()> {
     binaries(runs).await?;
     analytics_at_scale(sessions).await?;
     conversation_cost(if quick { 100 } else { 1_000 }).await?;
+    tokio::task::block_in_place(|| worker_cpu(if quick { 200 } else { 2_000 }))?;
     // The full sweep takes about 23 minutes at the platform's pace: run it with --emergency-only.
     if quick {
         emergency_sweep(500, 100).await?;

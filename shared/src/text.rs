@@ -7,6 +7,10 @@
 /// entities are decoded, `[label](url)` becomes `label (url)`, and emphasis and code marks are
 /// removed. Text without markup comes back unchanged (only trimmed).
 pub fn to_plain_text(input: &str) -> String {
+    // Most replies are plain already: no tag, entity, link or mark to take out.
+    if !input.contains(['<', '&', '[', '*', '_', '`', '#']) {
+        return collapse_blank_lines(input);
+    }
     let without_tags = strip_html(input);
     let text = strip_markdown(&without_tags);
     collapse_blank_lines(&text)

@@ -65,6 +65,8 @@ pub fn http_client() -> reqwest::Client {
     reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(3))
         .pool_idle_timeout(Duration::from_secs(50))
+        // No API the product calls redirects; following one would send its token elsewhere.
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("the TLS backend initializes")
 }

@@ -31,6 +31,8 @@ pub struct DynamoMeter {
     /// Thousandths of capacity units.
     capacity_milli: Arc<AtomicU64>,
     items_read: Arc<AtomicU64>,
+    /// Thousandths of the capacity units of reads (GetItem, BatchGetItem, Query, Scan).
+    read_milli: Arc<AtomicU64>,
     operations: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
@@ -49,6 +51,11 @@ impl DynamoMeter {
         self.capacity_milli.load(Ordering::SeqCst) as f64 / 1000.0
     }
 
+    /// Capacity units of reads since the last reset (the rest are writes: priced 5x more).
+    pub fn read_capacity(&self) -> f64 {
+        self.read_milli.load(Ordering::SeqCst) as f64 / 1000.0
+    }
+
     /// Items the reads returned since the last reset (`GetItem`, `BatchGetItem`, `Query`).
     pub fn items_read(&self) -> u64 {
         self.items_read.load(Ordering::SeqCst)
@@ -63,6 +70,7 @@ impl DynamoMeter {
         self.requests.store(0, Ordering::SeqCst);
         self.capacity_milli.store(0, Ordering::SeqCst);
         self.items_read.store(0, Ordering::SeqCst);
+        self.read_milli.store(0, Ordering::SeqCst);
         self.operations.lock().unwrap().clear();
     }
 }
@@ -145,6 +153,12 @@ impl Intercept for DynamoMeter {
             0.0
         };
         self.capacity_milli.fetch_add((consumed * 1000.0).round() as u64, Ordering::SeqCst);
+        let read = output.downcast_ref::<GetItemOutput>().is_some()
+            || output.downcast_ref::<BatchGetItemOutput>().is_some()
+            || output.downcast_ref::<QueryOutput>().is_some();
+        if read {
+            self.read_milli.fetch_add((consumed * 1000.0).round() as u64, Ordering::SeqCst);
+        }
         Ok(())
     }
 }

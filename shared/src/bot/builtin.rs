@@ -45,6 +45,8 @@ struct RulesFile {
 #[derive(Debug, Clone)]
 pub struct BuiltinBot {
     rules: Vec<Rule>,
+    /// Each rule's keywords as words, split once at load rather than for every message.
+    phrases: Vec<Vec<Vec<String>>>,
     fallback: Vec<String>,
     fallback_by_language: std::collections::BTreeMap<String, Vec<String>>,
 }
@@ -60,7 +62,9 @@ impl BuiltinBot {
             .into_iter()
             .map(|(language, texts)| (language.to_lowercase(), texts))
             .collect();
-        Ok(Self { rules: file.rules, fallback: file.fallback, fallback_by_language })
+        let phrases =
+            file.rules.iter().map(|rule| rule.keywords.iter().map(|k| words(k)).collect()).collect();
+        Ok(Self { rules: file.rules, phrases, fallback: file.fallback, fallback_by_language })
     }
 
     pub fn from_file(path: &Path) -> Result<Self, RulesError> {
@@ -89,8 +93,8 @@ impl BuiltinBot {
     /// The answer to one message: a pure function of its text.
     pub fn answer(&self, text: &str) -> BotAnswer {
         let words = words(text);
-        for rule in &self.rules {
-            if rule.keywords.iter().any(|k| contains_phrase(&words, &self::words(k))) {
+        for (rule, phrases) in self.rules.iter().zip(&self.phrases) {
+            if phrases.iter().any(|phrase| contains_phrase(&words, phrase)) {
                 return BotAnswer {
                     summary: None,
                     replies: rule.replies.clone(),

@@ -218,6 +218,8 @@ impl RateWindow {
 pub struct EngageClient {
     http: reqwest::Client,
     api_url: String,
+    /// `api_url` parsed once: each call sets only its path and query on a copy.
+    base: Option<reqwest::Url>,
     token: Secret,
     retry: Backoff,
     timeout: Duration,
@@ -229,6 +231,7 @@ impl EngageClient {
         Self {
             http,
             api_url: api_url.trim_end_matches('/').to_string(),
+            base: reqwest::Url::parse(api_url.trim_end_matches('/')).ok().filter(|u| u.query().is_none()),
             token,
             retry: REFUSAL_RETRIES,
             timeout: Duration::from_secs(10),
@@ -461,9 +464,19 @@ impl EngageClient {
         path: &str,
         form: &[(&str, &str)],
     ) -> Result<T, EngageError> {
-        let url = format!("{}{}", self.api_url, path);
+        let url = match &self.base {
+            Some(base) => {
+                let (path, query) = path.split_once('?').map_or((path, None), |(p, q)| (p, Some(q)));
+                let mut url = base.clone();
+                url.set_path(&format!("{}{path}", base.path().trim_end_matches('/')));
+                url.set_query(query);
+                url
+            }
+            None => reqwest::Url::parse(&format!("{}{}", self.api_url, path))
+                .map_err(|e| EngageError::Transport(format!("the API URL is malformed: {e}")))?,
+        };
         let mut request =
-            self.http.request(method, &url).bearer_auth(self.token.expose()).timeout(self.timeout);
+            self.http.request(method, url).bearer_auth(self.token.expose()).timeout(self.timeout);
         if !form.is_empty() {
             request = request.form(form);
         }

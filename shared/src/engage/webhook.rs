@@ -6,7 +6,6 @@
 //! parsed before anything is done, so a malformed body changes nothing.
 
 use serde::Deserialize;
-use serde_json::Value;
 
 /// A webhook POST body.
 #[derive(Debug, Clone)]
@@ -108,18 +107,71 @@ pub enum EnvelopeError {
 }
 
 #[derive(Deserialize)]
-struct RawEnvelope {
+struct RawEnvelope<'a> {
     #[serde(default)]
-    id: Option<Value>,
+    id: Id,
     #[serde(default)]
-    domain_id: Option<Value>,
-    events: Option<Value>,
+    domain_id: Id,
+    // Kept raw, so each event is parsed on its own (an error names its index) without
+    // building a tree of JSON values first.
+    #[serde(borrow)]
+    events: Option<&'a serde_json::value::RawValue>,
+}
+
+/// An id as the platform sends it: a string (hex) or, in older payloads, a number; anything
+/// else (absent, null, empty, an object) is no id.
+#[derive(Default)]
+struct Id(Option<String>);
+
+impl<'de> Deserialize<'de> for Id {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct IdVisitor;
+        impl<'de> serde::de::Visitor<'de> for IdVisitor {
+            type Value = Id;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an id")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Id, E> {
+                Ok(Id((!v.is_empty()).then(|| v.to_string())))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Id, E> {
+                Ok(Id(Some(v.to_string())))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Id, E> {
+                Ok(Id(Some(v.to_string())))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Id, E> {
+                Ok(Id(Some(serde_json::Number::from_f64(v).map_or_else(|| v.to_string(), |n| n.to_string()))))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Id, E> {
+                Ok(Id(None))
+            }
+            fn visit_unit<E>(self) -> Result<Id, E> {
+                Ok(Id(None))
+            }
+            fn visit_none<E>(self) -> Result<Id, E> {
+                Ok(Id(None))
+            }
+            fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Id, D::Error> {
+                d.deserialize_any(IdVisitor)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Id, A::Error> {
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(Id(None))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Id, A::Error> {
+                while map.next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?.is_some() {}
+                Ok(Id(None))
+            }
+        }
+        deserializer.deserialize_any(IdVisitor)
+    }
 }
 
 #[derive(Deserialize)]
 struct RawEvent {
     #[serde(default)]
-    id: Option<Value>,
+    id: Id,
     #[serde(default, rename = "type")]
     event_type: Option<String>,
     #[serde(default)]
@@ -131,7 +183,7 @@ struct RawEvent {
 #[derive(Deserialize, Default)]
 struct RawResource {
     #[serde(default)]
-    id: Option<Value>,
+    id: Id,
     #[serde(default, rename = "type")]
     resource_type: Option<String>,
     #[serde(default)]
@@ -139,44 +191,40 @@ struct RawResource {
     // An intervention's own fields: the platform's sample (seed 004) carries them here, with
     // only custom fields in `metadata`; other payloads carry them in `metadata`.
     #[serde(default)]
-    thread_id: Option<Value>,
+    thread_id: Id,
     #[serde(default)]
-    category_ids: Option<Vec<Value>>,
+    category_ids: Option<Vec<Id>>,
     #[serde(default)]
-    source_id: Option<Value>,
+    source_id: Id,
     #[serde(default)]
-    user_id: Option<Value>,
+    user_id: Id,
 }
 
 /// The metadata fields the product reads; the platform sends many more.
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct RawMetadata {
-    author_id: Option<Value>,
-    creator_id: Option<Value>,
+    author_id: Id,
+    creator_id: Id,
     body: Option<String>,
     body_input_format: Option<String>,
-    category_ids: Option<Vec<Value>>,
+    category_ids: Option<Vec<Id>>,
     first_in_thread: Option<bool>,
-    intervention_id: Option<Value>,
+    intervention_id: Id,
     language: Option<String>,
-    source_id: Option<Value>,
+    source_id: Id,
     status: Option<String>,
-    thread_id: Option<Value>,
-    user_id: Option<Value>,
+    thread_id: Id,
+    user_id: Id,
 }
 
 /// Ids come as hex strings; older payloads had numbers. Both become strings.
-fn id_string(value: &Option<Value>) -> Option<String> {
-    match value {
-        Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
-        Some(Value::Number(n)) => Some(n.to_string()),
-        _ => None,
-    }
+fn id_string(value: &Id) -> Option<String> {
+    value.0.clone()
 }
 
-fn id_list(values: &Option<Vec<Value>>) -> Vec<String> {
-    values.iter().flatten().filter_map(|v| id_string(&Some(v.clone()))).collect()
+fn id_list(values: &Option<Vec<Id>>) -> Vec<String> {
+    values.iter().flatten().filter_map(id_string).collect()
 }
 
 impl Envelope {
@@ -184,22 +232,23 @@ impl Envelope {
     pub fn parse(body: &[u8]) -> Result<Self, EnvelopeError> {
         let raw: RawEnvelope =
             serde_json::from_slice(body).map_err(|e| EnvelopeError::Json(e.to_string()))?;
-        let Some(Value::Array(events)) = raw.events else {
-            return Err(EnvelopeError::NoEvents);
-        };
+        let events: Vec<&serde_json::value::RawValue> = raw
+            .events
+            .and_then(|events| serde_json::from_str(events.get()).ok())
+            .ok_or(EnvelopeError::NoEvents)?;
         let events = events
             .into_iter()
             .enumerate()
             .map(|(index, value)| {
-                parse_event(value).map_err(|problem| EnvelopeError::Event { index, problem })
+                parse_event(value.get()).map_err(|problem| EnvelopeError::Event { index, problem })
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self { id: id_string(&raw.id), domain_id: id_string(&raw.domain_id), events })
     }
 }
 
-fn parse_event(value: Value) -> Result<WebhookEvent, String> {
-    let raw: RawEvent = serde_json::from_value(value).map_err(|e| e.to_string())?;
+fn parse_event(json: &str) -> Result<WebhookEvent, String> {
+    let raw: RawEvent = serde_json::from_str(json).map_err(|e| e.to_string())?;
     let id = id_string(&raw.id).ok_or("missing `id`")?;
     let event_type = raw.event_type.ok_or("missing `type`")?;
     match event_type.as_str() {
@@ -254,6 +303,7 @@ fn parse_event(value: Value) -> Result<WebhookEvent, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
     use serde_json::json;
 
     fn content_body(domain_id: Value) -> Vec<u8> {

@@ -4,7 +4,7 @@
 //! and after its last attempt it goes to the dead-letter list and its group goes on. Duplicate
 //! ids within five minutes are dropped, as SQS FIFO does.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -57,8 +57,11 @@ pub struct QueueSnapshot {
 #[derive(Default)]
 struct State {
     /// Jobs of each group with a worker, the one being processed first.
-    groups: HashMap<String, VecDeque<Job>>,
-    seen: HashMap<String, Instant>,
+    groups: HashMap<String, VecDeque<Arc<Job>>>,
+    /// Deduplication ids of the window, and the same ids oldest first: expiring them is
+    /// popping the front, never a scan of the window (thousands of events a second).
+    seen: HashSet<String>,
+    seen_order: VecDeque<(Instant, String)>,
     retrying: HashMap<String, Retrying>,
     dead_letters: Vec<DeadLetter>,
 }
@@ -133,21 +136,21 @@ impl InProcessQueue {
 
     /// Tries a job until it is done or dead-lettered, as the worker judges it on SQS: the same
     /// backoff, the same attempts (counted on the event's record).
-    async fn run(&self, group: &str, job: &Job) {
-        let processor = self.inner.processor.clone();
+    async fn run(&self, group: &str, job: &Arc<Job>) {
+        let processor = &self.inner.processor;
         for deliveries in 1.. {
-            // In a task of its own, so that a panic is one failed attempt, not a stuck group.
-            let (worker, owned) = (processor.clone(), job.clone());
-            let result = tokio::spawn(async move { worker.process(&owned).await })
+            // A panic is one failed attempt, not a stuck group (with `panic = "unwind"`).
+            let attempt = std::panic::AssertUnwindSafe(processor.process(job));
+            let result = futures_util::FutureExt::catch_unwind(attempt)
                 .await
-                .unwrap_or_else(|panic| Err(JobError::Panicked(panic.to_string())));
+                .unwrap_or_else(|_| Err(JobError::Panicked("the job panicked".into())));
             let error = result.as_ref().err().map(ToString::to_string).unwrap_or_default();
             match processor.judge(result, deliveries, group) {
                 Verdict::Done => break,
                 Verdict::DeadLetter { error, attempts } => {
                     let mut state = self.state();
                     state.retrying.remove(group);
-                    let (group, dedup_id, job) = (group.to_string(), job.dedup_id(), job.clone());
+                    let (group, dedup_id, job) = (group.to_string(), job.dedup_id(), Job::clone(job));
                     state.dead_letters.push(DeadLetter { group, dedup_id, attempts, error, job });
                     break;
                 }
@@ -170,15 +173,22 @@ impl JobQueue for InProcessQueue {
         {
             let mut state = self.state();
             let now = Instant::now();
-            state.seen.retain(|_, at| now.duration_since(*at) < DEDUP_WINDOW);
+            while let Some((at, _)) = state.seen_order.front()
+                && now.duration_since(*at) >= DEDUP_WINDOW
+            {
+                let (_, id) = state.seen_order.pop_front().expect("a front");
+                state.seen.remove(&id);
+            }
             for job in jobs {
-                if state.seen.contains_key(&job.dedup_id()) {
+                let id = job.dedup_id();
+                if state.seen.contains(&id) {
                     continue;
                 }
-                state.seen.insert(job.dedup_id(), now);
+                state.seen.insert(id.clone());
+                state.seen_order.push_back((now, id));
                 let group = job.group();
                 let jobs = state.groups.entry(group.clone()).or_default();
-                jobs.push_back(job.clone());
+                jobs.push_back(Arc::new(job.clone()));
                 if jobs.len() == 1 {
                     start.push(group);
                 }
