@@ -801,7 +801,12 @@ async fn conversation_cost(conversations: usize) -> anyhow::Result<()> {
     );
     println!("| price | dollars | per |\n|---|---|---|");
     for price in cost::PRICES {
-        println!("| {} | {} | {} |", price.what, price.dollars, price.per);
+        let dollars = if price.dollars < 0.01 {
+            format!("{:.4} a million", price.dollars * 1e6)
+        } else {
+            format!("{:.2}", price.dollars)
+        };
+        println!("| {} | {dollars} | {} |", price.what, price.per);
     }
     println!("\n| per 1,000 conversations of 5 messages | dollars |\n|---|---|");
     let lines = cost::per_thousand(&usage);
