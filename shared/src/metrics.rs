@@ -131,6 +131,9 @@ pub fn conversation_started() {
 /// A handover, by reason: the product's reasons and the bot's own (a Lex intent, an LLM's
 /// word), kept to a short name so a chatty bot cannot make thousands of metrics.
 pub fn handover(reason: &str) {
+    if COLLECTOR.get().is_none() {
+        return;
+    }
     let plain = !reason.is_empty()
         && reason.len() <= 40
         && reason.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
@@ -147,8 +150,13 @@ pub fn bot_failed(elapsed: Duration) {
     counter!(name::BOT_FAILURES).increment(1);
 }
 
-/// A platform call: `route` is its method and path with ids replaced ([`route_of`]).
-pub fn platform_call(route: String, elapsed: Duration, ok: bool) {
+/// A platform call: `route` gives its method and path with ids replaced ([`route_of`]), only
+/// when a recorder is installed (the dev server's hot path builds no label).
+pub fn platform_call(route: impl FnOnce() -> String, elapsed: Duration, ok: bool) {
+    if COLLECTOR.get().is_none() {
+        return;
+    }
+    let route = route();
     if !ok {
         counter!(name::PLATFORM_ERRORS, "Route" => route.clone()).increment(1);
     }

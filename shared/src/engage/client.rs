@@ -452,8 +452,8 @@ impl EngageClient {
             rate.acquire().await;
         }
         let started = std::time::Instant::now();
-        let route = crate::metrics::route_of(method.as_str(), path);
-        let result = self.call_once(method, path, form).await;
+        let route = || crate::metrics::route_of(method.as_str(), path);
+        let result = self.call_once(method.clone(), path, form).await;
         crate::metrics::platform_call(route, started.elapsed(), result.is_ok());
         result
     }

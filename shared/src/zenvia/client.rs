@@ -77,8 +77,8 @@ impl ZenviaClient {
 
     async fn call(&self, method: Method, hash: &str, action: &str, body: Value) -> Result<(), ZenviaError> {
         let started = std::time::Instant::now();
-        let route = format!("{} /bot/:id/{action}", method.as_str());
-        let result = self.call_once(method, hash, action, body).await;
+        let route = || format!("{} /bot/:id/{action}", method.as_str());
+        let result = self.call_once(method.clone(), hash, action, body).await;
         crate::metrics::platform_call(route, started.elapsed(), result.is_ok());
         result
     }
