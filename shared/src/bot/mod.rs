@@ -36,8 +36,10 @@ pub struct BotRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum HistoryEntry {
-    Customer(String),
-    Bot(String),
+    // Shared, not owned: the thread's state carries up to its whole kept history, and is
+    // cloned as it is loaded, planned and saved on every turn.
+    Customer(std::sync::Arc<str>),
+    Bot(std::sync::Arc<str>),
 }
 
 impl HistoryEntry {
@@ -64,16 +66,30 @@ pub fn remember(
     replies: &[String],
     limits: MemoryLimits,
 ) -> Vec<HistoryEntry> {
-    let cut = |text: &str| text.chars().take(limits.chars).collect::<String>();
-    let mut kept: Vec<HistoryEntry> = history.to_vec();
-    kept.push(HistoryEntry::Customer(cut(customer)));
-    kept.extend(replies.iter().map(|reply| HistoryEntry::Bot(cut(reply))));
-    let chars = |entries: &[HistoryEntry]| entries.iter().map(|e| e.text().chars().count()).sum::<usize>();
-    let mut start = kept.len().saturating_sub(limits.messages);
-    while start < kept.len() && chars(&kept[start..]) > limits.chars {
-        start += 1;
+    let cut = |text: &str| match text.char_indices().nth(limits.chars) {
+        Some((end, _)) => text[..end].to_string(),
+        None => text.to_string(),
+    };
+    let added: Vec<HistoryEntry> = std::iter::once(HistoryEntry::Customer(cut(customer).into()))
+        .chain(replies.iter().map(|reply| HistoryEntry::Bot(cut(reply).into())))
+        .collect();
+    // Walk back from the newest message, counting each one's characters once, and keep what
+    // fits; only the kept part of the old history is cloned (this runs on every turn).
+    let newest_first = added.iter().rev().chain(history.iter().rev());
+    let (mut kept_count, mut chars) = (0, 0);
+    for entry in newest_first.take(limits.messages) {
+        chars += entry.text().chars().count();
+        if chars > limits.chars {
+            break;
+        }
+        kept_count += 1;
     }
-    kept.split_off(start)
+    let added_dropped = added.len().saturating_sub(kept_count);
+    let from_history = kept_count.saturating_sub(added.len());
+    let mut kept = Vec::with_capacity(kept_count);
+    kept.extend_from_slice(&history[history.len() - from_history..]);
+    kept.extend(added.into_iter().skip(added_dropped));
+    kept
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -268,7 +284,48 @@ mod tests {
 
         // A message longer than the whole budget is cut, never kept whole.
         let history = remember(&history, &"x".repeat(100), &[], limits);
-        assert_eq!(history, vec![HistoryEntry::Customer("x".repeat(30))]);
+        assert_eq!(history, vec![HistoryEntry::Customer("x".repeat(30).into())]);
+    }
+
+    #[test]
+    fn remembering_keeps_the_longest_recent_run_that_fits_whatever_the_sizes() {
+        // The plain statement of the rule (append, then drop the oldest until both limits
+        // hold), against the one-pass version on many shapes of history.
+        fn by_the_rule(
+            history: &[HistoryEntry],
+            customer: &str,
+            replies: &[String],
+            limits: MemoryLimits,
+        ) -> Vec<HistoryEntry> {
+            let cut = |text: &str| text.chars().take(limits.chars).collect::<String>();
+            let mut kept = history.to_vec();
+            kept.push(HistoryEntry::Customer(cut(customer).into()));
+            kept.extend(replies.iter().map(|reply| HistoryEntry::Bot(cut(reply).into())));
+            while kept.len() > limits.messages
+                || kept.iter().map(|e| e.text().chars().count()).sum::<usize>() > limits.chars
+            {
+                kept.remove(0);
+            }
+            kept
+        }
+        let mut seed = 7u64;
+        let mut next = move |below: u64| {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((seed >> 33) % below) as usize
+        };
+        for _ in 0..2_000 {
+            let limits = MemoryLimits { messages: 1 + next(6), chars: 1 + next(40) };
+            let history: Vec<HistoryEntry> = (0..next(8))
+                .map(|i| HistoryEntry::Bot(format!("{i}{}", "é".repeat(next(12))).into()))
+                .collect();
+            let customer = "c".repeat(next(50));
+            let replies: Vec<String> = (0..next(4)).map(|_| "r".repeat(next(20))).collect();
+            assert_eq!(
+                remember(&history, &customer, &replies, limits),
+                by_the_rule(&history, &customer, &replies, limits),
+                "{history:?} {customer:?} {replies:?} {limits:?}"
+            );
+        }
     }
 
     #[test]

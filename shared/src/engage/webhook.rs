@@ -114,8 +114,54 @@ struct RawEnvelope<'a> {
     domain_id: Id,
     // Kept raw, so each event is parsed on its own (an error names its index) without
     // building a tree of JSON values first.
-    #[serde(borrow)]
-    events: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow, default)]
+    events: RawEvents<'a>,
+}
+
+/// `events` as sent: an array, its events kept raw; anything else is no events.
+#[derive(Default)]
+struct RawEvents<'a>(Option<Vec<&'a serde_json::value::RawValue>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for RawEvents<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct EventsVisitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for EventsVisitor<'a> {
+            type Value = RawEvents<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an array of events")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut events = Vec::with_capacity(seq.size_hint().unwrap_or(1));
+                while let Some(event) = seq.next_element::<&'de serde_json::value::RawValue>()? {
+                    events.push(event);
+                }
+                Ok(RawEvents(Some(events)))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                while map.next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?.is_some() {}
+                Ok(RawEvents(None))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(RawEvents(None))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(RawEvents(None))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(RawEvents(None))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(RawEvents(None))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(RawEvents(None))
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(RawEvents(None))
+            }
+        }
+        deserializer.deserialize_any(EventsVisitor(std::marker::PhantomData))
+    }
 }
 
 /// An id as the platform sends it: a string (hex) or, in older payloads, a number; anything
@@ -219,12 +265,12 @@ struct RawMetadata {
 }
 
 /// Ids come as hex strings; older payloads had numbers. Both become strings.
-fn id_string(value: &Id) -> Option<String> {
-    value.0.clone()
+fn id_string(value: Id) -> Option<String> {
+    value.0
 }
 
-fn id_list(values: &Option<Vec<Id>>) -> Vec<String> {
-    values.iter().flatten().filter_map(id_string).collect()
+fn id_list(values: Option<Vec<Id>>) -> Vec<String> {
+    values.into_iter().flatten().filter_map(id_string).collect()
 }
 
 impl Envelope {
@@ -232,24 +278,23 @@ impl Envelope {
     pub fn parse(body: &[u8]) -> Result<Self, EnvelopeError> {
         let raw: RawEnvelope =
             serde_json::from_slice(body).map_err(|e| EnvelopeError::Json(e.to_string()))?;
-        let events: Vec<&serde_json::value::RawValue> = raw
+        let events = raw
             .events
-            .and_then(|events| serde_json::from_str(events.get()).ok())
-            .ok_or(EnvelopeError::NoEvents)?;
-        let events = events
+            .0
+            .ok_or(EnvelopeError::NoEvents)?
             .into_iter()
             .enumerate()
             .map(|(index, value)| {
                 parse_event(value.get()).map_err(|problem| EnvelopeError::Event { index, problem })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Self { id: id_string(&raw.id), domain_id: id_string(&raw.domain_id), events })
+        Ok(Self { id: id_string(raw.id), domain_id: id_string(raw.domain_id), events })
     }
 }
 
 fn parse_event(json: &str) -> Result<WebhookEvent, String> {
     let raw: RawEvent = serde_json::from_str(json).map_err(|e| e.to_string())?;
-    let id = id_string(&raw.id).ok_or("missing `id`")?;
+    let id = id_string(raw.id).ok_or("missing `id`")?;
     let event_type = raw.event_type.ok_or("missing `type`")?;
     match event_type.as_str() {
         "content.imported" => {
@@ -258,16 +303,16 @@ fn parse_event(json: &str) -> Result<WebhookEvent, String> {
             Ok(WebhookEvent::ContentImported(ContentEvent {
                 event_id: id,
                 issued_at: raw.issued_at,
-                content_id: id_string(&resource.id).ok_or("missing `resource.id`")?,
-                thread_id: id_string(&m.thread_id).ok_or("missing `resource.metadata.thread_id`")?,
-                source_id: id_string(&m.source_id).ok_or("missing `resource.metadata.source_id`")?,
-                author_id: id_string(&m.author_id),
-                creator_id: id_string(&m.creator_id),
+                content_id: id_string(resource.id).ok_or("missing `resource.id`")?,
+                thread_id: id_string(m.thread_id).ok_or("missing `resource.metadata.thread_id`")?,
+                source_id: id_string(m.source_id).ok_or("missing `resource.metadata.source_id`")?,
+                author_id: id_string(m.author_id),
+                creator_id: id_string(m.creator_id),
                 body: m.body.unwrap_or_default(),
                 body_input_format: m.body_input_format,
-                category_ids: id_list(&m.category_ids),
+                category_ids: id_list(m.category_ids),
                 first_in_thread: m.first_in_thread.unwrap_or(false),
-                intervention_id: id_string(&m.intervention_id),
+                intervention_id: id_string(m.intervention_id),
                 language: m.language.filter(|l| !l.is_empty()),
                 status: m.status,
                 resource_type: resource.resource_type,
@@ -275,19 +320,19 @@ fn parse_event(json: &str) -> Result<WebhookEvent, String> {
         }
         "intervention.closed" | "intervention.reopened" => {
             let resource = raw.resource.ok_or("missing `resource`")?;
-            let m = &resource.metadata;
+            let m = resource.metadata;
             // Under `resource` or under `resource.metadata`, whichever the payload has.
-            let categories = match id_list(&resource.category_ids) {
+            let categories = match id_list(resource.category_ids) {
                 direct if !direct.is_empty() => direct,
-                _ => id_list(&m.category_ids),
+                _ => id_list(m.category_ids),
             };
             let event = InterventionEvent {
                 event_id: id,
                 issued_at: raw.issued_at,
-                intervention_id: id_string(&resource.id).ok_or("missing `resource.id`")?,
-                thread_id: id_string(&resource.thread_id).or_else(|| id_string(&m.thread_id)),
-                source_id: id_string(&resource.source_id).or_else(|| id_string(&m.source_id)),
-                user_id: id_string(&resource.user_id).or_else(|| id_string(&m.user_id)),
+                intervention_id: id_string(resource.id).ok_or("missing `resource.id`")?,
+                thread_id: id_string(resource.thread_id).or_else(|| id_string(m.thread_id)),
+                source_id: id_string(resource.source_id).or_else(|| id_string(m.source_id)),
+                user_id: id_string(resource.user_id).or_else(|| id_string(m.user_id)),
                 category_ids: categories,
             };
             Ok(if event_type == "intervention.closed" {
@@ -361,7 +406,14 @@ mod tests {
     fn rejects_bodies_that_cannot_be_processed() {
         assert!(matches!(Envelope::parse(b"{not json"), Err(EnvelopeError::Json(_))));
         assert_eq!(Envelope::parse(b"{}").unwrap_err(), EnvelopeError::NoEvents);
-        assert_eq!(Envelope::parse(br#"{"events": {}}"#).unwrap_err(), EnvelopeError::NoEvents);
+        for not_an_array in
+            [r#"{}"#, r#"{"a": [1, {"b": null}]}"#, "null", "5", "-5", "1.5", r#""x""#, "true"]
+        {
+            let body = format!(r#"{{"events": {not_an_array}}}"#);
+            assert_eq!(Envelope::parse(body.as_bytes()).unwrap_err(), EnvelopeError::NoEvents, "{body}");
+        }
+        // An array that is not JSON to its end is a JSON error, not a missing array.
+        assert!(matches!(Envelope::parse(br#"{"events": [{"id": "e"}, ]}"#), Err(EnvelopeError::Json(_))));
         let no_id = br#"{"events": [{"type": "content.imported"}]}"#;
         assert_eq!(
             Envelope::parse(no_id).unwrap_err(),

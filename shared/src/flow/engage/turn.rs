@@ -34,8 +34,8 @@ impl EngageTurn<'_> {
         }
         let mut conversation =
             if thread.transcript.is_empty() { thread.bot_memory.clone() } else { thread.transcript.clone() };
-        conversation.push(HistoryEntry::Customer(self.content.body.clone()));
-        conversation.extend(plan.replies.iter().cloned().map(HistoryEntry::Bot));
+        conversation.push(HistoryEntry::Customer(self.content.body.as_str().into()));
+        conversation.extend(plan.replies.iter().map(|reply| HistoryEntry::Bot(reply.as_str().into())));
         let summary = match &journal.bot {
             Some(BotOutcome::Answered(answer)) => answer.summary.as_deref(),
             _ => None,
