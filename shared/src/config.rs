@@ -612,6 +612,16 @@ fn api_url(env: &dyn Env) -> Result<String, ConfigError> {
             reason: "must start with https:// (or http:// for a local sandbox)".into(),
         });
     }
+    // Checked here so a bad value stops the start-up rather than failing every call. Host
+    // names are ASCII only (see shared/Cargo.toml, idna_adapter).
+    if let Err(error) = reqwest::Url::parse(&api_url) {
+        return Err(ConfigError::Malformed {
+            name: "ENGAGE_API_URL",
+            reason: format!(
+                "is not a URL ({error}); a host name outside ASCII goes in its punycode form (xn--...)"
+            ),
+        });
+    }
     Ok(api_url.trim_end_matches('/').to_string())
 }
 
@@ -742,6 +752,8 @@ mod tests {
             ("NO_AGENT_POLICY", "panic"),
             ("BOT_BACKEND", "gpt"),
             ("ENGAGE_API_URL", "ftp://x"),
+            ("ENGAGE_API_URL", "https://exa mple.api.engagement.dimelo.com/1.0"),
+            ("ENGAGE_API_URL", "https://bücher.api.engagement.dimelo.com/1.0"),
         ];
         for (name, value) in cases {
             let mut env = engage_env();
@@ -751,6 +763,16 @@ mod tests {
             assert!(message.contains(name), "{message}");
             assert!(!message.contains(value), "{message} repeats the value");
         }
+    }
+
+    #[test]
+    fn a_host_name_outside_ascii_is_given_in_punycode() {
+        let mut env = engage_env();
+        env.insert("ENGAGE_API_URL", "https://bücher.example/1.0");
+        let message = WebhookSettings::from_env(&env).unwrap_err().to_string();
+        assert!(message.contains("punycode"), "{message}");
+        env.insert("ENGAGE_API_URL", "https://xn--bcher-kva.example/1.0");
+        assert!(WebhookSettings::from_env(&env).is_ok());
     }
 
     #[test]
