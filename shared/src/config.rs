@@ -613,8 +613,8 @@ fn api_url(env: &dyn Env) -> Result<String, ConfigError> {
         });
     }
     // Checked here so a bad value stops the start-up rather than failing every call. Host
-    // names are ASCII only (see shared/Cargo.toml, idna_adapter).
-    if let Err(error) = reqwest::Url::parse(&api_url) {
+    // names are ASCII only, as HTTP/1.1 sends them.
+    if let Err(error) = api_url.parse::<http::Uri>() {
         return Err(ConfigError::Malformed {
             name: "ENGAGE_API_URL",
             reason: format!(

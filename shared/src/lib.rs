@@ -20,6 +20,7 @@ pub mod engage;
 pub mod flow;
 pub mod hours;
 pub mod metrics;
+pub mod outbound;
 pub mod queue;
 pub mod retry;
 pub mod secret;

@@ -16,6 +16,7 @@ use crate::flow::EngageFlow;
 use crate::flow::cache::EmergencyFlag;
 use crate::flow::emergency::EmergencyFlow;
 use crate::flow::zenvia::ZenviaFlow;
+use crate::outbound::HttpClient;
 use crate::queue::{JobQueue, Processor, SqsQueue};
 use crate::store::{DynamoStore, EmergencyStore, StatsStore, Store, WorkerStore};
 use crate::zenvia::ZenviaClient;
@@ -60,15 +61,8 @@ pub async fn environment(env: &dyn Env) -> Result<crate::secret_store::WithSecre
 /// The one HTTP client of a process: rustls, a bounded connect time. Each call sets its own
 /// time budget (`ENGAGE_TIMEOUT_MS`, `BOT_TIMEOUT_MS`, Zenvia's): a client-wide one would cut
 /// a bot allowed 60 s at whatever it says.
-pub fn http_client() -> reqwest::Client {
-    install_crypto_provider();
-    reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(3))
-        .pool_idle_timeout(Duration::from_secs(50))
-        // No API the product calls redirects; following one would send its token elsewhere.
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("the TLS backend initializes")
+pub fn http_client() -> HttpClient {
+    HttpClient::new()
 }
 
 /// rustls' crypto for the whole process: ring (see the workspace manifest). Installing it
@@ -77,7 +71,7 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-pub async fn bot(settings: &BotSettings, http: &reqwest::Client) -> Result<Arc<dyn Bot>, StartupError> {
+pub async fn bot(settings: &BotSettings, http: &HttpClient) -> Result<Arc<dyn Bot>, StartupError> {
     Ok(match settings {
         BotSettings::Builtin { rules_file: None } => Arc::new(BuiltinBot::default_rules()),
         BotSettings::Builtin { rules_file: Some(path) } => Arc::new(BuiltinBot::from_file(path)?),
@@ -114,7 +108,7 @@ pub async fn dynamo_store(settings: &DynamoSettings) -> Arc<dyn Store> {
 pub async fn engage_flow(
     settings: WebhookSettings,
     store: Arc<dyn WorkerStore>,
-    http: &reqwest::Client,
+    http: &HttpClient,
 ) -> Result<EngageFlow, StartupError> {
     let bot = bot(&settings.bot, http).await?;
     Ok(engage_flow_with(settings, store, bot, http))
@@ -125,14 +119,14 @@ pub fn engage_flow_with(
     settings: WebhookSettings,
     store: Arc<dyn WorkerStore>,
     bot: Arc<dyn Bot>,
-    http: &reqwest::Client,
+    http: &HttpClient,
 ) -> EngageFlow {
     let engage = engage_client(&settings.engage, http);
     EngageFlow::new(settings, store, bot, engage)
 }
 
 /// The Engage Digital client of `settings`, one per process.
-pub fn engage_client(settings: &crate::config::EngageSettings, http: &reqwest::Client) -> EngageClient {
+pub fn engage_client(settings: &crate::config::EngageSettings, http: &HttpClient) -> EngageClient {
     EngageClient::new(http.clone(), &settings.api_url, settings.access_token.clone())
         .with_timeout(settings.timeout)
 }
@@ -209,7 +203,7 @@ impl ProcessorSettings {
 pub async fn processor(
     settings: ProcessorSettings,
     store: Arc<dyn WorkerStore>,
-    http: &reqwest::Client,
+    http: &HttpClient,
 ) -> Result<Processor, StartupError> {
     processor_observing_bot(settings, store, http, |bot| bot).await
 }
@@ -219,7 +213,7 @@ pub async fn processor(
 pub async fn processor_observing_bot(
     settings: ProcessorSettings,
     store: Arc<dyn WorkerStore>,
-    http: &reqwest::Client,
+    http: &HttpClient,
     observe: impl FnOnce(Arc<dyn Bot>) -> Arc<dyn Bot>,
 ) -> Result<Processor, StartupError> {
     let time_needed = settings.time_needed();
@@ -248,7 +242,7 @@ pub async fn processor_observing_bot(
 /// processor, and how it settles a batch on the queue.
 pub async fn process_function(
     env: &dyn Env,
-    http: &reqwest::Client,
+    http: &HttpClient,
 ) -> Result<(Processor, crate::queue::SqsDelivery), StartupError> {
     check_time_zones()?;
     let settings = ProcessorSettings::from_env(env)?;
@@ -270,7 +264,7 @@ pub const EMERGENCY_STOP_MARGIN: Duration = Duration::from_secs(10);
 pub fn emergency_flow(
     settings: EmergencySettings,
     store: Arc<dyn EmergencyStore>,
-    http: &reqwest::Client,
+    http: &HttpClient,
 ) -> EmergencyFlow {
     let engage = engage_client(&settings.engage, http);
     let zenvia =
@@ -279,10 +273,7 @@ pub fn emergency_flow(
 }
 
 /// Everything the `emergency` Lambda needs, from its environment.
-pub async fn emergency_function(
-    env: &dyn Env,
-    http: &reqwest::Client,
-) -> Result<EmergencyFlow, StartupError> {
+pub async fn emergency_function(env: &dyn Env, http: &HttpClient) -> Result<EmergencyFlow, StartupError> {
     let settings = EmergencySettings::from_env(env)?;
     let dynamo = DynamoSettings::from_env(env)?;
     Ok(emergency_flow(settings, dynamo_store(&dynamo).await, http))
@@ -293,7 +284,7 @@ pub fn zenvia_flow_with(
     settings: ZenviaSettings,
     store: Arc<dyn WorkerStore>,
     bot: Arc<dyn Bot>,
-    http: &reqwest::Client,
+    http: &HttpClient,
 ) -> ZenviaFlow {
     let zenvia = ZenviaClient::new(http.clone(), &settings.api_url, settings.api_token.clone());
     ZenviaFlow::new(settings, store, bot, zenvia)

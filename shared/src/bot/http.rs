@@ -3,15 +3,16 @@
 use std::time::Duration;
 
 use super::{AnswerBounds, Bot, BotAnswer, BotError, BotRequest};
+use crate::outbound::{Call, CallError, HttpClient};
 
 pub struct HttpBot {
-    http: reqwest::Client,
+    http: HttpClient,
     url: String,
     timeout: Duration,
 }
 
 impl HttpBot {
-    pub fn new(http: reqwest::Client, url: impl Into<String>, timeout: Duration) -> Self {
+    pub fn new(http: HttpClient, url: impl Into<String>, timeout: Duration) -> Self {
         Self { http, url: url.into(), timeout }
     }
 }
@@ -19,7 +20,8 @@ impl HttpBot {
 #[async_trait::async_trait]
 impl Bot for HttpBot {
     async fn ask(&self, request: &BotRequest) -> Result<BotAnswer, BotError> {
-        let body = exchange(self.http.post(&self.url).json(request), self.timeout).await?;
+        let body =
+            exchange(self.http.request(http::Method::POST, &self.url).json(request), self.timeout).await?;
         serde_json::from_slice::<BotAnswer>(&body).map_err(|e| BotError::Malformed(e.to_string()))
     }
 }
@@ -28,41 +30,15 @@ impl Bot for HttpBot {
 /// non-2xx status, an unreachable server, the time running out or a body past
 /// [`AnswerBounds::body_bytes`] (read no further) is a bot failure. Shared by the backends
 /// that speak HTTP.
-pub(super) async fn exchange(
-    request: reqwest::RequestBuilder,
-    timeout: Duration,
-) -> Result<bytes::Bytes, BotError> {
-    let exchange = async {
-        let response =
-            request.send().await.map_err(|e| BotError::Unreachable(e.without_url().to_string()))?;
-        let status = response.status();
-        if !status.is_success() {
-            return Err(BotError::Status(status.as_u16()));
-        }
-        read_bounded(response, AnswerBounds::PRODUCT.body_bytes).await
-    };
-    tokio::time::timeout(timeout, exchange)
-        .await
-        .unwrap_or(Err(BotError::Timeout(timeout.as_millis() as u64)))
-}
-
-/// The body, chunk by chunk, failing as soon as it passes `limit` bytes: a bot that sends
-/// gigabytes costs this process at most `limit`.
-async fn read_bounded(mut response: reqwest::Response, limit: usize) -> Result<bytes::Bytes, BotError> {
-    if response.content_length().is_some_and(|length| length > limit as u64) {
-        return Err(BotError::TooLarge(format!(
-            "a body of {} bytes",
-            response.content_length().unwrap_or(0)
-        )));
+pub(super) async fn exchange(request: Call<'_>, timeout: Duration) -> Result<bytes::Bytes, BotError> {
+    let limit = AnswerBounds::PRODUCT.body_bytes;
+    let answer = request.timeout(timeout).body_limit(limit).send().await.map_err(|error| match error {
+        CallError::TimedOut(_) => BotError::Timeout(timeout.as_millis() as u64),
+        CallError::TooLarge(limit) => BotError::TooLarge(format!("a body over {limit} bytes")),
+        CallError::Url(_) | CallError::Transport(_) => BotError::Unreachable(error.to_string()),
+    })?;
+    if !answer.status.is_success() {
+        return Err(BotError::Status(answer.status.as_u16()));
     }
-    let mut body = bytes::BytesMut::new();
-    while let Some(chunk) =
-        response.chunk().await.map_err(|e| BotError::Unreachable(e.without_url().to_string()))?
-    {
-        if body.len() + chunk.len() > limit {
-            return Err(BotError::TooLarge(format!("a body over {limit} bytes")));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body.freeze())
+    Ok(answer.body)
 }

@@ -21,7 +21,7 @@ pub const HANDOVER_REASONS: [&str; 4] = ["asked_for_agent", "cannot_help", "comp
 const MAX_ANSWER_BYTES: usize = 1 << 20;
 
 pub struct OpenAiBot {
-    http: reqwest::Client,
+    http: crate::outbound::HttpClient,
     url: String,
     api_key: Option<Secret>,
     model: String,
@@ -33,7 +33,7 @@ pub struct OpenAiBot {
 impl OpenAiBot {
     /// `base_url` is the root `/chat/completions` is appended to (`https://api.openai.com/v1`).
     pub fn new(
-        http: reqwest::Client,
+        http: crate::outbound::HttpClient,
         base_url: &str,
         api_key: Option<Secret>,
         model: impl Into<String>,
@@ -56,8 +56,11 @@ impl OpenAiBot {
 #[async_trait::async_trait]
 impl Bot for OpenAiBot {
     async fn ask(&self, request: &BotRequest) -> Result<BotAnswer, BotError> {
-        let mut post =
-            self.http.post(&self.url).json(&chat_request(&self.model, &self.system_prompt, request));
+        let mut post = self.http.request(http::Method::POST, &self.url).json(&chat_request(
+            &self.model,
+            &self.system_prompt,
+            request,
+        ));
         if let Some(key) = &self.api_key {
             post = post.bearer_auth(key.expose());
         }

@@ -1,12 +1,14 @@
 //! The Engage Digital REST API calls the product makes.
 //!
 //! The token travels only in the `Authorization: Bearer` header, never in a URL, so it cannot
-//! show up in access logs or in an error (reqwest errors carry the URL; ours never has it).
+//! show up in access logs or in an error (our transport errors never carry the URL).
 //! Parameters go form-encoded in the body, arrays as `name[]`, as the platform accepts.
 
 use std::time::Duration;
 
-use reqwest::{Method, StatusCode};
+use http::{Method, StatusCode};
+
+use crate::outbound::HttpClient;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
@@ -216,10 +218,8 @@ impl RateWindow {
 /// The REST client; built once per process and shared.
 #[derive(Clone)]
 pub struct EngageClient {
-    http: reqwest::Client,
+    http: HttpClient,
     api_url: String,
-    /// `api_url` parsed once: each call sets only its path and query on a copy.
-    base: Option<reqwest::Url>,
     token: Secret,
     retry: Backoff,
     timeout: Duration,
@@ -227,11 +227,10 @@ pub struct EngageClient {
 }
 
 impl EngageClient {
-    pub fn new(http: reqwest::Client, api_url: &str, token: Secret) -> Self {
+    pub fn new(http: HttpClient, api_url: &str, token: Secret) -> Self {
         Self {
             http,
             api_url: api_url.trim_end_matches('/').to_string(),
-            base: reqwest::Url::parse(api_url.trim_end_matches('/')).ok().filter(|u| u.query().is_none()),
             token,
             retry: REFUSAL_RETRIES,
             timeout: Duration::from_secs(10),
@@ -464,28 +463,16 @@ impl EngageClient {
         path: &str,
         form: &[(&str, &str)],
     ) -> Result<T, EngageError> {
-        let url = match &self.base {
-            Some(base) => {
-                let (path, query) = path.split_once('?').map_or((path, None), |(p, q)| (p, Some(q)));
-                let mut url = base.clone();
-                url.set_path(&format!("{}{path}", base.path().trim_end_matches('/')));
-                url.set_query(query);
-                url
-            }
-            None => reqwest::Url::parse(&format!("{}{}", self.api_url, path))
-                .map_err(|e| EngageError::Transport(format!("the API URL is malformed: {e}")))?,
-        };
+        // Paths and queries come percent-encoded (see `encode`).
+        let url = format!("{}{path}", self.api_url);
         let mut request =
-            self.http.request(method, url).bearer_auth(self.token.expose()).timeout(self.timeout);
+            self.http.request(method, &url).bearer_auth(self.token.expose()).timeout(self.timeout);
         if !form.is_empty() {
             request = request.form(form);
         }
-        let response =
-            request.send().await.map_err(|e| EngageError::Transport(e.without_url().to_string()))?;
-        let status = response.status();
-        let retry_after = retry_after(response.headers());
-        let bytes =
-            response.bytes().await.map_err(|e| EngageError::Transport(e.without_url().to_string()))?;
+        let answer = request.send().await.map_err(|e| EngageError::Transport(e.to_string()))?;
+        let (status, bytes) = (answer.status, answer.body);
+        let retry_after = retry_after(&answer.headers);
         if status.is_success() {
             return serde_json::from_slice(&bytes).map_err(|e| EngageError::Decode(e.to_string()));
         }
@@ -499,8 +486,8 @@ impl EngageClient {
 }
 
 /// `Retry-After` in seconds (the form the platform sends).
-fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let seconds = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim().parse::<u64>().ok()?;
+fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
+    let seconds = headers.get(http::header::RETRY_AFTER)?.to_str().ok()?.trim().parse::<u64>().ok()?;
     Some(Duration::from_secs(seconds))
 }
 
@@ -521,17 +508,7 @@ fn error_from(status: StatusCode, body: &[u8]) -> EngageError {
     }
 }
 
-/// Percent-encodes one path segment or query value.
-fn encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(byte as char),
-            _ => out.push_str(&format!("%{byte:02X}")),
-        }
-    }
-    out
-}
+use crate::outbound::encode_component as encode;
 
 #[cfg(test)]
 mod tests {

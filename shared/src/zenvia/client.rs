@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use reqwest::Method;
+use http::Method;
+
+use crate::outbound::{HttpClient, encode_component};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -40,14 +42,14 @@ pub const ZENVIA_CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Clone)]
 pub struct ZenviaClient {
-    http: reqwest::Client,
+    http: HttpClient,
     api_url: String,
     token: Secret,
     timeout: Duration,
 }
 
 impl ZenviaClient {
-    pub fn new(http: reqwest::Client, api_url: &str, token: Secret) -> Self {
+    pub fn new(http: HttpClient, api_url: &str, token: Secret) -> Self {
         Self { http, api_url: api_url.trim_end_matches('/').to_string(), token, timeout: ZENVIA_CALL_TIMEOUT }
     }
 
@@ -90,18 +92,16 @@ impl ZenviaClient {
         action: &str,
         body: Value,
     ) -> Result<(), ZenviaError> {
-        let url = format!("{}/bot/{}/{}", self.api_url, hash, action);
-        let response = self
+        let url = format!("{}/bot/{}/{}", self.api_url, encode_component(hash), action);
+        let answer = self
             .http
-            .request(method, url)
+            .request(method, &url)
             .timeout(self.timeout)
             .json(&body)
             .send()
             .await
-            .map_err(|e| ZenviaError::Transport(e.without_url().to_string()))?;
-        let http_status = response.status().as_u16();
-        let bytes =
-            response.bytes().await.map_err(|e| ZenviaError::Transport(e.without_url().to_string()))?;
+            .map_err(|e| ZenviaError::Transport(e.to_string()))?;
+        let (http_status, bytes) = (answer.status.as_u16(), answer.body);
         let answer: Answer = serde_json::from_slice(&bytes).unwrap_or_default();
         let status = answer.status.filter(|s| *s >= 400).unwrap_or(http_status);
         let message = answer
