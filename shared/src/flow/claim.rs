@@ -25,15 +25,16 @@ pub async fn claim(store: &dyn EventStore, thread_id: &str, event_id: &str) -> R
 pub async fn finish_applying(
     store: &dyn EventStore,
     lease: &Lease,
-    thread: ThreadState,
+    thread: &ThreadState,
     change: impl Fn(&ThreadState) -> ThreadState,
 ) -> Result<(), StoreError> {
-    let mut current = thread;
+    // Read again only after a conflict; the first try applies the change to the claimed state.
+    let mut current = std::borrow::Cow::Borrowed(thread);
     // A thread changing under every attempt: the queue's next delivery tries again.
     for _ in 0..crate::retry::Backoff::CONFLICTS.attempts {
         match store.finish_event(lease, Some(&change(&current))).await {
             Err(StoreError::ThreadConflict(_)) => {
-                current = store.get_thread(&current.thread_id).await?;
+                current = std::borrow::Cow::Owned(store.get_thread(&current.thread_id).await?);
                 if current.last_event_id.as_deref() == Some(lease.event_id.as_str()) {
                     tracing::info!("the commit met its own write (an answer lost): done once");
                     return Ok(());
@@ -42,7 +43,7 @@ pub async fn finish_applying(
             other => return other,
         }
     }
-    Err(StoreError::ThreadConflict(current.thread_id))
+    Err(StoreError::ThreadConflict(current.thread_id.clone()))
 }
 
 /// Records statistics after the event is done. Never fails the event: a fact that cannot be

@@ -254,8 +254,7 @@ impl Engine {
         let event_id = claimed.lease.event_id.clone();
         let stamped =
             |current: &ThreadState| ThreadState { last_event_id: Some(event_id.clone()), ..change(current) };
-        super::claim::finish_applying(self.store.as_ref(), &claimed.lease, claimed.thread.clone(), stamped)
-            .await?;
+        super::claim::finish_applying(self.store.as_ref(), &claimed.lease, &claimed.thread, stamped).await?;
         Ok(())
     }
 
