@@ -52,3 +52,52 @@ async fn keep(store: &dyn StatsStore, summary: &Summary) {
         tracing::warn!(error = %err, first_hour = summary.span.first_hour, "a statistics summary was not stored");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analytics::{intervention, session};
+    use crate::store::StatsEntry;
+    use crate::store::memory::MemoryStore;
+
+    /// A store whose summaries cannot be written (throttled, refused): everything else works.
+    struct SummariesRefused(MemoryStore);
+
+    #[async_trait::async_trait]
+    impl StatsStore for SummariesRefused {
+        async fn record_stats(&self, entries: &[StatsEntry]) -> Result<(), StoreError> {
+            self.0.record_stats(entries).await
+        }
+        async fn read_stats(&self, from: i64, to: i64) -> Result<Vec<HourStats>, StoreError> {
+            self.0.read_stats(from, to).await
+        }
+        async fn read_summaries(&self, spans: &[Span]) -> Result<Vec<Summary>, StoreError> {
+            self.0.read_summaries(spans).await
+        }
+        async fn write_summary(&self, _: &Summary) -> Result<(), StoreError> {
+            Err(StoreError::Unavailable("statistics writes were throttled".into()))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_summary_that_cannot_be_stored_still_gives_the_same_report() {
+        let (healthy, refusing) = (MemoryStore::new(), SummariesRefused(MemoryStore::new()));
+        let day = crate::time::days_from_civil(2020, 4, 10);
+        for i in 0..300_i64 {
+            let at = (day * 86_400 + i * 288) * 1000;
+            let mut facts = session(at, &format!("t{i}"), &format!("u{}", i % 25));
+            facts.push(intervention(at, &format!("t{i}"), &format!("e{i}"), "asked_for_agent", false));
+            healthy.record_stats(&facts).await.unwrap();
+            refusing.record_stats(&facts).await.unwrap();
+        }
+        let (from, to, now) = (day * 24 - 5, day * 24 + 30, (day + 3) * 86_400 * 1000);
+        let expected = hours_for_report(&healthy, from, to, now).await.unwrap();
+        assert!(!healthy.read_summaries(&[Span::day(day)]).await.unwrap().is_empty());
+
+        for _ in 0..2 {
+            let hours = hours_for_report(&refusing, from, to, now).await.unwrap();
+            assert_eq!(hours, expected, "the same report, from the facts, each time");
+        }
+        assert!(refusing.read_summaries(&[Span::day(day)]).await.unwrap().is_empty(), "nothing kept");
+    }
+}
