@@ -56,8 +56,9 @@ pub struct HttpClient {
 }
 
 impl HttpClient {
-    /// rustls with the platform's certificate verifier (the system's roots, read when first
-    /// needed) and the process's crypto provider (ring, see `wiring::install_crypto_provider`).
+    /// rustls with the platform's certificate verifier (the system's roots, read once here,
+    /// at start-up, as reqwest did) and the process's crypto provider (ring, see
+    /// `wiring::install_crypto_provider`).
     pub fn new() -> Self {
         crate::wiring::install_crypto_provider();
         let provider = rustls::crypto::CryptoProvider::get_default()
