@@ -98,8 +98,15 @@ async fn flow_with(
     Ok(wiring::engage_flow(WebhookSettings::from_env(&env)?, store, &wiring::http_client()).await?)
 }
 
+/// Events are issued now, as production's are: their statistics facts land in the open hour
+/// (a fact for a closed hour also deletes its hour's and day's summaries: a late delivery's
+/// cost, not a live event's).
+fn issued_now(later_by_ms: i64) -> String {
+    handover_core::time::format_rfc3339_ms(handover_core::now_millis() + later_by_ms)
+}
+
 fn content(event: &str, thread: &str, text: &str, first: bool) -> WebhookEvent {
-    let body = json!({"events": [{"type": "content.imported", "id": event, "issued_at": "2026-11-22T10:00:00.000Z",
+    let body = json!({"events": [{"type": "content.imported", "id": event, "issued_at": issued_now(0),
         "resource": {"type": "chat/message", "id": format!("c-{event}"), "metadata": {
             "author_id": "customer-1", "body": text, "creator_id": null, "first_in_thread": first,
             "category_ids": [BOT], "intervention_id": null, "language": "en", "source_id": SOURCE,
@@ -108,7 +115,8 @@ fn content(event: &str, thread: &str, text: &str, first: bool) -> WebhookEvent {
 }
 
 fn closed(event: &str, thread: &str) -> WebhookEvent {
-    let body = json!({"events": [{"type": "intervention.closed", "id": event, "issued_at": "2026-11-22T11:00:00.000Z",
+    // A millisecond after any message before it: the agent's close is never older.
+    let body = json!({"events": [{"type": "intervention.closed", "id": event, "issued_at": issued_now(1),
         "resource": {"type": "intervention", "id": format!("agent-{event}"), "metadata": {
             "thread_id": thread, "category_ids": ["other", AGENT], "source_id": SOURCE}}}]});
     Envelope::parse(body.to_string().as_bytes()).expect("valid").events.remove(0)
