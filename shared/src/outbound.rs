@@ -63,7 +63,7 @@ impl HttpClient {
         crate::wiring::install_crypto_provider();
         let provider = rustls::crypto::CryptoProvider::get_default()
             .cloned()
-            .unwrap_or_else(|| Arc::new(rustls::crypto::ring::default_provider()));
+            .expect("a crypto provider is installed above");
         let verifier = rustls_platform_verifier::Verifier::new(provider.clone())
             .expect("the platform's certificate verifier initializes");
         let tls = rustls::ClientConfig::builder_with_provider(provider)

@@ -7,11 +7,10 @@
 use std::time::Duration;
 
 use http::{Method, StatusCode};
-
-use crate::outbound::HttpClient;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
+use crate::outbound::{HttpClient, encode_component as encode};
 use crate::retry::Backoff;
 use crate::secret::Secret;
 
@@ -507,8 +506,6 @@ fn error_from(status: StatusCode, body: &[u8]) -> EngageError {
         s => EngageError::Unexpected { status: s, message },
     }
 }
-
-use crate::outbound::encode_component as encode;
 
 #[cfg(test)]
 mod tests {
