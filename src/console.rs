@@ -22,8 +22,8 @@ use handover_core::bot::{Bot, BotAnswer, BotError, BotRequest, MemoryLimits};
 use handover_core::edge::emergency::Authorization;
 use handover_core::secret::Secret;
 use handover_core::store::{
-    EmergencyState, EventRecord, EventStore, HourStats, Journal, Lease, Span, StatsEntry, StatsStore, Store,
-    StoreError, Summary, SweepStore, SwitchStore, ThreadState, ThreadStore,
+    EmergencyState, EventRecord, EventStore, Generation, HourStats, Journal, Lease, Span, StatsEntry,
+    StatsStore, Store, StoreError, SummariesRead, Summary, SweepStore, SwitchStore, ThreadState, ThreadStore,
 };
 use serde::{Deserialize, Serialize};
 
@@ -165,21 +165,21 @@ impl EventStore for LoggedStore {
 
 #[async_trait::async_trait]
 impl StatsStore for LoggedStore {
-    async fn record_stats(&self, entries: &[StatsEntry]) -> Result<(), StoreError> {
+    async fn record_stats(&self, entries: &[StatsEntry], now_ms: i64) -> Result<(), StoreError> {
         let call = format!("record_stats ({} facts)", entries.len());
-        self.activity.timed("store", call, self.inner.record_stats(entries)).await
+        self.activity.timed("store", call, self.inner.record_stats(entries, now_ms)).await
     }
     async fn read_stats(&self, from_hour: i64, to_hour: i64) -> Result<Vec<HourStats>, StoreError> {
         let call = format!("read_stats hours {from_hour}..={to_hour}");
         self.activity.timed("store", call, self.inner.read_stats(from_hour, to_hour)).await
     }
-    async fn read_summaries(&self, spans: &[Span]) -> Result<Vec<Summary>, StoreError> {
+    async fn read_summaries(&self, spans: &[Span]) -> Result<SummariesRead, StoreError> {
         let call = format!("read_summaries ({} spans)", spans.len());
         self.activity.timed("store", call, self.inner.read_summaries(spans)).await
     }
-    async fn write_summary(&self, summary: &Summary) -> Result<(), StoreError> {
+    async fn write_summary(&self, summary: &Summary, read: Generation) -> Result<(), StoreError> {
         let call = format!("write_summary hours {}+{}", summary.span.first_hour, summary.span.hours);
-        self.activity.timed("store", call, self.inner.write_summary(summary)).await
+        self.activity.timed("store", call, self.inner.write_summary(summary, read)).await
     }
 }
 

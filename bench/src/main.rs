@@ -99,7 +99,7 @@ async fn flow_with(
 }
 
 /// Events are issued now, as production's are: their statistics facts land in the open hour
-/// (a fact for a closed hour also deletes its hour's and day's summaries: a late delivery's
+/// (a fact for a closed hour also marks its hour and day late, dropping their summaries: a late delivery's
 /// cost, not a live event's).
 fn issued_now(later_by_ms: i64) -> String {
     handover_core::time::format_rfc3339_ms(handover_core::now_millis() + later_by_ms)
@@ -636,12 +636,13 @@ async fn analytics_at_scale(sessions: usize) -> anyhow::Result<()> {
         }
     }
     let loading = Instant::now();
-    // Written as the worker writes them, many at once.
+    // Written as the worker writes them, many at once, in their hour (a fact recorded after its
+    // hour closed is late: its hour would not be kept for a while).
     let store = Arc::new(store);
     let mut writers = tokio::task::JoinSet::new();
     for chunk in entries.chunks(entries.len().div_ceil(16)).map(<[_]>::to_vec) {
         let store = store.clone();
-        writers.spawn(async move { store.record_stats(&chunk).await });
+        writers.spawn(async move { store.record_stats(&chunk, start + span).await });
     }
     while let Some(written) = writers.join_next().await {
         written??;

@@ -28,8 +28,9 @@ use handover_core::config::WebhookSettings;
 use handover_core::engage::{Envelope, WebhookEvent};
 use handover_core::flow::EngageFlow;
 use handover_core::store::{
-    EmergencyState, EventRecord, EventStore, HourStats, Journal, Lease, MemoryStore, Owner, Span, StatsEntry,
-    StatsStore, Store, StoreError, Summary, SweepStore, SwitchStore, ThreadState, ThreadStore,
+    EmergencyState, EventRecord, EventStore, Generation, HourStats, Journal, Lease, MemoryStore, Owner, Span,
+    StatsEntry, StatsStore, Store, StoreError, SummariesRead, Summary, SweepStore, SwitchStore, ThreadState,
+    ThreadStore,
 };
 use handover_core::wiring;
 use serde_json::{Value, json};
@@ -285,17 +286,17 @@ impl EventStore for CrashableStore {
 
 #[async_trait::async_trait]
 impl StatsStore for CrashableStore {
-    async fn record_stats(&self, entries: &[StatsEntry]) -> Result<(), StoreError> {
-        self.action(self.inner.record_stats(entries)).await
+    async fn record_stats(&self, entries: &[StatsEntry], now_ms: i64) -> Result<(), StoreError> {
+        self.action(self.inner.record_stats(entries, now_ms)).await
     }
     async fn read_stats(&self, from: i64, to: i64) -> Result<Vec<HourStats>, StoreError> {
         self.inner.read_stats(from, to).await
     }
-    async fn read_summaries(&self, spans: &[Span]) -> Result<Vec<Summary>, StoreError> {
+    async fn read_summaries(&self, spans: &[Span]) -> Result<SummariesRead, StoreError> {
         self.inner.read_summaries(spans).await
     }
-    async fn write_summary(&self, summary: &Summary) -> Result<(), StoreError> {
-        self.inner.write_summary(summary).await
+    async fn write_summary(&self, summary: &Summary, read: Generation) -> Result<(), StoreError> {
+        self.inner.write_summary(summary, read).await
     }
 }
 

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use handover_core::bot::BotAnswer;
 use handover_core::store::{
-    BotOutcome, Claim, Effect, EffectState, EmergencyState, Journal, JournalEntry, Lease, Owner, Store,
-    StoreError, ThreadState, claim_of,
+    BotOutcome, Claim, Effect, EffectState, EmergencyState, Generation, HourStats, Journal, JournalEntry,
+    Lease, Owner, Span, Store, StoreError, SummariesRead, Summary, ThreadState, claim_of,
 };
 
 use crate::helpers::{StoreKind, new_store};
@@ -150,12 +150,75 @@ async fn finishing_is_conditional_on_the_thread(store: Arc<dyn Store>) {
 
 async fn statistics_facts_count_once(store: Arc<dyn Store>) {
     let entries = handover_core::analytics::session(3_600_000 * 100 + 120_000, "c1", "u1");
-    store.record_stats(&entries).await.unwrap();
-    store.record_stats(&entries).await.unwrap();
+    store.record_stats(&entries, now()).await.unwrap();
+    store.record_stats(&entries, now()).await.unwrap();
     let hours = store.read_stats(99, 101).await.unwrap();
     assert_eq!(hours.len(), 1);
     assert_eq!((hours[0].hour, hours[0].sessions.clone()), (100, vec!["02|c1|u1".to_string()]));
     assert!(store.read_stats(101, 200).await.unwrap().is_empty());
+}
+
+/// Issue 26's roll-up race: a summary is kept only at the generation its roll-up read before
+/// reading the facts; a late fact moves its span on and drops its summary.
+async fn a_summary_is_kept_only_at_the_generation_its_roll_up_read(store: Arc<dyn Store>) {
+    use handover_core::analytics::session;
+    let (hour, span) = (100, Span::hour(100));
+    let at = hour * 3_600_000 + 60_000;
+    store.record_stats(&session(at, "c1", "u1"), at + 1_000).await.unwrap();
+    let read = store.read_summaries(&[span]).await.unwrap();
+    assert_eq!(read, SummariesRead { found: vec![], missing: vec![(span, Generation::default())] });
+    let without_late = Summary::of_facts(span, &store.read_stats(hour, hour).await.unwrap());
+
+    // A fact comes in late while the hour is rolled up: that roll-up is refused.
+    let late_at = now();
+    store.record_stats(&session(at + 60_000, "c2", "u2"), late_at).await.unwrap();
+    let refused = Err(StoreError::SpanChanged { first_hour: hour, hours: 1 });
+    assert_eq!(store.write_summary(&without_late, Generation::default()).await, refused);
+    let generation = Generation { count: 1, late_at_ms: Some(late_at) };
+    let read = store.read_summaries(&[span, Span::day(4)]).await.unwrap();
+    assert_eq!(read.missing, vec![(span, generation), (Span::day(4), generation)], "its day too");
+
+    // The next roll-up reads the new generation and is kept, written again the same.
+    let with_late = Summary::of_facts(span, &store.read_stats(hour, hour).await.unwrap());
+    store.write_summary(&with_late, generation).await.unwrap();
+    store.write_summary(&with_late, generation).await.unwrap();
+    // The stale roll-up, arriving after it, changes nothing.
+    assert_eq!(store.write_summary(&without_late, Generation::default()).await, refused);
+    let read = store.read_summaries(&[span]).await.unwrap();
+    assert_eq!((read.found, read.missing), (vec![with_late], vec![]));
+
+    // A later late fact drops it again.
+    store.record_stats(&session(at + 120_000, "c3", "u3"), now()).await.unwrap();
+    let read = store.read_summaries(&[span]).await.unwrap();
+    assert!(read.found.is_empty());
+    assert_eq!(read.missing.iter().map(|(_, g)| g.count).collect::<Vec<_>>(), vec![2]);
+}
+
+/// A summary larger than one item (about 19,000 sessions) is read back whole, and a stale
+/// roll-up's parts never mix with the kept one's.
+async fn a_summary_of_many_parts_is_read_back_whole(store: Arc<dyn Store>) {
+    let span = Span::hour(200);
+    let hour_of = |sessions: usize, tag: &str| HourStats {
+        hour: 200,
+        sessions: (0..sessions).map(|i| format!("{:02}|{tag}{i}|u{}", i % 60, i % 5_000)).collect(),
+        interventions: (0..sessions / 5)
+            .map(|i| format!("{:02}|{tag}{i}|e{i}|bot_timeout|0", i % 60))
+            .collect(),
+    };
+    let stale = Summary::of_facts(span, &[hour_of(45_000, "old")]);
+    let kept = Summary::of_facts(span, &[hour_of(44_000, "new")]);
+    assert!(kept.encode().2.len() > 2 * handover_core::analytics::rollup::PART_BYTES, "three parts");
+
+    // The stale one read generation 0; a late fact moved the hour to 1; the kept one read 1.
+    store.record_stats(&handover_core::analytics::session(200 * 3_600_000, "c", "u"), now()).await.unwrap();
+    let read = store.read_summaries(&[span]).await.unwrap();
+    let generation = read.missing[0].1;
+    store.write_summary(&kept, generation).await.unwrap();
+    assert!(matches!(
+        store.write_summary(&stale, Generation::default()).await,
+        Err(StoreError::SpanChanged { .. })
+    ));
+    assert_eq!(store.read_summaries(&[span]).await.unwrap().found, vec![kept]);
 }
 
 async fn the_emergency_switch_is_kept(store: Arc<dyn Store>) {
@@ -224,6 +287,8 @@ store_suite!(
     threads_are_versioned,
     finishing_is_conditional_on_the_thread,
     statistics_facts_count_once,
+    a_summary_is_kept_only_at_the_generation_its_roll_up_read,
+    a_summary_of_many_parts_is_read_back_whole,
     the_emergency_switch_is_kept,
     bot_owned_threads_are_listed_from_an_index,
 );

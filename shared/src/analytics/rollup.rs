@@ -8,7 +8,11 @@
 //! when it holds more than [`PART_BYTES`] (about 19,000 sessions).
 //!
 //! A fact recorded late for a closed span (a delivery retried for hours) drops that span's
-//! summary ([`spans_made_stale`]); the next report rolls it up again.
+//! summary ([`spans_made_stale`]) and moves the span to its next [`Generation`], before the
+//! fact is written; the next report rolls it up again. A roll-up keeps its summary only when
+//! the span's generation is still the one it read before reading the facts (the store checks
+//! that in the write), and not while a late fact may still be on its way to the index
+//! ([`may_keep`]): a roll-up racing a late fact is never kept without it.
 
 use std::collections::BTreeMap;
 
@@ -19,6 +23,12 @@ pub const PART_BYTES: usize = 350_000;
 /// How long after its end an hour is closed: facts of events delivered within this time land
 /// before the roll-up; a later one makes the roll-up stale (and it is redone).
 pub const CLOSING_GRACE_SECONDS: i64 = 300;
+
+/// How long after a late fact its spans are not rolled up for keeping: longer than any function
+/// runs (the template's largest `Timeout` is 120 s), so the fact written after its spans'
+/// [`Generation`] moved, in the same invocation, and the index's propagation (eventually
+/// consistent, usually under a second) both land inside it.
+pub const LATE_FACT_SETTLE_SECONDS: i64 = 300;
 
 /// Hours rolled up together: a whole UTC day, or one hour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -72,6 +82,22 @@ pub fn read_plan(from_hour: i64, to_hour: i64, now_ms: i64) -> ReadPlan {
         }
     }
     ReadPlan { summaries, facts: first_open.map(|first| (first, to_hour)) }
+}
+
+/// How many late facts a closed span has taken, and when the last came: read before a roll-up
+/// reads the facts, and checked when its summary is written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Generation {
+    /// Late facts recorded into the span (0: none).
+    pub count: u64,
+    /// When the last one was (ms since the epoch).
+    pub late_at_ms: Option<i64>,
+}
+
+/// Whether a roll-up that read `generation` may keep its summary at `now_ms`: not while the
+/// span's last late fact may still be on its way (see [`LATE_FACT_SETTLE_SECONDS`]).
+pub fn may_keep(generation: Generation, now_ms: i64) -> bool {
+    generation.late_at_ms.is_none_or(|late| now_ms - late >= LATE_FACT_SETTLE_SECONDS * 1000)
 }
 
 /// The summaries a late fact makes stale: its hour's and its day's, when they are closed.
@@ -325,6 +351,17 @@ mod tests {
         assert_eq!(spans_made_stale(&late, now), vec![Span::day(day - 1), Span::hour(day * 24 - 3)]);
         let current = session(now, "t", "u");
         assert_eq!(spans_made_stale(&current, now), vec![]);
+    }
+
+    #[test]
+    fn a_roll_up_is_kept_only_once_the_last_late_fact_has_settled() {
+        let late = 1_000_000_000;
+        let settle = LATE_FACT_SETTLE_SECONDS * 1000;
+        assert!(may_keep(Generation::default(), late));
+        let generation = Generation { count: 3, late_at_ms: Some(late) };
+        assert!(!may_keep(generation, late));
+        assert!(!may_keep(generation, late + settle - 1));
+        assert!(may_keep(generation, late + settle));
     }
 
     #[test]

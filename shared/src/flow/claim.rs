@@ -60,7 +60,7 @@ pub async fn record_stats(store: &dyn StatsStore, stats: &[StatsEntry]) {
             }
         }
     }
-    if let Err(err) = store.record_stats(stats).await {
+    if let Err(err) = store.record_stats(stats, crate::now_millis()).await {
         tracing::warn!(error = %err, facts = stats.len(), "stats_not_recorded");
     }
 }

@@ -1,7 +1,7 @@
 //! The hours an analytics report reads: summaries of the closed days and hours (rolled up here
 //! the first time a report needs them, then read as one item each), facts of the open hour.
 
-use crate::analytics::rollup::{self, Span, Summary};
+use crate::analytics::rollup::{self, Generation, Span, Summary};
 use crate::store::{HourStats, StatsStore, StoreError};
 
 /// The statistics of hours `from..=to`, as [`crate::analytics::report`] reads them.
@@ -12,11 +12,15 @@ pub async fn hours_for_report(
     now_ms: i64,
 ) -> Result<Vec<HourStats>, StoreError> {
     let plan = rollup::read_plan(from_hour, to_hour, now_ms);
-    let mut summaries = store.read_summaries(&plan.summaries).await?;
-    for span in missing(&plan.summaries, &summaries) {
-        let summary =
-            if span.hours == 1 { hour_from_facts(store, span).await? } else { day(store, span).await? };
-        keep(store, &summary).await;
+    let read = store.read_summaries(&plan.summaries).await?;
+    let mut summaries = read.found;
+    for (span, generation) in read.missing {
+        let summary = if span.hours == 1 {
+            hour_from_facts(store, span).await?
+        } else {
+            day(store, span, now_ms).await?
+        };
+        keep(store, &summary, generation, now_ms).await;
         summaries.push(summary);
     }
     let mut hours: Vec<HourStats> = summaries.iter().flat_map(Summary::to_hours).collect();
@@ -26,30 +30,42 @@ pub async fn hours_for_report(
     Ok(hours)
 }
 
-fn missing(wanted: &[Span], found: &[Summary]) -> Vec<Span> {
-    wanted.iter().filter(|span| !found.iter().any(|s| s.span == **span)).copied().collect()
-}
-
 async fn hour_from_facts(store: &dyn StatsStore, hour: Span) -> Result<Summary, StoreError> {
     Ok(Summary::of_facts(hour, &store.read_stats(hour.first_hour, hour.first_hour).await?))
 }
 
 /// A day from its hours' summaries: an hour's facts are read once, whatever the day's traffic.
-async fn day(store: &dyn StatsStore, day: Span) -> Result<Summary, StoreError> {
+async fn day(store: &dyn StatsStore, day: Span, now_ms: i64) -> Result<Summary, StoreError> {
     let hours: Vec<Span> = (0..24).map(|h| Span::hour(day.first_hour + h)).collect();
-    let mut found = store.read_summaries(&hours).await?;
-    for hour in missing(&hours, &found) {
+    let read = store.read_summaries(&hours).await?;
+    let mut found = read.found;
+    for (hour, generation) in read.missing {
         let summary = hour_from_facts(store, hour).await?;
-        keep(store, &summary).await;
+        keep(store, &summary, generation, now_ms).await;
         found.push(summary);
     }
     Ok(Summary::join(day, &found))
 }
 
-/// Stores a summary; when that fails the report still answers (and the next one rolls it up).
-async fn keep(store: &dyn StatsStore, summary: &Summary) {
-    if let Err(err) = store.write_summary(summary).await {
-        tracing::warn!(error = %err, first_hour = summary.span.first_hour, "a statistics summary was not stored");
+/// Stores a summary rolled up after `generation` was read; when that is refused (a late fact
+/// came in meanwhile, or may still be on its way) or fails, the report still answers and the
+/// next one rolls it up again.
+async fn keep(store: &dyn StatsStore, summary: &Summary, generation: Generation, now_ms: i64) {
+    let span = summary.span;
+    if !rollup::may_keep(generation, now_ms) {
+        tracing::info!(
+            first_hour = span.first_hour,
+            hours = span.hours,
+            "summary_not_kept_late_fact_settling"
+        );
+        return;
+    }
+    match store.write_summary(summary, generation).await {
+        Ok(()) => {}
+        Err(err @ StoreError::SpanChanged { .. }) => tracing::info!(error = %err, "summary_not_kept"),
+        Err(err) => {
+            tracing::warn!(error = %err, first_hour = span.first_hour, "a statistics summary was not stored")
+        }
     }
 }
 
@@ -57,24 +73,24 @@ async fn keep(store: &dyn StatsStore, summary: &Summary) {
 mod tests {
     use super::*;
     use crate::analytics::{intervention, session};
-    use crate::store::StatsEntry;
     use crate::store::memory::MemoryStore;
+    use crate::store::{StatsEntry, SummariesRead};
 
     /// A store whose summaries cannot be written (throttled, refused): everything else works.
     struct SummariesRefused(MemoryStore);
 
     #[async_trait::async_trait]
     impl StatsStore for SummariesRefused {
-        async fn record_stats(&self, entries: &[StatsEntry]) -> Result<(), StoreError> {
-            self.0.record_stats(entries).await
+        async fn record_stats(&self, entries: &[StatsEntry], now_ms: i64) -> Result<(), StoreError> {
+            self.0.record_stats(entries, now_ms).await
         }
         async fn read_stats(&self, from: i64, to: i64) -> Result<Vec<HourStats>, StoreError> {
             self.0.read_stats(from, to).await
         }
-        async fn read_summaries(&self, spans: &[Span]) -> Result<Vec<Summary>, StoreError> {
+        async fn read_summaries(&self, spans: &[Span]) -> Result<SummariesRead, StoreError> {
             self.0.read_summaries(spans).await
         }
-        async fn write_summary(&self, _: &Summary) -> Result<(), StoreError> {
+        async fn write_summary(&self, _: &Summary, _: Generation) -> Result<(), StoreError> {
             Err(StoreError::Unavailable("statistics writes were throttled".into()))
         }
     }
@@ -87,17 +103,78 @@ mod tests {
             let at = (day * 86_400 + i * 288) * 1000;
             let mut facts = session(at, &format!("t{i}"), &format!("u{}", i % 25));
             facts.push(intervention(at, &format!("t{i}"), &format!("e{i}"), "asked_for_agent", false));
-            healthy.record_stats(&facts).await.unwrap();
-            refusing.record_stats(&facts).await.unwrap();
+            healthy.record_stats(&facts, at).await.unwrap();
+            refusing.record_stats(&facts, at).await.unwrap();
         }
         let (from, to, now) = (day * 24 - 5, day * 24 + 30, (day + 3) * 86_400 * 1000);
         let expected = hours_for_report(&healthy, from, to, now).await.unwrap();
-        assert!(!healthy.read_summaries(&[Span::day(day)]).await.unwrap().is_empty());
+        assert!(!healthy.read_summaries(&[Span::day(day)]).await.unwrap().found.is_empty());
 
         for _ in 0..2 {
             let hours = hours_for_report(&refusing, from, to, now).await.unwrap();
             assert_eq!(hours, expected, "the same report, from the facts, each time");
         }
-        assert!(refusing.read_summaries(&[Span::day(day)]).await.unwrap().is_empty(), "nothing kept");
+        assert!(refusing.read_summaries(&[Span::day(day)]).await.unwrap().found.is_empty(), "nothing kept");
+    }
+
+    /// A store into which a late fact lands while a roll-up reads the facts (right after its
+    /// first read): the roll-up's summary, made without it, must not be kept.
+    struct LateFactDuringRollUp {
+        inner: MemoryStore,
+        late: std::sync::Mutex<Option<(Vec<StatsEntry>, i64)>>,
+    }
+
+    #[async_trait::async_trait]
+    impl StatsStore for LateFactDuringRollUp {
+        async fn record_stats(&self, entries: &[StatsEntry], now_ms: i64) -> Result<(), StoreError> {
+            self.inner.record_stats(entries, now_ms).await
+        }
+        async fn read_stats(&self, from: i64, to: i64) -> Result<Vec<HourStats>, StoreError> {
+            let hours = self.inner.read_stats(from, to).await?;
+            let late = self.late.lock().unwrap().take();
+            if let Some((fact, at)) = late {
+                self.inner.record_stats(&fact, at).await?;
+            }
+            Ok(hours)
+        }
+        async fn read_summaries(&self, spans: &[Span]) -> Result<SummariesRead, StoreError> {
+            self.inner.read_summaries(spans).await
+        }
+        async fn write_summary(&self, summary: &Summary, read: Generation) -> Result<(), StoreError> {
+            self.inner.write_summary(summary, read).await
+        }
+    }
+
+    fn sessions(hours: &[HourStats]) -> usize {
+        hours.iter().map(|h| h.sessions.len()).sum()
+    }
+
+    #[tokio::test]
+    async fn a_roll_up_that_raced_a_late_fact_is_not_kept_and_the_next_report_counts_it() {
+        let day = crate::time::days_from_civil(2020, 4, 10);
+        let (from, to, now) = (day * 24, day * 24 + 23, (day + 3) * 86_400 * 1000);
+        // Late into the day's first hour, the first the roll-up reads.
+        let late = session((day * 86_400 + 600) * 1000, "late", "u-late");
+        let store = LateFactDuringRollUp { inner: MemoryStore::new(), late: Some((late, now)).into() };
+        for i in 0..100_i64 {
+            let at = (day * 86_400 + i * 864) * 1000;
+            store.record_stats(&session(at, &format!("t{i}"), &format!("u{i}")), at).await.unwrap();
+        }
+
+        // The first report rolls the day up from facts read before the late fact came.
+        assert_eq!(sessions(&hours_for_report(&store, from, to, now).await.unwrap()), 100);
+        let read = store.read_summaries(&[Span::day(day), Span::hour(day * 24)]).await.unwrap();
+        assert!(read.found.is_empty(), "neither the day nor the late fact's hour kept without it");
+        assert!(read.missing.iter().all(|(_, generation)| generation.count == 1), "{read:?}");
+
+        // Within the late fact's settling time the reports count it, from the facts again.
+        assert_eq!(sessions(&hours_for_report(&store, from, to, now + 1_000).await.unwrap()), 101);
+        assert!(store.read_summaries(&[Span::day(day)]).await.unwrap().found.is_empty());
+        // After it, the roll-up is kept and read back as it was made.
+        let settled = now + rollup::LATE_FACT_SETTLE_SECONDS * 1000;
+        let rolled_up = hours_for_report(&store, from, to, settled).await.unwrap();
+        assert_eq!(sessions(&rolled_up), 101);
+        assert_eq!(store.read_summaries(&[Span::day(day)]).await.unwrap().found.len(), 1);
+        assert_eq!(hours_for_report(&store, from, to, settled).await.unwrap(), rolled_up);
     }
 }

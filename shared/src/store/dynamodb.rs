@@ -11,10 +11,12 @@
 //! - `stat#<hour>#<set>#<entry>`: one statistics fact, `stat_day` (`<days since the epoch>.
 //!   <shard 0-3>`: the sparse index `stats-by-day`, keys only), `expires_at` (400 days). Written with a plain put,
 //!   so a repeated fact counts once; no item takes every session's write.
-//! - `stat#sum#<first hour>#<hours>` (and `...#<part>` from part 1): a closed day's or hour's
-//!   statistics rolled up ([`Summary`]): `sessions`, `interventions` (counts), `reasons`
-//!   (list), `parts`, `data` (binary, at most 350 KB an item), `expires_at` (400 days). A late
-//!   fact deletes its hour's and day's header, and the next report rolls them up again.
+//! - `stat#sum#<first hour>#<hours>` (and `...#g<generation>#<part>` from part 1): a closed
+//!   day's or hour's statistics rolled up ([`Summary`]): `sessions`, `interventions` (counts),
+//!   `reasons` (list), `parts`, `data` (binary, at most 350 KB an item), `generation`,
+//!   `expires_at` (400 days). A late fact first moves its hour's and day's header to the next
+//!   `generation` (with `late_at`, its data removed), and the next report rolls them up again,
+//!   written on the condition that the generation is still the one it read.
 //! - `settings#emergency`: the emergency switch, `state` (JSON of [`EmergencyState`]).
 //!
 //! A follow-up message costs three requests: the load (thread and record, one `BatchGetItem`),
@@ -26,15 +28,15 @@ use std::collections::{BTreeMap, HashMap};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, DeleteRequest, GlobalSecondaryIndex, KeySchemaElement,
-    KeyType, KeysAndAttributes, Projection, ProjectionType, PutRequest, ScalarAttributeType, Select,
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+    KeysAndAttributes, Projection, ProjectionType, PutRequest, ScalarAttributeType, Select,
     TimeToLiveSpecification, WriteRequest,
 };
 
 use super::{
-    EVENT_RECORD_TTL_SECONDS, EmergencyState, EventRecord, EventStore, HourStats, Journal, Lease,
-    STATS_TTL_SECONDS, Span, StatsEntry, StatsSet, StatsStore, StoreError, Summary, SweepStore, SwitchStore,
-    THREAD_TTL_SECONDS, ThreadState, ThreadStore,
+    EVENT_RECORD_TTL_SECONDS, EmergencyState, EventRecord, EventStore, Generation, HourStats, Journal, Lease,
+    STATS_TTL_SECONDS, Span, StatsEntry, StatsSet, StatsStore, StoreError, SummariesRead, Summary,
+    SweepStore, SwitchStore, THREAD_TTL_SECONDS, ThreadState, ThreadStore,
 };
 
 /// The sparse index of bot-owned threads: `bot_owned` is set only on them.
@@ -122,12 +124,15 @@ fn stat_of_key(key: &str) -> Option<(i64, StatsSet, String)> {
     Some((hour, set, parts.next()?.to_string()))
 }
 
-/// A summary's item: its header (`part` 0, with the first bytes) or a further part.
-fn summary_key(span: Span, part: i64) -> String {
-    match part {
-        0 => format!("stat#sum#{}#{}", span.first_hour, span.hours),
-        _ => format!("stat#sum#{}#{}#{part}", span.first_hour, span.hours),
-    }
+/// A summary's header: its counts, reasons, generation and first bytes.
+fn summary_key(span: Span) -> String {
+    format!("stat#sum#{}#{}", span.first_hour, span.hours)
+}
+
+/// A further part (from 1) of a summary rolled up at `generation`: a roll-up of an older
+/// generation, refused at its header, never writes over the parts of a newer one.
+fn summary_part_key(span: Span, generation: u64, part: i64) -> String {
+    format!("stat#sum#{}#{}#g{generation}#{part}", span.first_hour, span.hours)
 }
 
 /// Bytes of summary per item (DynamoDB's item limit is 400 KB).
@@ -148,6 +153,28 @@ fn update_error(
         e if e.is_conditional_check_failed_exception() => failed(),
         other => unavailable(other),
     }
+}
+
+/// A summary header's generation (a header written before generations were kept has 0).
+fn generation_of(header: &Item) -> Generation {
+    Generation {
+        count: get_n(header, "generation").and_then(|g| u64::try_from(g).ok()).unwrap_or(0),
+        late_at_ms: get_n(header, "late_at"),
+    }
+}
+
+/// The summary a header and its parts hold; `None` when its data is gone or does not add up.
+fn summary_of(span: Span, header: &Item, parts: &HashMap<String, Item>) -> Option<Summary> {
+    let generation = generation_of(header).count;
+    let mut data = header.get("data")?.as_b().ok()?.as_ref().to_vec();
+    for part in 1..get_n(header, "parts")? {
+        let key = summary_part_key(span, generation, part);
+        data.extend_from_slice(parts.get(&key)?.get("data")?.as_b().ok()?.as_ref());
+    }
+    let reasons = header.get("reasons")?.as_l().ok()?;
+    let reasons = reasons.iter().filter_map(|r| r.as_s().ok().cloned()).collect();
+    let count = |name| get_n(header, name).and_then(|v| u32::try_from(v).ok());
+    Summary::decode(span, count("sessions")?, count("interventions")?, reasons, &data)
 }
 
 fn get_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
@@ -255,8 +282,30 @@ impl DynamoStore {
         Ok(())
     }
 
-    /// Writes (puts and deletes) 25 at a time; items left unprocessed (throttling) are sent
-    /// again a few times, then it fails: statistics callers log it, an event never waits on it.
+    /// Moves a closed span to its next generation: its summary's data goes (the header keeps the
+    /// generation and when the late fact came), and a roll-up that read the older generation
+    /// cannot keep its summary.
+    async fn mark_late(&self, span: Span, now_ms: i64) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(summary_key(span)))
+            .update_expression(
+                "SET late_at = :now, expires_at = :expires \
+                 REMOVE #data, parts, sessions, interventions, reasons ADD generation :one",
+            )
+            .expression_attribute_names("#data", "data")
+            .expression_attribute_values(":now", n(now_ms))
+            .expression_attribute_values(":expires", n(now_ms / 1000 + STATS_TTL_SECONDS))
+            .expression_attribute_values(":one", n(1))
+            .send()
+            .await
+            .map_err(|e| unavailable(e.into_service_error()))?;
+        Ok(())
+    }
+
+    /// Puts items 25 at a time; items left unprocessed (throttling) are sent again a few times,
+    /// then it fails: statistics callers log it, an event never waits on it.
     async fn batch_write(&self, requests: Vec<WriteRequest>) -> Result<(), StoreError> {
         for chunk in requests.chunks(BATCH_WRITE_LIMIT) {
             let mut pending = Some(HashMap::from([(self.table.clone(), chunk.to_vec())]));
@@ -540,8 +589,8 @@ impl EventStore for DynamoStore {
 
 #[async_trait::async_trait]
 impl StatsStore for DynamoStore {
-    async fn record_stats(&self, entries: &[StatsEntry]) -> Result<(), StoreError> {
-        let expires = n(crate::now_millis() / 1000 + STATS_TTL_SECONDS);
+    async fn record_stats(&self, entries: &[StatsEntry], now: i64) -> Result<(), StoreError> {
+        let expires = n(now / 1000 + STATS_TTL_SECONDS);
         let requests: Vec<WriteRequest> = entries
             .iter()
             .map(|entry| {
@@ -554,71 +603,93 @@ impl StatsStore for DynamoStore {
                 WriteRequest::builder().put_request(put).build()
             })
             .collect();
-        self.batch_write(requests).await?;
-        // A late fact (its hour already rolled up): the next report rolls the hour up again.
-        let stale = crate::analytics::rollup::spans_made_stale(entries, crate::now_millis());
-        let deletes = stale
-            .iter()
-            .map(|span| {
-                let delete =
-                    DeleteRequest::builder().key("pk", s(summary_key(*span, 0))).build().expect("key");
-                WriteRequest::builder().delete_request(delete).build()
-            })
-            .collect();
-        self.batch_write(deletes).await
+        // A late fact (its hour already closed) moves its spans on before it is written: a
+        // roll-up that read the facts without it cannot keep its summary. The facts are written
+        // even when that fails (throttled): a summary already kept misses them, as before.
+        let stale = crate::analytics::rollup::spans_made_stale(entries, now);
+        let marked =
+            futures_util::future::try_join_all(stale.iter().map(|span| self.mark_late(*span, now))).await;
+        let written = self.batch_write(requests).await;
+        marked.and(written)
     }
-    async fn read_summaries(&self, spans: &[Span]) -> Result<Vec<Summary>, StoreError> {
-        let headers = self.batch_get(spans.iter().map(|span| summary_key(*span, 0)).collect()).await?;
+    async fn read_summaries(&self, spans: &[Span]) -> Result<SummariesRead, StoreError> {
+        let headers = self.batch_get(spans.iter().map(|span| summary_key(*span)).collect()).await?;
+        let header_of = |span: &Span| headers.get(&summary_key(*span));
         let parts_wanted: Vec<String> = spans
             .iter()
-            .filter_map(|span| Some((*span, headers.get(&summary_key(*span, 0))?)))
+            .filter_map(|span| Some((*span, header_of(span)?)))
             .flat_map(|(span, header)| {
-                (1..get_n(header, "parts").unwrap_or(1)).map(move |p| summary_key(span, p))
+                let generation = generation_of(header).count;
+                (1..get_n(header, "parts").unwrap_or(1)).map(move |p| summary_part_key(span, generation, p))
             })
             .collect();
         let parts = self.batch_get(parts_wanted).await?;
-        Ok(spans
-            .iter()
-            .filter_map(|span| {
-                let header = headers.get(&summary_key(*span, 0))?;
-                let mut data = header.get("data")?.as_b().ok()?.as_ref().to_vec();
-                for part in 1..get_n(header, "parts")? {
-                    data.extend_from_slice(
-                        parts.get(&summary_key(*span, part))?.get("data")?.as_b().ok()?.as_ref(),
-                    );
-                }
-                let reasons = header.get("reasons")?.as_l().ok()?;
-                let reasons = reasons.iter().filter_map(|r| r.as_s().ok().cloned()).collect();
-                let count = |name| get_n(header, name).and_then(|v| u32::try_from(v).ok());
-                // A summary whose parts do not add up (written over while read) is rolled up again.
-                Summary::decode(*span, count("sessions")?, count("interventions")?, reasons, &data)
-            })
-            .collect())
+        let mut read = SummariesRead::default();
+        for span in spans {
+            let Some(header) = header_of(span) else {
+                read.missing.push((*span, Generation::default()));
+                continue;
+            };
+            // A header without its data was made stale by a late fact; one whose parts do not
+            // add up (written over while read) is rolled up again too.
+            match summary_of(*span, header, &parts) {
+                Some(summary) => read.found.push(summary),
+                None => read.missing.push((*span, generation_of(header))),
+            }
+        }
+        Ok(read)
     }
-    async fn write_summary(&self, summary: &Summary) -> Result<(), StoreError> {
+    async fn write_summary(&self, summary: &Summary, read: Generation) -> Result<(), StoreError> {
         let (sessions, interventions, bytes) = summary.encode();
         let chunks: Vec<&[u8]> =
             if bytes.is_empty() { vec![&[]] } else { bytes.chunks(PART_BYTES).collect() };
         let expires = n(crate::now_millis() / 1000 + STATS_TTL_SECONDS);
-        let item = |part: usize, data: &[u8]| {
-            let mut put = PutRequest::builder()
-                .item("pk", s(summary_key(summary.span, part as i64)))
-                .item("data", AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(data)))
-                .item("expires_at", expires.clone());
-            if part == 0 {
-                let reasons = summary.reasons().iter().map(|r| s(r.as_str())).collect();
-                put = put
-                    .item("sessions", n(i64::from(sessions)))
-                    .item("interventions", n(i64::from(interventions)))
-                    .item("reasons", AttributeValue::L(reasons))
-                    .item("parts", n(chunks.len() as i64));
-            }
-            WriteRequest::builder().put_request(put.build().expect("complete put")).build()
-        };
+        let generation = n(read.count as i64);
+        let blob = |data: &[u8]| AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(data));
         // The parts before the header: a header names only parts already written.
-        let parts = chunks.iter().enumerate().skip(1).map(|(i, data)| item(i, data)).collect();
+        let parts = chunks
+            .iter()
+            .enumerate()
+            .skip(1)
+            .map(|(part, data)| {
+                let put = PutRequest::builder()
+                    .item("pk", s(summary_part_key(summary.span, read.count, part as i64)))
+                    .item("data", blob(data))
+                    .item("expires_at", expires.clone())
+                    .build()
+                    .expect("complete put");
+                WriteRequest::builder().put_request(put).build()
+            })
+            .collect();
         self.batch_write(parts).await?;
-        self.batch_write(vec![item(0, chunks[0])]).await
+        let reasons = summary.reasons().iter().map(|r| s(r.as_str())).collect();
+        let header = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(summary_key(summary.span)))
+            .item("data", blob(chunks[0]))
+            .item("expires_at", expires)
+            .item("sessions", n(i64::from(sessions)))
+            .item("interventions", n(i64::from(interventions)))
+            .item("reasons", AttributeValue::L(reasons))
+            .item("parts", n(chunks.len() as i64))
+            .item("generation", generation.clone())
+            .expression_attribute_values(":read", generation);
+        let header = match read.count {
+            0 => header.condition_expression("attribute_not_exists(generation) OR generation = :read"),
+            _ => header.condition_expression("generation = :read"),
+        };
+        match header.send().await {
+            Ok(_) => Ok(()),
+            Err(err) => match err.into_service_error() {
+                e if e.is_conditional_check_failed_exception() => Err(StoreError::SpanChanged {
+                    first_hour: summary.span.first_hour,
+                    hours: summary.span.hours,
+                }),
+                other => Err(unavailable(other)),
+            },
+        }
     }
     async fn read_stats(&self, from_hour: i64, to_hour: i64) -> Result<Vec<HourStats>, StoreError> {
         // One query per day of the window, at once: the requests grow with the window's days,

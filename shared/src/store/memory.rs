@@ -5,8 +5,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 
 use super::{
-    EmergencyState, EventRecord, EventStore, HourStats, Journal, Lease, Span, StatsEntry, StatsSet,
-    StatsStore, StoreError, Summary, SweepStore, SwitchStore, ThreadState, ThreadStore,
+    EmergencyState, EventRecord, EventStore, Generation, HourStats, Journal, Lease, Span, StatsEntry,
+    StatsSet, StatsStore, StoreError, SummariesRead, Summary, SweepStore, SwitchStore, ThreadState,
+    ThreadStore,
 };
 
 #[derive(Default)]
@@ -22,7 +23,14 @@ struct Tables {
     out_of_index: std::collections::HashSet<String>,
     emergency: EmergencyState,
     stats: BTreeMap<i64, BTreeMap<StatsSet, BTreeSet<String>>>,
-    summaries: HashMap<Span, Summary>,
+    summaries: HashMap<Span, StoredSpan>,
+}
+
+/// A closed span's summary, when rolled up, and its generation.
+#[derive(Default)]
+struct StoredSpan {
+    summary: Option<Summary>,
+    generation: Generation,
 }
 
 #[derive(Default)]
@@ -143,8 +151,13 @@ impl EventStore for MemoryStore {
 
 #[async_trait::async_trait]
 impl StatsStore for MemoryStore {
-    async fn record_stats(&self, entries: &[StatsEntry]) -> Result<(), StoreError> {
+    async fn record_stats(&self, entries: &[StatsEntry], now: i64) -> Result<(), StoreError> {
         let mut tables = self.tables();
+        for span in crate::analytics::rollup::spans_made_stale(entries, now) {
+            let stored = tables.summaries.entry(span).or_default();
+            stored.summary = None;
+            stored.generation = Generation { count: stored.generation.count + 1, late_at_ms: Some(now) };
+        }
         for entry in entries {
             tables
                 .stats
@@ -153,9 +166,6 @@ impl StatsStore for MemoryStore {
                 .entry(entry.set)
                 .or_default()
                 .insert(entry.value.clone());
-        }
-        for span in crate::analytics::rollup::spans_made_stale(entries, crate::now_millis()) {
-            tables.summaries.remove(&span);
         }
         Ok(())
     }
@@ -174,12 +184,28 @@ impl StatsStore for MemoryStore {
             })
             .collect())
     }
-    async fn read_summaries(&self, spans: &[Span]) -> Result<Vec<Summary>, StoreError> {
+    async fn read_summaries(&self, spans: &[Span]) -> Result<SummariesRead, StoreError> {
         let tables = self.tables();
-        Ok(spans.iter().filter_map(|span| tables.summaries.get(span).cloned()).collect())
+        let mut read = SummariesRead::default();
+        for span in spans {
+            match tables.summaries.get(span) {
+                Some(StoredSpan { summary: Some(summary), .. }) => read.found.push(summary.clone()),
+                Some(StoredSpan { summary: None, generation }) => read.missing.push((*span, *generation)),
+                None => read.missing.push((*span, Generation::default())),
+            }
+        }
+        Ok(read)
     }
-    async fn write_summary(&self, summary: &Summary) -> Result<(), StoreError> {
-        self.tables().summaries.insert(summary.span, summary.clone());
+    async fn write_summary(&self, summary: &Summary, read: Generation) -> Result<(), StoreError> {
+        let mut tables = self.tables();
+        let stored = tables.summaries.entry(summary.span).or_default();
+        if stored.generation.count != read.count {
+            return Err(StoreError::SpanChanged {
+                first_hour: summary.span.first_hour,
+                hours: summary.span.hours,
+            });
+        }
+        stored.summary = Some(summary.clone());
         Ok(())
     }
 }

@@ -23,7 +23,7 @@
 pub mod dynamodb;
 pub mod memory;
 
-pub use crate::analytics::rollup::{Span, Summary};
+pub use crate::analytics::rollup::{Generation, Span, Summary};
 pub use crate::domain::{
     BotOutcome, Effect, EffectState, EmergencyState, HandoverDecision, HourStats, Journal, JournalEntry,
     Owner, StatsEntry, StatsSet, ThreadState,
@@ -137,6 +137,17 @@ pub enum StoreError {
     Unavailable(String),
     #[error("stored item is corrupt: {0}")]
     Corrupt(String),
+    /// A late fact came into the span while it was rolled up: the summary is not kept.
+    #[error("a late fact came into the hours {first_hour}+{hours} while they were rolled up")]
+    SpanChanged { first_hour: i64, hours: i64 },
+}
+
+/// Summaries read for a report: the stored ones, and each span that has none (never rolled up,
+/// or made stale by a late fact) with the [`Generation`] its roll-up is written against.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SummariesRead {
+    pub found: Vec<Summary>,
+    pub missing: Vec<(Span, Generation)>,
 }
 
 /// A thread's state, read and saved on its version.
@@ -176,18 +187,21 @@ pub trait EventStore: ThreadStore {
 /// The handover statistics.
 #[async_trait::async_trait]
 pub trait StatsStore: Send + Sync {
-    /// Records statistics facts, each an item of its own (a repeated fact counts once).
-    async fn record_stats(&self, entries: &[StatsEntry]) -> Result<(), StoreError>;
+    /// Records statistics facts at `now_ms`, each an item of its own (a repeated fact counts
+    /// once). A fact of a span closed by then (late) moves that span to its next
+    /// [`Generation`] first, dropping its summary.
+    async fn record_stats(&self, entries: &[StatsEntry], now_ms: i64) -> Result<(), StoreError>;
 
     /// The statistics of hours `from..=to` (hours since the epoch) that have any.
     async fn read_stats(&self, from_hour: i64, to_hour: i64) -> Result<Vec<HourStats>, StoreError>;
 
-    /// The stored summaries of `spans` (a span never rolled up, or made stale by a late fact,
-    /// is left out).
-    async fn read_summaries(&self, spans: &[Span]) -> Result<Vec<Summary>, StoreError>;
+    /// The stored summaries of `spans`, and the generation of each span that has none.
+    async fn read_summaries(&self, spans: &[Span]) -> Result<SummariesRead, StoreError>;
 
-    /// Stores a closed span's summary (written again, it is the same).
-    async fn write_summary(&self, summary: &Summary) -> Result<(), StoreError>;
+    /// Stores a closed span's summary rolled up from facts read after `read` was: refused with
+    /// [`StoreError::SpanChanged`] when a late fact has moved the span on since (written again
+    /// at the same generation, it is the same summary).
+    async fn write_summary(&self, summary: &Summary, read: Generation) -> Result<(), StoreError>;
 }
 
 /// The emergency switch.
