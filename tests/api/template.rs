@@ -299,6 +299,14 @@ fn every_function_outlives_its_time_budget_and_the_queue_outlives_the_worker() {
         assert!((5..=29).contains(&timeout), "{receiver}: {timeout} s");
     }
 
+    // A late fact's spans are not rolled up for keeping while one may still be on its way: the
+    // fact is written after its spans move on, in the same invocation, whichever runs longest.
+    let settle = handover_core::analytics::rollup::LATE_FACT_SETTLE_SECONDS as u64;
+    for function in ["ProcessFunction", "EmergencyFunction", "WebhookFunction", "ZenviaFunction"] {
+        let timeout = timeout_of(&template, function);
+        assert!(settle > timeout, "late facts settle {settle} s, {function} may run {timeout} s");
+    }
+
     let queue = &template["Resources"]["EventsQueue"]["Properties"];
     let visibility = queue["VisibilityTimeout"].as_u64().unwrap();
     assert!(visibility >= 6 * worker, "visibility {visibility} s, worker {worker} s");
