@@ -44,35 +44,14 @@ use serde_json::{Value, json};
 
 const BOT: &str = "bot-category";
 const AGENT: &str = "agent-category";
-const SOURCE: &str = "source-1";
-const CHANNEL: &str = "channel-1";
+const SOURCE: &str = handover_testkit::fake_engage::SOURCE;
 /// Distinct customers in the analytics load: most come back several times.
 const CUSTOMERS: usize = 40_000;
 const FUNCTIONS: [&str; 6] = ["webhook", "rebot", "process", "emergency", "zenvia", "analytics"];
 
 /// A fake Engage Digital that answers every call the product makes at once, and counts them.
 async fn fake_engage() -> anyhow::Result<(String, Arc<AtomicUsize>)> {
-    let calls = Arc::new(AtomicUsize::new(0));
-    async fn answer(State(calls): State<Arc<AtomicUsize>>, request: Request) -> axum::Json<Value> {
-        calls.fetch_add(1, Ordering::SeqCst);
-        let path = request.uri().path().to_string();
-        axum::Json(match path.as_str() {
-            "/1.0/status" => {
-                json!([{"agent_id": "a1", "channels": [{"id": CHANNEL, "status": "available", "busyness": "ok"}]}])
-            }
-            "/1.0/channels" => json!({"records": [{"id": CHANNEL, "source_ids": [SOURCE]}]}),
-            "/1.0/time_sheets" => json!({"records": []}),
-            p if p.starts_with("/1.0/content_threads/") => {
-                json!({"id": "t", "thread_category_ids": ["other", BOT]})
-            }
-            _ => json!({"id": "x1"}),
-        })
-    }
-    let app = Router::new().fallback(any(answer)).with_state(calls.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let address = listener.local_addr()?;
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    Ok((format!("http://{address}/1.0"), calls))
+    Ok(handover_testkit::fake_engage::start(BOT).await?)
 }
 
 async fn flow(engage_url: &str, store: Arc<dyn Store>) -> anyhow::Result<EngageFlow> {
@@ -760,9 +739,25 @@ fn worker_cpu(events: usize) -> anyhow::Result<()> {
 /// Milliseconds Lambda bills per Engage Digital call in production (the wall time a worker
 /// waits on it): an assumption, not measured here.
 const PLATFORM_CALL_MS: f64 = 100.0;
-/// Log bytes per event: Lambda's START/END/REPORT lines of the receiver's and the worker's
-/// invocations, the `event processed` line, the EMF lines (an assumption, from their sizes).
-const LOG_BYTES_PER_EVENT: f64 = 2_500.0;
+/// Log bytes of one event, each line counted with CloudWatch Logs' 26 bytes a log event. The
+/// worker's lines (the EMF lines and `event processed`) and the receiver's (its EMF line) as the
+/// function binaries write them through the Runtime API: `functions/process/tests/metrics.rs`
+/// and `functions/webhook/tests/log_volume.rs` measure them and hold them to a budget (these
+/// figures are their runs of 2026-12-04).
+const WORKER_LOG_BYTES_FIRST_MESSAGE: f64 = 1_468.0;
+const WORKER_LOG_BYTES_FOLLOW_UP: f64 = 1_103.0;
+const RECEIVER_LOG_BYTES: f64 = 263.0;
+/// Lambda's own records of an invocation with `LogFormat: JSON` and the default system log level
+/// (INFO): `platform.start` (141 bytes) and `platform.report` (235 bytes, their documented
+/// shape), with the 26 bytes each. Not measurable here: the one assumed figure of the logs.
+const PLATFORM_LOG_BYTES_PER_INVOCATION: f64 = 141.0 + 235.0 + 2.0 * 26.0;
+
+/// Log bytes per event of a conversation of `messages`: the receiver's and the worker's lines
+/// and Lambda's records of both invocations.
+fn log_bytes_per_event(messages: f64) -> f64 {
+    let worker = (WORKER_LOG_BYTES_FIRST_MESSAGE + (messages - 1.0) * WORKER_LOG_BYTES_FOLLOW_UP) / messages;
+    worker + RECEIVER_LOG_BYTES + 2.0 * PLATFORM_LOG_BYTES_PER_INVOCATION
+}
 
 /// The cost line: 1,000 conversations of 5 customer messages with the builtin bot. Measured:
 /// the worker's wall time per event against DynamoDB Local and a fake Engage Digital answering
@@ -799,13 +794,14 @@ async fn conversation_cost(conversations: usize) -> anyhow::Result<()> {
         sqs_requests: 3.0,
         dynamodb_write_units: per_conversation(total - reads),
         dynamodb_read_units: per_conversation(reads),
-        log_bytes: LOG_BYTES_PER_EVENT,
+        log_bytes: log_bytes_per_event(5.0),
     };
     println!(
-        "Measured ({conversations} conversations, DynamoDB Local, a fake Engage Digital answering at once): {wall_ms:.2} ms of the worker's wall time, {platform_calls:.2} Engage Digital calls and {:.2} DynamoDB requests per event; {:.1} write and {:.1} read units per conversation. Assumed: {PLATFORM_CALL_MS} ms billed per platform call, 2 ms per receiver invocation, one worker invocation per event (no batching), {LOG_BYTES_PER_EVENT} bytes of logs per event. Prices of {} (bench/src/cost.rs).\n",
+        "Measured ({conversations} conversations, DynamoDB Local, a fake Engage Digital answering at once): {wall_ms:.2} ms of the worker's wall time, {platform_calls:.2} Engage Digital calls and {:.2} DynamoDB requests per event; {:.1} write and {:.1} read units per conversation. Assumed: {PLATFORM_CALL_MS} ms billed per platform call, 2 ms per receiver invocation, one worker invocation per event (no batching). Logs: {:.0} bytes per event (the functions' lines as their tests measure them, Lambda's platform.start and platform.report records of both invocations). Prices of {} (bench/src/cost.rs).\n",
         meter.requests() as f64 / events,
         usage.dynamodb_write_units,
         usage.dynamodb_read_units,
+        usage.log_bytes,
         cost::READ_ON
     );
     println!("| price | dollars | per |\n|---|---|---|");

@@ -89,3 +89,52 @@ pub fn lambda_environment(runtime: SocketAddr) -> Vec<(&'static str, String)> {
     .chain([("AWS_LAMBDA_RUNTIME_API", runtime.to_string())])
     .collect()
 }
+
+/// One invocation of a function binary: its answer and what it wrote.
+#[derive(Debug)]
+pub struct Invocation {
+    pub answer: Answer,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs the function `binary` as Lambda would for one invocation of `event`, with `time_ms` to
+/// run and its configuration `env` (besides Lambda's); stops it once it answered. Panics when
+/// no answer comes within a minute.
+pub async fn invoke_once(binary: &str, event: Value, time_ms: i64, env: &[(&str, &str)]) -> Invocation {
+    use std::process::{Command, Stdio};
+    let (runtime, mut answers) = serve_one_with(event, time_ms).await.expect("a Runtime API on loopback");
+    let mut child = Command::new(binary)
+        .env_clear()
+        .envs(lambda_environment(runtime))
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the function starts");
+    let answer = tokio::time::timeout(std::time::Duration::from_secs(60), answers.recv()).await;
+    let _ = child.kill();
+    let output = child.wait_with_output().expect("the function's output");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    );
+    match answer {
+        Ok(Some(answer)) => Invocation { answer, stdout, stderr },
+        _ => panic!("{binary} gave no answer within a minute; it wrote:\n{stdout}\n{stderr}"),
+    }
+}
+
+/// An SQS record of `body` as Lambda's event source hands it to the worker (first delivery).
+pub fn sqs_record(id: &str, group: &str, body: &str) -> Value {
+    serde_json::json!({
+        "messageId": id,
+        "receiptHandle": format!("handle-{id}"),
+        "body": body,
+        "attributes": {"ApproximateReceiveCount": "1", "MessageGroupId": group},
+        "messageAttributes": {},
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:handover-events.fifo",
+        "awsRegion": "us-east-1"
+    })
+}

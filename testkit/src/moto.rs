@@ -90,3 +90,19 @@ pub async fn create_secret(name: &str, value: &str) -> String {
         .expect("moto stores the secret");
     created.arn.expect("an ARN")
 }
+
+/// A new FIFO queue on the shared moto server, with `visibility_seconds`: its URL.
+pub async fn create_fifo_queue(visibility_seconds: u32) -> String {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    let client = handover_core::queue::sqs_client(Some(endpoint())).await;
+    let name = format!("handover-{}.fifo", uuid::Uuid::new_v4().simple());
+    let created = client
+        .create_queue()
+        .queue_name(name)
+        .attributes(QueueAttributeName::FifoQueue, "true")
+        .attributes(QueueAttributeName::VisibilityTimeout, visibility_seconds.to_string())
+        .send()
+        .await
+        .expect("moto creates the queue");
+    created.queue_url.expect("a queue URL")
+}

@@ -9,20 +9,6 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use handover::devserver;
 use serde_json::json;
 
-async fn fifo_queue(endpoint: &str) -> String {
-    let client = handover_core::queue::sqs_client(Some(endpoint)).await;
-    let name = format!("handover-{}.fifo", uuid::Uuid::new_v4().simple());
-    let created = client
-        .create_queue()
-        .queue_name(name)
-        .attributes(QueueAttributeName::FifoQueue, "true")
-        .attributes(QueueAttributeName::VisibilityTimeout, "2")
-        .send()
-        .await
-        .expect("moto creates the queue");
-    created.queue_url.expect("a queue URL")
-}
-
 fn message(thread: &str, n: usize) -> serde_json::Value {
     json!({"id": format!("d-{thread}-{n}"), "domain_id": "sandbox", "events": [{
         "type": "content.imported", "id": format!("ev-{thread}-{n}"), "issued_at": "2026-11-23T10:00:00Z",
@@ -35,7 +21,7 @@ fn message(thread: &str, n: usize) -> serde_json::Value {
 #[tokio::test]
 async fn two_interleaved_threads_through_sqs_are_answered_once_each_in_order() {
     let endpoint = handover_testkit::moto::endpoint();
-    let queue_url = fifo_queue(endpoint).await;
+    let queue_url = handover_testkit::moto::create_fifo_queue(2).await;
     let env = HashMap::from([
         ("QUEUE_URL".to_string(), queue_url.clone()),
         ("SQS_ENDPOINT".to_string(), endpoint.to_string()),

@@ -1,35 +1,21 @@
 //! The binary as Lambda runs it: the HTTP routes and the scheduled continuation share one
 //! entry point.
 
-use std::process::{Command, Stdio};
-use std::time::Duration;
-
 use handover_testkit::dynamodb_local;
-use handover_testkit::lambda_runtime::{Answer, lambda_environment, serve_one};
+use handover_testkit::lambda_runtime::{Answer, invoke_once};
 use serde_json::{Value, json};
 
 async fn invoke(event: Value) -> Answer {
     let (_, table) = dynamodb_local::fresh_table().await;
-    let (runtime, mut answers) = serve_one(event).await.unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_emergency"))
-        .env_clear()
-        .envs(lambda_environment(runtime))
-        .envs([
-            ("ENGAGE_API_URL", "https://acme.api.engagement.dimelo.com/1.0"),
-            ("ENGAGE_ACCESS_TOKEN", "token"),
-            ("BOT_CATEGORY_ID", "bot"),
-            ("AGENT_CATEGORY_ID", "agent"),
-            ("TABLE_NAME", table.as_str()),
-            ("DYNAMODB_ENDPOINT", dynamodb_local::endpoint()),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let answer = tokio::time::timeout(Duration::from_secs(30), answers.recv()).await;
-    let _ = child.kill();
-    let _ = child.wait();
-    answer.expect("an answer in time").expect("an answer")
+    let env = [
+        ("ENGAGE_API_URL", "https://acme.api.engagement.dimelo.com/1.0"),
+        ("ENGAGE_ACCESS_TOKEN", "token"),
+        ("BOT_CATEGORY_ID", "bot"),
+        ("AGENT_CATEGORY_ID", "agent"),
+        ("TABLE_NAME", table.as_str()),
+        ("DYNAMODB_ENDPOINT", dynamodb_local::endpoint()),
+    ];
+    invoke_once(env!("CARGO_BIN_EXE_emergency"), event, 30_000, &env).await.answer
 }
 
 #[tokio::test]

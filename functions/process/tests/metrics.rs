@@ -1,25 +1,18 @@
-//! The worker as Lambda runs it writes its metrics as CloudWatch Embedded Metric Format lines
-//! on standard output: one batch through the Runtime API, its EMF lines parsed.
-
-use std::process::{Command, Stdio};
-use std::time::Duration;
+//! What the worker as Lambda runs it writes to CloudWatch Logs: its metrics as Embedded Metric
+//! Format lines on standard output (one batch through the Runtime API, its EMF lines parsed),
+//! and how many bytes a conversation's events cost in logs. The cost line (README,
+//! docs/operations.md) is built on these bytes: a budget here keeps a chatty line from raising
+//! every conversation's cost unnoticed.
 
 use handover_core::engage::webhook::WebhookEvent;
 use handover_core::queue::Job;
-use handover_testkit::lambda_runtime::{lambda_environment, serve_one_with};
+use handover_testkit::lambda_runtime::{Invocation, invoke_once, sqs_record};
 use serde_json::{Value, json};
 
+const BOT_CATEGORY: &str = "5bdcb766799fc227748f4453";
+
 fn record(id: &str, group: &str, job: &Job) -> Value {
-    json!({
-        "messageId": id,
-        "receiptHandle": format!("handle-{id}"),
-        "body": serde_json::to_string(job).unwrap(),
-        "attributes": {"ApproximateReceiveCount": "1", "MessageGroupId": group},
-        "messageAttributes": {},
-        "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:handover-events.fifo",
-        "awsRegion": "us-east-1"
-    })
+    sqs_record(id, group, &serde_json::to_string(job).unwrap())
 }
 
 fn sample_event(name: &str) -> WebhookEvent {
@@ -28,6 +21,21 @@ fn sample_event(name: &str) -> WebhookEvent {
     let envelope =
         handover_core::engage::webhook::Envelope::parse(gateway["body"].as_str().unwrap().as_bytes());
     envelope.unwrap().events.into_iter().next().unwrap()
+}
+
+/// The worker's configuration with Engage Digital at `engage` (the queue is never called).
+fn worker_env<'a>(engage: &'a str, table: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("ENGAGE_API_URL", engage),
+        ("ENGAGE_ACCESS_TOKEN", "very-secret-access-token"),
+        ("BOT_CATEGORY_ID", BOT_CATEGORY),
+        ("AGENT_CATEGORY_ID", "agent"),
+        ("TABLE_NAME", table),
+        ("DYNAMODB_ENDPOINT", handover_testkit::dynamodb_local::endpoint()),
+        ("QUEUE_URL", "http://127.0.0.1:9/123456789012/handover-events.fifo"),
+        ("SQS_ENDPOINT", "http://127.0.0.1:9"),
+        ("HANDOVER_STACK", "prod-handover"),
+    ]
 }
 
 /// The metric lines of `stdout`: each an EMF document.
@@ -49,35 +57,14 @@ async fn a_batch_through_the_handler_writes_its_metrics_as_emf_lines() {
     let first = Job::engage(sample_event("engage-first-message.json"));
     let batch = json!({"Records": [record("m1", "g1", &closed), record("m2", "g2", &first)]});
     // The worker's Timeout (720 s): a job starts only with the time it may need.
-    let (runtime, mut answers) = serve_one_with(batch, 720_000).await.unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_process"))
-        .env_clear()
-        .envs(lambda_environment(runtime))
-        .envs([
-            ("ENGAGE_API_URL", "http://127.0.0.1:9/1.0"),
-            ("ENGAGE_ACCESS_TOKEN", "very-secret-access-token"),
-            ("BOT_CATEGORY_ID", "5bdcb766799fc227748f4453"),
-            ("AGENT_CATEGORY_ID", "agent"),
-            ("TABLE_NAME", table.as_str()),
-            ("DYNAMODB_ENDPOINT", handover_testkit::dynamodb_local::endpoint()),
-            ("QUEUE_URL", "http://127.0.0.1:9/123456789012/handover-events.fifo"),
-            ("SQS_ENDPOINT", "http://127.0.0.1:9"),
-            ("HANDOVER_STACK", "prod-handover"),
-            ("ENGAGE_TIMEOUT_MS", "2000"),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let answer = tokio::time::timeout(Duration::from_secs(60), answers.recv()).await;
-    let _ = child.kill();
-    let output = child.wait_with_output().unwrap();
-    let answer = answer.expect("an answer in time").expect("an answer");
+    let table = table.as_str();
+    let mut env = worker_env("http://127.0.0.1:9/1.0", table);
+    env.push(("ENGAGE_TIMEOUT_MS", "2000"));
+    let Invocation { answer, stdout, stderr: logs } =
+        invoke_once(env!("CARGO_BIN_EXE_process"), batch, 720_000, &env).await;
     assert!(answer.ok, "{:?}", answer.body);
-    let logs = String::from_utf8_lossy(&output.stderr);
     assert_eq!(answer.body["batchItemFailures"], json!([{"itemIdentifier": "m2"}]), "{logs}");
 
-    let stdout = String::from_utf8_lossy(&output.stdout);
     let docs = emf_lines(&stdout);
     assert!(!docs.is_empty(), "no EMF line in: {stdout}");
     let metric = |name: &str| -> Vec<&Value> {
@@ -116,4 +103,41 @@ async fn a_batch_through_the_handler_writes_its_metrics_as_emf_lines() {
     assert_eq!(unit, "Milliseconds");
     // No secret in any line.
     assert!(!stdout.contains("very-secret-access-token"));
+}
+
+/// CloudWatch Logs counts each log event as its message plus 26 bytes.
+const BYTES_PER_LOG_EVENT: usize = 26;
+/// The worker's budgets per event, its lines with EMF's (Lambda's own records are apart): the
+/// bench's cost line counts 1,468 bytes for a first message and 1,103 for a follow-up, as
+/// measured here on 2026-12-04; these leave room for the latencies' digits only.
+const FIRST_MESSAGE_BUDGET: usize = 1_490;
+const FOLLOW_UP_BUDGET: usize = 1_120;
+
+/// One invocation of the worker with `event` answered on `engage`: its lines (standard output
+/// and error).
+async fn worker_lines(event: WebhookEvent, engage: &str, table: &str) -> Vec<String> {
+    let batch = json!({"Records": [record("m1", "g1", &Job::engage(event))]});
+    let env = worker_env(engage, table);
+    let Invocation { answer, stdout, stderr } =
+        invoke_once(env!("CARGO_BIN_EXE_process"), batch, 720_000, &env).await;
+    assert!(answer.ok && answer.body["batchItemFailures"] == json!([]), "{:?} {stderr}", answer.body);
+    stdout.lines().chain(stderr.lines()).map(str::to_string).collect()
+}
+
+#[tokio::test]
+async fn a_conversations_events_stay_within_the_worker_log_budget() {
+    let (_, table) = handover_testkit::dynamodb_local::fresh_table().await;
+    let (engage, calls) = handover_testkit::fake_engage::start(BOT_CATEGORY).await.unwrap();
+    let first = worker_lines(sample_event("engage-first-message.json"), &engage, &table).await;
+    let follow_up = worker_lines(sample_event("engage-follow-up.json"), &engage, &table).await;
+    assert!(calls.load(std::sync::atomic::Ordering::SeqCst) >= 2, "the bot answered on the platform");
+    for (name, lines, budget) in
+        [("first message", &first, FIRST_MESSAGE_BUDGET), ("follow-up", &follow_up, FOLLOW_UP_BUDGET)]
+    {
+        let bytes: usize = lines.iter().map(|line| line.len() + BYTES_PER_LOG_EVENT).sum();
+        println!("{name}: {} lines, {bytes} bytes:\n{}", lines.len(), lines.join("\n"));
+        assert!(lines.iter().any(|l| l.contains("\"message\":\"event processed\"")), "{lines:#?}");
+        assert!(bytes <= budget, "{name}: {bytes} bytes over {budget}:\n{lines:#?}");
+        assert!(!lines.iter().any(|l| l.contains("very-secret-access-token")));
+    }
 }

@@ -1,10 +1,7 @@
 //! The binary as Lambda runs it: an API Gateway event from the Runtime API in, an API Gateway
 //! response out.
 
-use std::process::{Command, Stdio};
-use std::time::Duration;
-
-use handover_testkit::lambda_runtime::{lambda_environment, serve_one};
+use handover_testkit::lambda_runtime::invoke_once;
 
 /// The sample verification event, with the webhook's secret a deployed webhook requires on
 /// every request, through the binary started with `env`: the Lambda response.
@@ -13,19 +10,7 @@ async fn verify_through_the_runtime_api(env: &[(&str, &str)]) -> serde_json::Val
     let mut event: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(sample).unwrap()).unwrap();
     event["headers"]["x-dimelo-secret"] = serde_json::json!(handover_testkit::startup::WEBHOOK_SECRET);
-    let (runtime, mut answers) = serve_one(event).await.unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_webhook"))
-        .env_clear()
-        .envs(lambda_environment(runtime))
-        .envs(env.iter().copied())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let answer = tokio::time::timeout(Duration::from_secs(20), answers.recv()).await;
-    let _ = child.kill();
-    let _ = child.wait();
-    let answer = answer.expect("an answer in time").expect("an answer");
+    let answer = invoke_once(env!("CARGO_BIN_EXE_webhook"), event, 30_000, env).await.answer;
     assert!(answer.ok, "{:?}", answer.body);
     answer.body
 }
