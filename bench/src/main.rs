@@ -1,11 +1,12 @@
 //! `cargo run --release -p handover-bench`: the numbers behind the README's performance budget.
 //!
 //! 1. Per-event time of the core (in-memory store, builtin bot, a fake Engage Digital on
-//!    loopback that answers at once), p50 and p99, per scenario.
+//!    loopback that answers at once), p50 and p99, per scenario (`--core-only`).
 //! 2. Requests per scenario: Engage Digital (counted by the fake) and DynamoDB (counted at the
 //!    client, against DynamoDB Local), with the capacity DynamoDB Local reports.
 //! 3. Size of each release binary, and its cold start: process start to first response
-//!    written, through a minimal fake Lambda Runtime API on loopback.
+//!    written, through a minimal fake Lambda Runtime API on loopback, reading the secrets
+//!    template.yaml gives the function (`--binaries-only`, after `cargo build --release`).
 //! 4. Receiving: the webhook's answer time on the dev server (in-process queue), and its
 //!    requests with SQS (moto's server) and DynamoDB.
 //! 5. Volume: 2,000 events on one thread against DynamoDB Local (cost of the 2nd and 2,000th),
@@ -157,34 +158,79 @@ fn ms(d: Duration) -> String {
     format!("{:.3} ms", d.as_secs_f64() * 1000.0)
 }
 
-async fn core_latency(iterations: usize) -> anyhow::Result<()> {
+/// The core's time per event as a function runs it: the flow on a current-thread runtime (the
+/// functions' runtime), twice. First with the fake Engage Digital on the same thread: the core's
+/// work and the fake's, no thread wake-up (the budget's figure). Then with the fake on its own
+/// OS thread, as the platform is elsewhere: each platform call adds two thread wake-ups, the
+/// machine's scheduling latency more than the product's work.
+fn core_latency(iterations: usize) -> anyhow::Result<()> {
     println!("\n## Per-event processing time of the core\n");
     println!(
-        "In-memory store, builtin bot, a fake Engage Digital on loopback answering at once; {iterations} events per scenario.\n"
+        "In-memory store, builtin bot, a fake Engage Digital on loopback answering at once; the flow on a current-thread runtime, as the functions run; {iterations} events per scenario. One thread: the fake on the flow's thread (the core's work and the fake's; the budget's figure). Two threads: the fake on its own (two thread wake-ups per platform call).\n"
     );
-    println!("| scenario | p50 | p99 |\n|---|---|---|");
-    let (engage, _) = fake_engage().await?;
-    let flow = flow(&engage, Arc::new(MemoryStore::new())).await?;
-    // Warm the caches a running container has: emergency switch, channels, agent status.
-    let warm = Scenario::Handover.prepare(&flow, usize::MAX).await?;
-    flow.process(&warm).await?;
-    for scenario in SCENARIOS {
-        let mut times = Vec::with_capacity(iterations);
-        for i in 0..iterations {
-            let event = scenario.prepare(&flow, i).await?;
-            let started = Instant::now();
-            flow.process(&event).await?;
-            times.push(started.elapsed());
-        }
-        times.sort();
+    println!(
+        "| scenario | p50, one thread | p99, one thread | p50, two threads | p99, two threads |\n|---|---|---|---|---|"
+    );
+    let one_thread = core_times(iterations, None)?;
+    let two_threads = core_times(iterations, Some(fake_engage_on_its_own_thread()?))?;
+    for ((scenario, one), (_, two)) in one_thread.iter().zip(&two_threads) {
         println!(
-            "| {} | {} | {} |",
-            scenario.name(),
-            ms(percentile(&times, 0.5)),
-            ms(percentile(&times, 0.99))
+            "| {scenario} | {} | {} | {} | {} |",
+            ms(percentile(one, 0.5)),
+            ms(percentile(one, 0.99)),
+            ms(percentile(two, 0.5)),
+            ms(percentile(two, 0.99))
         );
     }
     Ok(())
+}
+
+/// Each scenario's sorted times per event, the flow on a current-thread runtime of its own OS
+/// thread, calling `engage` (or, without it, a fake on that same thread).
+fn core_times(
+    iterations: usize,
+    engage: Option<String>,
+) -> anyhow::Result<Vec<(&'static str, Vec<Duration>)>> {
+    let core = std::thread::spawn(move || -> anyhow::Result<Vec<(&'static str, Vec<Duration>)>> {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        runtime.block_on(async move {
+            let engage = match engage {
+                Some(url) => url,
+                None => fake_engage().await?.0,
+            };
+            let flow = flow(&engage, Arc::new(MemoryStore::new())).await?;
+            // Warm the caches a running container has: emergency switch, channels, agent status.
+            let warm = Scenario::Handover.prepare(&flow, usize::MAX).await?;
+            flow.process(&warm).await?;
+            let mut all = Vec::new();
+            for scenario in SCENARIOS {
+                let mut times = Vec::with_capacity(iterations);
+                for i in 0..iterations {
+                    let event = scenario.prepare(&flow, i).await?;
+                    let started = Instant::now();
+                    flow.process(&event).await?;
+                    times.push(started.elapsed());
+                }
+                times.sort();
+                all.push((scenario.name(), times));
+            }
+            Ok(all)
+        })
+    });
+    core.join().map_err(|_| anyhow::anyhow!("the core panicked"))?
+}
+
+/// The fake Engage Digital on a current-thread runtime of its own OS thread: its URL.
+fn fake_engage_on_its_own_thread() -> anyhow::Result<String> {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+        runtime.block_on(async {
+            let _ = sender.send(fake_engage().await.map(|(url, _)| url).map_err(|e| e.to_string()));
+            std::future::pending::<()>().await
+        })
+    });
+    receiver.recv()?.map_err(|e| anyhow::anyhow!(e))
 }
 
 /// A fake of every bot backend on loopback, answering at once: the http protocol at `/bot`,
@@ -341,10 +387,13 @@ fn cold_start_event(function: &str) -> anyhow::Result<Value> {
         "rebot" => sample("engage-interventions-verify-ok.json")?,
         "zenvia" => sample("zenvia-new-interaction.json")?,
         "analytics" => sample("analytics-report.json")?,
-        // An SQS batch with an event type the product only acknowledges: no call at all.
+        // An SQS batch with an event type the product only acknowledges: one DynamoDB write (the
+        // event's mark, against DynamoDB Local), no platform call.
         "process" => {
+            // A new event each run, as a new container's first event is.
+            static RUN: AtomicUsize = AtomicUsize::new(0);
             let job = handover_core::queue::Job::engage(WebhookEvent::Unknown {
-                id: "e1".into(),
+                id: format!("cold-start-{}-{}", std::process::id(), RUN.fetch_add(1, Ordering::SeqCst)),
                 event_type: "content.updated".into(),
             });
             return Ok(
@@ -372,10 +421,9 @@ fn cold_start_event(function: &str) -> anyhow::Result<Value> {
 }
 
 /// The functions' own configuration (secrets are placeholders: nothing is called).
-const FUNCTION_ENV: [(&str, &str); 12] = [
+const FUNCTION_ENV: [(&str, &str); 11] = [
     ("RUST_LOG", "warn"),
     ("ENGAGE_WEBHOOK_SECRET", "bench-webhook-secret-0123"),
-    ("TABLE_NAME", "handover"),
     ("QUEUE_URL", "https://sqs.eu-west-1.amazonaws.com/123456789012/handover-events.fifo"),
     ("ENGAGE_API_URL", "https://bench.api.engagement.dimelo.com/1.0"),
     ("ENGAGE_ACCESS_TOKEN", "bench-token"),
@@ -387,33 +435,66 @@ const FUNCTION_ENV: [(&str, &str); 12] = [
     ("ANALYTICS_ACCESS_TOKEN", "sample-analytics-token"),
 ];
 
+/// The secrets template.yaml gives `function` (its `NAME_SECRET_ARN` variables, the optional
+/// ones included): what it reads from Secrets Manager at a cold start.
+fn secrets_in_template(function: &str) -> anyhow::Result<Vec<String>> {
+    let template = std::fs::read_to_string(repository_root().join("template.yaml"))?;
+    let resource = format!("  {}{}Function:", function[..1].to_uppercase(), &function[1..]);
+    let mut lines = template.lines().skip_while(|line| *line != resource);
+    if lines.next().is_none() {
+        bail!("template.yaml has no {resource}");
+    }
+    // The resource's lines: indented deeper than its name, up to the next resource.
+    let body = lines.take_while(|line| line.is_empty() || line.starts_with("   "));
+    Ok(body
+        .filter_map(|line| line.trim().split_once("_SECRET_ARN:").map(|(name, _)| name.to_string()))
+        .collect())
+}
+
 async fn binaries(runs: usize) -> anyhow::Result<()> {
     println!("\n## Release binaries: size and cold start\n");
     let dir = release_binaries()?;
     println!(
-        "Stripped release binaries for this machine ({}); cold start = process start to first response written, including reading the function's secrets from Secrets Manager (moto's server on loopback), median of {runs} runs.\n",
+        "Stripped release binaries for this machine ({}); cold start = process start to first response written, including reading the secrets template.yaml gives the function from Secrets Manager (moto's server on loopback), median of {runs} runs.\n",
         std::env::consts::ARCH
     );
-    println!("| function | size | cold start (median) | min | max |\n|---|---|---|---|---|");
-    // As deployed: the secrets come from Secrets Manager (moto's server here), read at cold start.
-    let mut env: Vec<(String, String)> = Vec::new();
+    println!(
+        "| function | size | secrets read | cold start (median) | min | max |\n|---|---|---|---|---|---|"
+    );
+    // As deployed: each function's secrets come from Secrets Manager (moto's server here), read
+    // at cold start; the others it does not have.
+    let (_, table) = handover_testkit::dynamodb_local::fresh_table().await;
+    let mut arns: HashMap<&str, String> = HashMap::new();
     for (name, value) in FUNCTION_ENV {
         if handover_core::secret_store::SECRET_VARIABLES.contains(&name) {
-            env.push((
-                format!("{name}_SECRET_ARN"),
-                handover_testkit::moto::create_secret(name, value).await,
-            ));
-        } else {
-            env.push((name.to_string(), value.to_string()));
+            arns.insert(name, handover_testkit::moto::create_secret(name, value).await);
         }
     }
-    env.push(("SECRETS_ENDPOINT".into(), handover_testkit::moto::endpoint().to_string()));
     for function in FUNCTIONS {
+        let secrets = secrets_in_template(function)?;
+        let mut env: Vec<(String, String)> =
+            vec![("SECRETS_ENDPOINT".into(), handover_testkit::moto::endpoint().to_string())];
+        for (name, value) in FUNCTION_ENV {
+            match arns.get(name) {
+                Some(arn) if secrets.iter().any(|s| s == name) => {
+                    env.push((format!("{name}_SECRET_ARN"), arn.clone()))
+                }
+                // A secret the template does not give the function: it never reads it.
+                Some(_) => {}
+                None => env.push((name.to_string(), value.to_string())),
+            }
+        }
+        let read = env.iter().filter(|(name, _)| name.ends_with("_SECRET_ARN")).count();
+        env.push(("TABLE_NAME".into(), table.clone()));
+        env.push(("DYNAMODB_ENDPOINT".into(), handover_testkit::dynamodb_local::endpoint().to_string()));
         let binary = dir.join(function);
         let size = std::fs::metadata(&binary).with_context(|| binary.display().to_string())?.len();
         let mut times = Vec::with_capacity(runs);
         for _ in 0..runs {
-            let (address, mut answers) = lambda_runtime::serve_one(cold_start_event(function)?).await?;
+            // The worker's Timeout (template.yaml): it starts a job only with the time one may take.
+            let time_ms = if function == "process" { 120_000 } else { 30_000 };
+            let (address, mut answers) =
+                lambda_runtime::serve_one_with(cold_start_event(function)?, time_ms).await?;
             let started = Instant::now();
             let mut child = Command::new(&binary)
                 .env_clear()
@@ -429,7 +510,7 @@ async fn binaries(runs: usize) -> anyhow::Result<()> {
                 Ok(Some(answer))
                     if answer.ok
                         && (answer.body["statusCode"].as_u64().is_some()
-                            || answer.body["batchItemFailures"].is_array()) =>
+                            || answer.body["batchItemFailures"] == json!([])) =>
                 {
                     times.push(answer.at - started)
                 }
@@ -438,7 +519,7 @@ async fn binaries(runs: usize) -> anyhow::Result<()> {
         }
         times.sort();
         println!(
-            "| {function} | {:.2} MB | {} | {} | {} |",
+            "| {function} | {:.2} MB | {read} | {} | {} | {} |",
             size as f64 / 1_000_000.0,
             ms(percentile(&times, 0.5)),
             ms(times[0]),
@@ -674,15 +755,7 @@ fn thread_cpu_ns() -> u64 {
 /// worker runs on a current-thread runtime of its own thread, whose CPU time is read.
 fn worker_cpu(events: usize) -> anyhow::Result<()> {
     println!("\n## The worker's CPU per event (batches of 10 SQS records, one thread)\n");
-    let (sender, receiver) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
-        runtime.block_on(async {
-            let _ = sender.send(fake_engage().await.map(|(url, _)| url).map_err(|e| e.to_string()));
-            std::future::pending::<()>().await
-        })
-    });
-    let engage = receiver.recv()?.map_err(|e| anyhow::anyhow!(e))?;
+    let engage = fake_engage_on_its_own_thread()?;
     let worker = std::thread::spawn(move || -> anyhow::Result<Vec<u64>> {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         runtime.block_on(async move {
@@ -990,6 +1063,12 @@ async fn main() -> anyhow::Result<()> {
     if std::env::args().any(|a| a == "--cost-only") {
         return conversation_cost(if quick { 100 } else { 1_000 }).await;
     }
+    if std::env::args().any(|a| a == "--core-only") {
+        return core_latency(if quick { 200 } else { 2_000 });
+    }
+    if std::env::args().any(|a| a == "--binaries-only") {
+        return binaries(if quick { 3 } else { 11 }).await;
+    }
     if std::env::args().any(|a| a == "--requests-only") {
         return request_counts().await;
     }
@@ -998,7 +1077,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let (iterations, runs, sessions) = if quick { (200, 3, 10_000) } else { (2_000, 11, 100_000) };
     println!("# handover benchmark{}", if quick { " (quick)" } else { "" });
-    core_latency(iterations).await?;
+    tokio::task::block_in_place(|| core_latency(iterations))?;
     bot_backends(iterations).await?;
     request_counts().await?;
     receiving(if quick { 200 } else { 2_000 }).await?;

@@ -3,7 +3,10 @@
 
 use handover_core::{config::ProcessEnv, edge, telemetry, wiring};
 
-#[tokio::main]
+// One thread: a Lambda environment runs one invocation at a time, and its calls (DynamoDB,
+// SQS, the platform) are waits, not work to spread; worker threads would only add start-up
+// and a cross-thread wake-up to every call's answer.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     telemetry::init();
     wiring::install_crypto_provider();
