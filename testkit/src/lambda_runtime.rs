@@ -98,6 +98,21 @@ pub struct Invocation {
     pub stderr: String,
 }
 
+/// CloudWatch Logs counts each log event as its message plus 26 bytes.
+pub const BYTES_PER_LOG_EVENT: usize = 26;
+
+impl Invocation {
+    /// Every line the function wrote: standard output (the EMF lines), then standard error.
+    pub fn lines(&self) -> Vec<&str> {
+        self.stdout.lines().chain(self.stderr.lines()).collect()
+    }
+
+    /// What its lines weigh in CloudWatch Logs.
+    pub fn log_bytes(&self) -> usize {
+        self.lines().iter().map(|line| line.len() + BYTES_PER_LOG_EVENT).sum()
+    }
+}
+
 /// Runs the function `binary` as Lambda would for one invocation of `event`, with `time_ms` to
 /// run and its configuration `env` (besides Lambda's); stops it once it answered. Panics when
 /// no answer comes within a minute.

@@ -105,36 +105,38 @@ async fn a_batch_through_the_handler_writes_its_metrics_as_emf_lines() {
     assert!(!stdout.contains("very-secret-access-token"));
 }
 
-/// CloudWatch Logs counts each log event as its message plus 26 bytes.
-const BYTES_PER_LOG_EVENT: usize = 26;
 /// The worker's budgets per event, its lines with EMF's (Lambda's own records are apart): the
 /// bench's cost line counts 1,468 bytes for a first message and 1,103 for a follow-up, as
 /// measured here on 2026-12-04; these leave room for the latencies' digits only.
 const FIRST_MESSAGE_BUDGET: usize = 1_490;
 const FOLLOW_UP_BUDGET: usize = 1_120;
 
-/// One invocation of the worker with `event` answered on `engage`: its lines (standard output
-/// and error).
-async fn worker_lines(event: WebhookEvent, engage: &str, table: &str) -> Vec<String> {
+/// One invocation of the worker with `event` answered on `engage`, which finished it.
+async fn worker_invocation(event: WebhookEvent, engage: &str, table: &str) -> Invocation {
     let batch = json!({"Records": [record("m1", "g1", &Job::engage(event))]});
-    let env = worker_env(engage, table);
-    let Invocation { answer, stdout, stderr } =
-        invoke_once(env!("CARGO_BIN_EXE_process"), batch, 720_000, &env).await;
-    assert!(answer.ok && answer.body["batchItemFailures"] == json!([]), "{:?} {stderr}", answer.body);
-    stdout.lines().chain(stderr.lines()).map(str::to_string).collect()
+    let invocation =
+        invoke_once(env!("CARGO_BIN_EXE_process"), batch, 720_000, &worker_env(engage, table)).await;
+    let answer = &invocation.answer;
+    assert!(
+        answer.ok && answer.body["batchItemFailures"] == json!([]),
+        "{:?} {}",
+        answer.body,
+        invocation.stderr
+    );
+    invocation
 }
 
 #[tokio::test]
 async fn a_conversations_events_stay_within_the_worker_log_budget() {
     let (_, table) = handover_testkit::dynamodb_local::fresh_table().await;
     let (engage, calls) = handover_testkit::fake_engage::start(BOT_CATEGORY).await.unwrap();
-    let first = worker_lines(sample_event("engage-first-message.json"), &engage, &table).await;
-    let follow_up = worker_lines(sample_event("engage-follow-up.json"), &engage, &table).await;
+    let first = worker_invocation(sample_event("engage-first-message.json"), &engage, &table).await;
+    let follow_up = worker_invocation(sample_event("engage-follow-up.json"), &engage, &table).await;
     assert!(calls.load(std::sync::atomic::Ordering::SeqCst) >= 2, "the bot answered on the platform");
-    for (name, lines, budget) in
+    for (name, invocation, budget) in
         [("first message", &first, FIRST_MESSAGE_BUDGET), ("follow-up", &follow_up, FOLLOW_UP_BUDGET)]
     {
-        let bytes: usize = lines.iter().map(|line| line.len() + BYTES_PER_LOG_EVENT).sum();
+        let (lines, bytes) = (invocation.lines(), invocation.log_bytes());
         println!("{name}: {} lines, {bytes} bytes:\n{}", lines.len(), lines.join("\n"));
         assert!(lines.iter().any(|l| l.contains("\"message\":\"event processed\"")), "{lines:#?}");
         assert!(bytes <= budget, "{name}: {bytes} bytes over {budget}:\n{lines:#?}");

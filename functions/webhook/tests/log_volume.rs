@@ -3,11 +3,9 @@
 //! docs/operations.md) is built on these bytes; a budget here keeps a chatty line from raising
 //! every conversation's cost unnoticed.
 
-use handover_testkit::lambda_runtime::{Invocation, invoke_once};
+use handover_testkit::lambda_runtime::invoke_once;
 use handover_testkit::{moto, startup};
 
-/// CloudWatch Logs counts each log event as its message plus 26 bytes.
-const BYTES_PER_LOG_EVENT: usize = 26;
 /// The receiver's budget per event, its lines with EMF's (Lambda's own records are apart): the
 /// bench's cost line counts 263 bytes, as measured here on 2026-12-04.
 const RECEIVER_LOG_BUDGET: usize = 270;
@@ -26,12 +24,14 @@ async fn a_queued_event_stays_within_the_receiver_log_budget() {
         ("SQS_ENDPOINT", moto::endpoint()),
         ("HANDOVER_STACK", "prod-handover"),
     ];
-    let Invocation { answer, stdout, stderr } =
-        invoke_once(env!("CARGO_BIN_EXE_webhook"), event, 30_000, &env).await;
-    assert_eq!(answer.body["statusCode"], 200, "{:?} {stderr}", answer.body);
+    let invocation = invoke_once(env!("CARGO_BIN_EXE_webhook"), event, 30_000, &env).await;
+    assert_eq!(
+        invocation.answer.body["statusCode"], 200,
+        "{:?} {}",
+        invocation.answer.body, invocation.stderr
+    );
 
-    let lines: Vec<&str> = stdout.lines().chain(stderr.lines()).collect();
-    let bytes: usize = lines.iter().map(|line| line.len() + BYTES_PER_LOG_EVENT).sum();
+    let (lines, bytes) = (invocation.lines(), invocation.log_bytes());
     println!("{} lines, {bytes} bytes:\n{}", lines.len(), lines.join("\n"));
     assert!(lines.iter().any(|l| l.contains("\"EventsReceived\":1")), "the event was counted: {lines:?}");
     assert!(bytes <= RECEIVER_LOG_BUDGET, "{bytes} bytes over {RECEIVER_LOG_BUDGET}: {lines:#?}");
