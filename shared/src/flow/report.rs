@@ -177,4 +177,40 @@ mod tests {
         assert_eq!(store.read_summaries(&[Span::day(day)]).await.unwrap().found.len(), 1);
         assert_eq!(hours_for_report(&store, from, to, settled).await.unwrap(), rolled_up);
     }
+
+    /// A store whose summary writes do their work and then fail (the answer lost, a 5xx).
+    struct SummaryAnswerLost(MemoryStore);
+
+    #[async_trait::async_trait]
+    impl StatsStore for SummaryAnswerLost {
+        async fn record_stats(&self, entries: &[StatsEntry], now_ms: i64) -> Result<(), StoreError> {
+            self.0.record_stats(entries, now_ms).await
+        }
+        async fn read_stats(&self, from: i64, to: i64) -> Result<Vec<HourStats>, StoreError> {
+            self.0.read_stats(from, to).await
+        }
+        async fn read_summaries(&self, spans: &[Span]) -> Result<SummariesRead, StoreError> {
+            self.0.read_summaries(spans).await
+        }
+        async fn write_summary(&self, summary: &Summary, read: Generation) -> Result<(), StoreError> {
+            self.0.write_summary(summary, read).await?;
+            Err(StoreError::Unavailable("the answer was lost".into()))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_summary_kept_whose_answer_was_lost_is_read_back_as_written() {
+        let store = SummaryAnswerLost(MemoryStore::new());
+        let day = crate::time::days_from_civil(2020, 4, 10);
+        for i in 0..200_i64 {
+            let at = (day * 86_400 + i * 432) * 1000;
+            store.record_stats(&session(at, &format!("t{i}"), &format!("u{}", i % 30)), at).await.unwrap();
+        }
+        let (from, to, now) = (day * 24, day * 24 + 23, (day + 3) * 86_400 * 1000);
+        let first = hours_for_report(&store, from, to, now).await.unwrap();
+        assert_eq!(sessions(&first), 200);
+        // The next report reads the summary the lost answer had kept: the same numbers.
+        assert_eq!(store.read_summaries(&[Span::day(day)]).await.unwrap().found.len(), 1);
+        assert_eq!(hours_for_report(&store, from, to, now).await.unwrap(), first);
+    }
 }
