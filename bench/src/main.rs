@@ -666,8 +666,44 @@ async fn largest_item(client: &aws_sdk_dynamodb::Client, table: &str) -> anyhow:
     }
 }
 
-async fn analytics_at_scale(sessions: usize) -> anyhow::Result<()> {
-    println!("\n## Analytics: a 7-day report, {sessions} sessions in one hour\n");
+/// What a report read and gave once its hours were rolled up, at one traffic.
+struct SteadyReport {
+    latency: Duration,
+    items: u64,
+    capacity: f64,
+    users: u64,
+}
+
+/// The 7-day report with every session in one hour, at each traffic in turn (each in a table of
+/// its own): the largest in detail, then what the settled report costs at each.
+async fn analytics_at_scale(largest: usize) -> anyhow::Result<()> {
+    let traffic = [largest / 100, largest / 10, largest / 2, largest];
+    let mut settled = Vec::new();
+    for sessions in traffic {
+        settled.push(analytics_report_runs(sessions, sessions == largest).await?);
+    }
+    println!("\nThe settled report (its third run) at each traffic of the busy hour:\n");
+    println!(
+        "| sessions in the hour | latency (read + report) | items read | capacity units | users (exact) | users reported | error |\n|---|---|---|---|---|---|---|"
+    );
+    for (sessions, run) in traffic.iter().zip(&settled) {
+        let exact = (*sessions).min(CUSTOMERS) as u64;
+        println!(
+            "| {sessions} | {} | {} | {:.1} | {exact} | {} | {:+.2}% |",
+            ms(run.latency),
+            run.items,
+            run.capacity,
+            run.users,
+            (run.users as f64 - exact as f64) / exact as f64 * 100.0
+        );
+    }
+    Ok(())
+}
+
+async fn analytics_report_runs(sessions: usize, print: bool) -> anyhow::Result<SteadyReport> {
+    if print {
+        println!("\n## Analytics: a 7-day report, {sessions} sessions in one hour\n");
+    }
     let meter = DynamoMeter::new();
     let (client, table) = dynamodb_local::fresh_table_with(dynamodb_local::metered_client(&meter)).await;
     let store = DynamoStore::new(client, table);
@@ -707,37 +743,50 @@ async fn analytics_at_scale(sessions: usize) -> anyhow::Result<()> {
     while let Some(written) = writers.join_next().await {
         written??;
     }
-    println!(
-        "{sessions} sessions of {} customers, one in five handed over; loaded in {:.1} s.\n",
-        sessions.min(CUSTOMERS),
-        loading.elapsed().as_secs_f64()
-    );
-    println!(
-        "| run | latency (read + report) | of which the read | DynamoDB requests | items read | capacity units | sessions | interventions | users |\n|---|---|---|---|---|---|---|---|---|"
-    );
+    if print {
+        println!(
+            "{sessions} sessions of {} customers, one in five handed over; loaded in {:.1} s.\n",
+            sessions.min(CUSTOMERS),
+            loading.elapsed().as_secs_f64()
+        );
+        println!(
+            "| run | latency (read + report) | of which the read | DynamoDB requests | items read | capacity units | sessions | interventions | users |\n|---|---|---|---|---|---|---|---|---|"
+        );
+    }
     // The first report rolls the closed days and hours up (once); the next ones read them.
+    let mut last = None;
     for run in 1..=3 {
         meter.reset();
         let started = Instant::now();
         let (from, to) = window.hours();
-        let hours = handover_core::flow::report::hours_for_report(store.as_ref(), from, to, now).await?;
+        let summaries =
+            handover_core::flow::report::summaries_for_report(store.as_ref(), from, to, now).await?;
         let read = started.elapsed();
-        let report = analytics::report(window, &hours);
+        let report = analytics::report(window, &summaries);
+        let latency = started.elapsed();
         let a = &report.aggregate_stats;
-        println!(
-            "| {run}{} | {} | {} | {} | {} | {:.1} | {} | {} | {} |",
-            if run == 1 { " (rolls up)" } else { "" },
-            ms(started.elapsed()),
-            ms(read),
-            meter.requests(),
-            meter.items_read(),
-            meter.capacity(),
-            a.session_count,
-            a.interventions_count,
-            a.users_count
-        );
+        if print {
+            println!(
+                "| {run}{} | {} | {} | {} | {} | {:.1} | {} | {} | {} |",
+                if run == 1 { " (rolls up)" } else { "" },
+                ms(latency),
+                ms(read),
+                meter.requests(),
+                meter.items_read(),
+                meter.capacity(),
+                a.session_count,
+                a.interventions_count,
+                a.users_count
+            );
+        }
+        last = Some(SteadyReport {
+            latency,
+            items: meter.items_read(),
+            capacity: meter.capacity(),
+            users: a.users_count,
+        });
     }
-    Ok(())
+    Ok(last.expect("three runs"))
 }
 
 /// Nanoseconds this OS thread has run on a CPU (Linux's schedstat): a process-wide figure

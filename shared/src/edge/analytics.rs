@@ -39,10 +39,10 @@ pub async fn handle(store: &dyn StatsStore, access_token: &Secret, request: ApiR
         Err(err) => return error_response(StatusCode::BAD_REQUEST, "bad_request", &err.to_string()),
     };
     let (from_hour, to_hour) = window.hours();
-    match crate::flow::report::hours_for_report(store, from_hour, to_hour, crate::now_millis()).await {
-        Ok(hours) => json_response(
+    match crate::flow::report::summaries_for_report(store, from_hour, to_hour, crate::now_millis()).await {
+        Ok(summaries) => json_response(
             StatusCode::OK,
-            serde_json::to_value(analytics::report(window, &hours)).expect("plain data"),
+            serde_json::to_value(analytics::report(window, &summaries)).expect("plain data"),
         ),
         Err(err) => super::retry_later("the statistics could not be read", &err),
     }

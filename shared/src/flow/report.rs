@@ -1,16 +1,17 @@
 //! The hours an analytics report reads: summaries of the closed days and hours (rolled up here
-//! the first time a report needs them, then read as one item each), facts of the open hour.
+//! the first time a report needs them, then read as one item each), facts of the open hours
+//! (summarized the same way).
 
 use crate::analytics::rollup::{self, Generation, Span, Summary};
-use crate::store::{HourStats, StatsStore, StoreError};
+use crate::store::{StatsStore, StoreError};
 
 /// The statistics of hours `from..=to`, as [`crate::analytics::report`] reads them.
-pub async fn hours_for_report(
+pub async fn summaries_for_report(
     store: &dyn StatsStore,
     from_hour: i64,
     to_hour: i64,
     now_ms: i64,
-) -> Result<Vec<HourStats>, StoreError> {
+) -> Result<Vec<Summary>, StoreError> {
     let plan = rollup::read_plan(from_hour, to_hour, now_ms);
     let read = store.read_summaries(&plan.summaries).await?;
     let mut summaries = read.found;
@@ -23,11 +24,10 @@ pub async fn hours_for_report(
         keep(store, &summary, generation, now_ms).await;
         summaries.push(summary);
     }
-    let mut hours: Vec<HourStats> = summaries.iter().flat_map(Summary::to_hours).collect();
     if let Some((first, last)) = plan.facts {
-        hours.extend(rollup::facts_as_summarized(&store.read_stats(first, last).await?));
+        summaries.extend(rollup::of_open_hours(&store.read_stats(first, last).await?));
     }
-    Ok(hours)
+    Ok(summaries)
 }
 
 async fn hour_from_facts(store: &dyn StatsStore, hour: Span) -> Result<Summary, StoreError> {
@@ -74,7 +74,7 @@ mod tests {
     use super::*;
     use crate::analytics::{intervention, session};
     use crate::store::memory::MemoryStore;
-    use crate::store::{StatsEntry, SummariesRead};
+    use crate::store::{HourStats, StatsEntry, SummariesRead};
 
     /// A store whose summaries cannot be written (throttled, refused): everything else works.
     struct SummariesRefused(MemoryStore);
@@ -107,11 +107,11 @@ mod tests {
             refusing.record_stats(&facts, at).await.unwrap();
         }
         let (from, to, now) = (day * 24 - 5, day * 24 + 30, (day + 3) * 86_400 * 1000);
-        let expected = hours_for_report(&healthy, from, to, now).await.unwrap();
+        let expected = summaries_for_report(&healthy, from, to, now).await.unwrap();
         assert!(!healthy.read_summaries(&[Span::day(day)]).await.unwrap().found.is_empty());
 
         for _ in 0..2 {
-            let hours = hours_for_report(&refusing, from, to, now).await.unwrap();
+            let hours = summaries_for_report(&refusing, from, to, now).await.unwrap();
             assert_eq!(hours, expected, "the same report, from the facts, each time");
         }
         assert!(refusing.read_summaries(&[Span::day(day)]).await.unwrap().found.is_empty(), "nothing kept");
@@ -145,8 +145,8 @@ mod tests {
         }
     }
 
-    fn sessions(hours: &[HourStats]) -> usize {
-        hours.iter().map(|h| h.sessions.len()).sum()
+    fn sessions(summaries: &[Summary]) -> u64 {
+        summaries.iter().map(Summary::session_count).sum()
     }
 
     #[tokio::test]
@@ -162,20 +162,20 @@ mod tests {
         }
 
         // The first report rolls the day up from facts read before the late fact came.
-        assert_eq!(sessions(&hours_for_report(&store, from, to, now).await.unwrap()), 100);
+        assert_eq!(sessions(&summaries_for_report(&store, from, to, now).await.unwrap()), 100);
         let read = store.read_summaries(&[Span::day(day), Span::hour(day * 24)]).await.unwrap();
         assert!(read.found.is_empty(), "neither the day nor the late fact's hour kept without it");
         assert!(read.missing.iter().all(|(_, generation)| generation.count == 1), "{read:?}");
 
         // Within the late fact's settling time the reports count it, from the facts again.
-        assert_eq!(sessions(&hours_for_report(&store, from, to, now + 1_000).await.unwrap()), 101);
+        assert_eq!(sessions(&summaries_for_report(&store, from, to, now + 1_000).await.unwrap()), 101);
         assert!(store.read_summaries(&[Span::day(day)]).await.unwrap().found.is_empty());
         // After it, the roll-up is kept and read back as it was made.
         let settled = now + rollup::LATE_FACT_SETTLE_SECONDS * 1000;
-        let rolled_up = hours_for_report(&store, from, to, settled).await.unwrap();
+        let rolled_up = summaries_for_report(&store, from, to, settled).await.unwrap();
         assert_eq!(sessions(&rolled_up), 101);
         assert_eq!(store.read_summaries(&[Span::day(day)]).await.unwrap().found.len(), 1);
-        assert_eq!(hours_for_report(&store, from, to, settled).await.unwrap(), rolled_up);
+        assert_eq!(summaries_for_report(&store, from, to, settled).await.unwrap(), rolled_up);
     }
 
     /// A store whose summary writes do their work and then fail (the answer lost, a 5xx).
@@ -207,10 +207,10 @@ mod tests {
             store.record_stats(&session(at, &format!("t{i}"), &format!("u{}", i % 30)), at).await.unwrap();
         }
         let (from, to, now) = (day * 24, day * 24 + 23, (day + 3) * 86_400 * 1000);
-        let first = hours_for_report(&store, from, to, now).await.unwrap();
+        let first = summaries_for_report(&store, from, to, now).await.unwrap();
         assert_eq!(sessions(&first), 200);
         // The next report reads the summary the lost answer had kept: the same numbers.
         assert_eq!(store.read_summaries(&[Span::day(day)]).await.unwrap().found.len(), 1);
-        assert_eq!(hours_for_report(&store, from, to, now).await.unwrap(), first);
+        assert_eq!(summaries_for_report(&store, from, to, now).await.unwrap(), first);
     }
 }
