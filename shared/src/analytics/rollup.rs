@@ -121,6 +121,13 @@ pub const CUSTOMER_SAMPLE: usize = 32_768;
 /// way: 90 KB at most.
 pub const CONVERSATION_SAMPLE: usize = 8_192;
 
+/// Customer marks a report holds at once over all its summaries (16 bytes each in memory, and
+/// about as much again while users are counted): a 92-day report of busy days stays within the
+/// analytics function's 128 MB. A 7-day report (about 40 summaries) keeps every summary whole.
+pub const REPORT_CUSTOMER_MARKS: usize = 1_500_000;
+/// Conversation marks a report holds at once, the same way.
+pub const REPORT_CONVERSATION_MARKS: usize = 400_000;
+
 /// Something that happened to a customer or a conversation, in a summary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 struct Mark {
@@ -343,6 +350,22 @@ impl Summary {
         joined.customers = Sample::capped(customers, joined.customers.below, CUSTOMER_SAMPLE);
         joined.conversations = Sample::capped(conversations, joined.conversations.below, CONVERSATION_SAMPLE);
         joined
+    }
+
+    /// The summary with at most its share of a report's marks, the report reading `summaries` in
+    /// all: a sample cut further is still a sample (its bounds only go down), so the report's
+    /// memory is bounded whatever its window, at some precision for long windows of busy days.
+    pub fn within_report(mut self, summaries: usize) -> Self {
+        let share = |report: usize, own: usize| (report / summaries.max(1)).min(own);
+        for (sample, cap) in [
+            (&mut self.customers, share(REPORT_CUSTOMER_MARKS, CUSTOMER_SAMPLE)),
+            (&mut self.conversations, share(REPORT_CONVERSATION_MARKS, CONVERSATION_SAMPLE)),
+        ] {
+            if sample.marks.len() > cap {
+                *sample = Sample::capped(std::mem::take(&mut sample.marks), sample.below.clone(), cap);
+            }
+        }
+        self
     }
 
     /// The Unix second a minute of the span starts at.
@@ -744,6 +767,24 @@ mod tests {
         assert_eq!(expected.aggregate_stats.users_count, 40_000);
         let (rate, expected_rate) = (got.containment_rate.unwrap(), expected.containment_rate.unwrap());
         assert!((rate - expected_rate).abs() < 0.02, "{rate} vs {expected_rate}");
+    }
+
+    #[test]
+    fn a_summary_cut_to_its_share_of_a_long_report_keeps_exact_counts_and_estimates_users() {
+        let day = 18_362;
+        let facts = hours_of(busy_day(day, 100_000));
+        let whole = Summary::of_facts(Span::day(day), &facts);
+        // A 92-day window and its previous interval: about 200 summaries.
+        let cut = whole.clone().within_report(200);
+        assert!(cut.customers.marks.len() <= REPORT_CUSTOMER_MARKS / 200);
+        assert!(cut.conversations.marks.len() <= REPORT_CONVERSATION_MARKS / 200);
+        assert_eq!(whole.clone().within_report(40), whole, "a 7-day report keeps it whole");
+        let w = window(Some("10/04/2020"), Some("10/04/2020"), Some("0"), 0).unwrap();
+        let (got, expected) = (report(w, &[cut]), reference_report(w, &facts));
+        assert_eq!(got.aggregate_stats.session_count, expected.aggregate_stats.session_count);
+        assert_eq!(got.interventions_by_reason, expected.interventions_by_reason);
+        let users = got.aggregate_stats.users_count as f64;
+        assert!((users / 40_000.0 - 1.0).abs() < 0.05, "{users}");
     }
 
     #[test]

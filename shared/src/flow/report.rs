@@ -5,7 +5,11 @@
 use crate::analytics::rollup::{self, Generation, Span, Summary};
 use crate::store::{StatsStore, StoreError};
 
-/// The statistics of hours `from..=to`, as [`crate::analytics::report`] reads them.
+/// Summaries read at once: 20 busy days' are about 9 MB, well under a `BatchGetItem`'s 16 MB.
+const SPANS_PER_READ: usize = 20;
+
+/// The statistics of hours `from..=to` as summaries, as [`crate::analytics::report`] reads
+/// them, each cut to its share of the report's memory ([`Summary::within_report`]).
 pub async fn summaries_for_report(
     store: &dyn StatsStore,
     from_hour: i64,
@@ -13,19 +17,24 @@ pub async fn summaries_for_report(
     now_ms: i64,
 ) -> Result<Vec<Summary>, StoreError> {
     let plan = rollup::read_plan(from_hour, to_hour, now_ms);
-    let read = store.read_summaries(&plan.summaries).await?;
-    let mut summaries = read.found;
-    for (span, generation) in read.missing {
-        let summary = if span.hours == 1 {
-            hour_from_facts(store, span).await?
-        } else {
-            day(store, span, now_ms).await?
-        };
-        keep(store, &summary, generation, now_ms).await;
-        summaries.push(summary);
+    let count = plan.summaries.len() + 1;
+    let mut summaries = Vec::with_capacity(count);
+    for spans in plan.summaries.chunks(SPANS_PER_READ) {
+        let read = store.read_summaries(spans).await?;
+        summaries.extend(read.found.into_iter().map(|s| s.within_report(count)));
+        for (span, generation) in read.missing {
+            let summary = if span.hours == 1 {
+                hour_from_facts(store, span).await?
+            } else {
+                day(store, span, now_ms).await?
+            };
+            keep(store, &summary, generation, now_ms).await;
+            summaries.push(summary.within_report(count));
+        }
     }
     if let Some((first, last)) = plan.facts {
-        summaries.extend(rollup::of_open_hours(&store.read_stats(first, last).await?));
+        let open = rollup::of_open_hours(&store.read_stats(first, last).await?);
+        summaries.extend(open.map(|s| s.within_report(count)));
     }
     Ok(summaries)
 }
@@ -212,5 +221,55 @@ mod tests {
         // The next report reads the summary the lost answer had kept: the same numbers.
         assert_eq!(store.read_summaries(&[Span::day(day)]).await.unwrap().found.len(), 1);
         assert_eq!(summaries_for_report(&store, from, to, now).await.unwrap(), first);
+    }
+
+    /// A store that notes how many summaries each read asks for.
+    struct ReadsCounted {
+        inner: MemoryStore,
+        largest_read: std::sync::atomic::AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl StatsStore for ReadsCounted {
+        async fn record_stats(&self, entries: &[StatsEntry], now_ms: i64) -> Result<(), StoreError> {
+            self.inner.record_stats(entries, now_ms).await
+        }
+        async fn read_stats(&self, from: i64, to: i64) -> Result<Vec<HourStats>, StoreError> {
+            self.inner.read_stats(from, to).await
+        }
+        async fn read_summaries(&self, spans: &[Span]) -> Result<SummariesRead, StoreError> {
+            self.largest_read.fetch_max(spans.len(), std::sync::atomic::Ordering::Relaxed);
+            self.inner.read_summaries(spans).await
+        }
+        async fn write_summary(&self, summary: &Summary, read: Generation) -> Result<(), StoreError> {
+            self.inner.write_summary(summary, read).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_long_window_is_read_a_few_summaries_at_a_time_with_every_day_counted() {
+        let store = ReadsCounted { inner: MemoryStore::new(), largest_read: 0.into() };
+        let first_day = crate::time::days_from_civil(2020, 1, 1);
+        for i in 0..184_i64 {
+            let at = ((first_day + i) * 86_400 + 3_600) * 1000;
+            store.record_stats(&session(at, &format!("t{i}"), &format!("u{}", i % 10)), at).await.unwrap();
+        }
+        let w = crate::analytics::window(Some("02/04/2020"), Some("02/07/2020"), None, 0).unwrap();
+        let (from, to) = w.hours();
+        let now = (first_day + 200) * 86_400 * 1000;
+        let summaries = summaries_for_report(&store, from, to, now).await.unwrap();
+        assert_eq!(summaries.len(), 184, "a summary per day of the window and its previous interval");
+        // 20 spans at a time; a day rolled up reads its 24 hours' summaries at once.
+        assert_eq!(store.largest_read.load(std::sync::atomic::Ordering::Relaxed), 24);
+        // Once kept, the days are read 20 at a time.
+        store.largest_read.store(0, std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(summaries_for_report(&store, from, to, now).await.unwrap(), summaries);
+        assert_eq!(store.largest_read.load(std::sync::atomic::Ordering::Relaxed), SPANS_PER_READ);
+        let report = crate::analytics::report(w, &summaries);
+        assert_eq!(
+            (report.aggregate_stats.session_count, report.previous_interval_stats.session_count),
+            (92, 92)
+        );
+        assert_eq!(report.aggregate_stats.users_count, 10);
     }
 }
