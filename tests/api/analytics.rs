@@ -153,6 +153,8 @@ async fn closed_days_are_read_as_summaries_and_a_late_fact_still_counts() {
     // The window starts at 00:30 UTC: the sessions of its first 13 slots (2 handovers) are before it.
     assert_eq!(counts(&first["aggregate_stats"]), (587, 117, 40));
     let rolling_up = meter.items_read();
+    // What the function does here (reads, rolls up, keeps summaries), its role may do in AWS.
+    crate::template::assert_grants("AnalyticsFunction", &meter.operations());
     meter.reset();
     let (_, second) = analytics_report(&app, query).await;
     assert_eq!(second, first, "the summaries give the facts' numbers");
@@ -171,6 +173,7 @@ async fn closed_days_are_read_as_summaries_and_a_late_fact_still_counts() {
     let (_, fourth) = analytics_report(&app, query).await;
     assert_eq!(fourth, third);
     assert!(meter.items_read() > 3 + 24, "{} items", meter.items_read());
+    crate::template::assert_grants("AnalyticsFunction", &meter.operations());
 }
 
 #[tokio::test]

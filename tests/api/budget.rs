@@ -24,6 +24,8 @@ async fn cost_of(app: &TestApp, meter: &DynamoMeter, body: String) -> Cost {
     let body = body.replace("2026-11-22T10:00:00.000Z", &now);
     meter.reset();
     assert_eq!(app.post_webhook(body).await.status(), 200);
+    // Every request the worker made here, its role may make in AWS.
+    crate::template::assert_grants("ProcessFunction", &meter.operations());
     Cost {
         engage: app.engage_calls().await.len() - engage_before,
         dynamodb: meter.requests(),
