@@ -80,9 +80,15 @@ fn updates_per_thread(calls: &[String]) -> std::collections::BTreeMap<String, us
 }
 
 async fn remaining_only_goes_down(store: StoreKind) {
-    let app = TestApp::spawn(Options::default().store(store)).await;
+    let meter = handover_testkit::meter::DynamoMeter::new();
+    let options = match store {
+        StoreKind::Dynamo => Options::default().metered(&meter),
+        StoreKind::Memory => Options::default().store(store),
+    };
+    let app = TestApp::spawn(options).await;
     accept_updates(&app).await;
     let ids = bot_threads(&app.store, 30).await;
+    meter.reset();
     // About seven threads a run at 450 requests a minute.
     let flow = sweep(&app, Duration::from_secs(1)).await;
     let mut remaining = vec![flow.status().await.unwrap().remaining];
@@ -100,6 +106,8 @@ async fn remaining_only_goes_down(store: StoreKind) {
     assert_eq!(counts.len(), ids.len());
     assert!(counts.values().all(|&n| n == 1), "{counts:?}");
     assert_eq!(flow.status().await.unwrap().handed_over, 30);
+    // Every request the sweep made against DynamoDB Local, its role may make in AWS.
+    crate::template::assert_grants("EmergencyFunction", &meter.operations());
 }
 
 async fn a_killed_run_resumes(store: StoreKind) {
