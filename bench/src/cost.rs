@@ -80,13 +80,21 @@ pub fn per_thousand(u: &Usage) -> Vec<(&'static str, f64)> {
 }
 
 /// The stack's fixed monthly cost: secrets, alarms, the dashboard, the custom metrics, the
-/// emergency function's minute schedule and the queue's idle polling.
+/// emergency function's minute schedule, the analytics roll-up's hourly one and the queue's
+/// idle polling.
 pub fn fixed_monthly(secrets: f64, alarms: f64, metrics: f64) -> Vec<(&'static str, f64)> {
     let minutes = 30.0 * 24.0 * 60.0;
     // Lambda's SQS pollers (5 at the start) long-poll 20 s: 3 receives a minute each.
     let idle_receives = 5.0 * 3.0 * minutes;
     // The emergency schedule: one invocation a minute, about 20 ms at 128 MB, one GetItem.
     let schedule = minutes * (LAMBDA_REQUEST.dollars + 0.020 * 0.125 * LAMBDA_GB_SECOND.dollars);
+    // The analytics roll-up (when analytics is on): one invocation an hour, about 100 ms at
+    // 128 MB, a read of yesterday's and today's summary headers (the facts it rolls up are
+    // read once, by it or by a report).
+    let roll_up = minutes / 60.0
+        * (LAMBDA_REQUEST.dollars
+            + 0.100 * 0.125 * LAMBDA_GB_SECOND.dollars
+            + 13.0 * DYNAMODB_READ_UNIT.dollars);
     vec![
         (SECRET_MONTH.what, secrets * SECRET_MONTH.dollars),
         (ALARM_MONTH.what, alarms * ALARM_MONTH.dollars),
@@ -94,6 +102,7 @@ pub fn fixed_monthly(secrets: f64, alarms: f64, metrics: f64) -> Vec<(&'static s
         (CUSTOM_METRIC_MONTH.what, metrics * CUSTOM_METRIC_MONTH.dollars),
         ("SQS idle polling", idle_receives * SQS_FIFO_REQUEST.dollars),
         ("emergency schedule (Lambda)", schedule),
+        ("analytics roll-up schedule (Lambda, DynamoDB reads)", roll_up),
     ]
 }
 

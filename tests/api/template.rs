@@ -482,3 +482,18 @@ fn the_dashboard_and_alarms_read_the_metrics_the_code_emits() {
         assert!(named.contains(wanted), "the dashboard leaves out {wanted}");
     }
 }
+
+/// Issue 26: closed hours rolled up "by the analytics function or a schedule": both. The
+/// schedule invokes the same function (its binary's scheduled path is tested in
+/// `functions/analytics/tests/lambda.rs`) often enough that a report finds yesterday kept.
+#[test]
+fn the_analytics_function_rolls_closed_hours_up_every_hour() {
+    let template = template();
+    let events = &template["Resources"]["AnalyticsFunction"]["Properties"]["Events"];
+    assert_eq!(events["Report"]["Type"], "HttpApi");
+    assert_eq!(events["RollUp"]["Type"], "ScheduleV2");
+    assert_eq!(events["RollUp"]["Properties"]["ScheduleExpression"], "rate(1 hour)");
+    // One run rolls an hour up within the function's Timeout (DynamoDB Local: 2.5 s for
+    // 100,000 sessions in one hour, in docs/performance.md).
+    assert!(timeout_of(&template, "AnalyticsFunction") >= 10);
+}

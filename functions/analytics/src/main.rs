@@ -1,4 +1,5 @@
-//! Lambda `analytics`: `GET /analytics/agent_intervention.json` (Avaamo's shape).
+//! Lambda `analytics`: `GET /analytics/agent_intervention.json` (Avaamo's shape) and, every
+//! hour, an EventBridge schedule that rolls up the hours just closed, ahead of the reports.
 
 use handover_core::{config::ProcessEnv, edge, telemetry, wiring};
 
@@ -11,5 +12,9 @@ async fn main() -> Result<(), lambda_http::Error> {
     // Secrets given as NAME_SECRET_ARN are read from Secrets Manager, once.
     let env = wiring::or_exit(wiring::environment(&ProcessEnv).await);
     let (store, token) = wiring::or_exit(wiring::analytics_function(&env).await);
-    edge::lambda::run(|request| edge::analytics::handle(store.as_ref(), &token, request)).await
+    edge::lambda::run_with_schedule(
+        |request| edge::analytics::handle(store.as_ref(), &token, request),
+        |_time_left| edge::analytics::roll_up(store.as_ref()),
+    )
+    .await
 }

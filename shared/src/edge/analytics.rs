@@ -47,3 +47,12 @@ pub async fn handle(store: &dyn StatsStore, access_token: &Secret, request: ApiR
         Err(err) => super::retry_later("the statistics could not be read", &err),
     }
 }
+
+/// The hourly schedule: rolls up what closed since yesterday. A failure is logged; the next run,
+/// or the next report, rolls it up (summaries are kept only whole, at their span's generation).
+pub async fn roll_up(store: &dyn StatsStore) {
+    match crate::flow::report::roll_up_closed(store, crate::now_millis()).await {
+        Ok(spans) => tracing::info!(spans, "statistics_rolled_up"),
+        Err(err) => tracing::warn!(error = %err, "statistics_not_rolled_up"),
+    }
+}

@@ -18,10 +18,39 @@ pub async fn summaries_for_report(
 ) -> Result<Vec<Summary>, StoreError> {
     let plan = rollup::read_plan(from_hour, to_hour, now_ms);
     let count = plan.summaries.len() + 1;
-    let mut summaries = Vec::with_capacity(count);
-    for spans in plan.summaries.chunks(SPANS_PER_READ) {
+    let (mut summaries, _) = read_or_roll_up(store, &plan.summaries, now_ms, count).await?;
+    if let Some((first, last)) = plan.facts {
+        let open = rollup::of_open_hours(&store.read_stats(first, last).await?);
+        summaries.extend(open.map(|s| s.within_report(count)));
+    }
+    Ok(summaries)
+}
+
+/// Rolls up the spans closed since yesterday (UTC) that have no summary yet: run by the
+/// analytics function's hourly schedule, so that a report finds them kept instead of reading
+/// a busy day's facts within its own time. Returns how many it rolled up.
+pub async fn roll_up_closed(store: &dyn StatsStore, now_ms: i64) -> Result<usize, StoreError> {
+    let this_hour = now_ms.div_euclid(3_600_000);
+    let plan = rollup::read_plan((this_hour.div_euclid(24) - 1) * 24, this_hour, now_ms);
+    // As one summary's report: none is cut (they are dropped as soon as kept).
+    let (_, rolled_up) = read_or_roll_up(store, &plan.summaries, now_ms, 1).await?;
+    Ok(rolled_up)
+}
+
+/// The summaries of `spans`, read a few at a time; those not kept yet are rolled up from the
+/// facts and kept. Each is cut to its share of a report of `report_size` summaries. Returns
+/// them and how many were rolled up.
+async fn read_or_roll_up(
+    store: &dyn StatsStore,
+    spans: &[Span],
+    now_ms: i64,
+    report_size: usize,
+) -> Result<(Vec<Summary>, usize), StoreError> {
+    let mut summaries = Vec::with_capacity(spans.len() + 1);
+    let mut rolled_up = 0;
+    for spans in spans.chunks(SPANS_PER_READ) {
         let read = store.read_summaries(spans).await?;
-        summaries.extend(read.found.into_iter().map(|s| s.within_report(count)));
+        summaries.extend(read.found.into_iter().map(|s| s.within_report(report_size)));
         for (span, generation) in read.missing {
             let summary = if span.hours == 1 {
                 hour_from_facts(store, span).await?
@@ -29,14 +58,11 @@ pub async fn summaries_for_report(
                 day(store, span, now_ms).await?
             };
             keep(store, &summary, generation, now_ms).await;
-            summaries.push(summary.within_report(count));
+            summaries.push(summary.within_report(report_size));
+            rolled_up += 1;
         }
     }
-    if let Some((first, last)) = plan.facts {
-        let open = rollup::of_open_hours(&store.read_stats(first, last).await?);
-        summaries.extend(open.map(|s| s.within_report(count)));
-    }
-    Ok(summaries)
+    Ok((summaries, rolled_up))
 }
 
 async fn hour_from_facts(store: &dyn StatsStore, hour: Span) -> Result<Summary, StoreError> {
@@ -271,5 +297,27 @@ mod tests {
             (92, 92)
         );
         assert_eq!(report.aggregate_stats.users_count, 10);
+    }
+
+    #[tokio::test]
+    async fn the_schedule_rolls_up_what_closed_since_yesterday_once() {
+        let store = MemoryStore::new();
+        let day = crate::time::days_from_civil(2020, 4, 10);
+        // 02:20 UTC: yesterday and today's first two hours are closed.
+        let now = (day * 86_400 + 2 * 3_600 + 20 * 60) * 1000;
+        for at in [(day - 1) * 86_400 + 600, day * 86_400 + 600, day * 86_400 + 3_700, day * 86_400 + 7_300] {
+            let at = at * 1000;
+            store.record_stats(&session(at, &format!("t{at}"), "u"), at).await.unwrap();
+        }
+        assert_eq!(roll_up_closed(&store, now).await.unwrap(), 3, "yesterday, 00:00 and 01:00");
+        let kept = store
+            .read_summaries(&[Span::day(day - 1), Span::hour(day * 24), Span::hour(day * 24 + 1)])
+            .await
+            .unwrap();
+        assert_eq!((kept.found.len(), kept.missing.len()), (3, 0));
+        assert_eq!(sessions(&kept.found), 3);
+        // The open hour is left to the reports; the next run has nothing to do.
+        assert!(store.read_summaries(&[Span::hour(day * 24 + 2)]).await.unwrap().found.is_empty());
+        assert_eq!(roll_up_closed(&store, now + 60_000).await.unwrap(), 0);
     }
 }
