@@ -1,5 +1,6 @@
 //! Lambda `analytics`: `GET /analytics/agent_intervention.json` (Avaamo's shape) and, every
-//! hour, an EventBridge schedule that rolls up the hours just closed, ahead of the reports.
+//! hour, an EventBridge schedule that rolls up the closed hours and days of the last 15 days
+//! not rolled up yet, ahead of the reports.
 
 use handover_core::{config::ProcessEnv, edge, telemetry, wiring};
 
@@ -14,7 +15,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let (store, token) = wiring::or_exit(wiring::analytics_function(&env).await);
     edge::lambda::run_with_schedule(
         |request| edge::analytics::handle(store.as_ref(), &token, request),
-        |_time_left| edge::analytics::roll_up(store.as_ref()),
+        |time_left| edge::analytics::roll_up(store.as_ref(), time_left),
     )
     .await
 }

@@ -7,7 +7,7 @@ use handover_testkit::lambda_runtime::invoke_once;
 use serde_json::{Value, json};
 
 #[tokio::test]
-async fn the_hourly_schedule_rolls_up_the_hours_closed_since_yesterday() {
+async fn the_hourly_schedule_rolls_up_a_closed_hour_not_rolled_up_yet() {
     let (client, table) = dynamodb_local::fresh_table().await;
     let store = DynamoStore::new(client, table.clone());
     // Two hours ago: closed (with its grace), never reported on.

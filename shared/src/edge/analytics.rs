@@ -48,10 +48,16 @@ pub async fn handle(store: &dyn StatsStore, access_token: &Secret, request: ApiR
     }
 }
 
-/// The hourly schedule: rolls up what closed since yesterday. A failure is logged; the next run,
-/// or the next report, rolls it up (summaries are kept only whole, at their span's generation).
-pub async fn roll_up(store: &dyn StatsStore) {
-    match crate::flow::report::roll_up_closed(store, crate::now_millis()).await {
+/// No span's roll-up starts this close to the function's Timeout (a busy day's takes a few
+/// seconds); the next hour's run continues.
+pub const ROLL_UP_STOP_MARGIN: std::time::Duration = std::time::Duration::from_secs(4);
+
+/// The hourly schedule: rolls up what closed in the last days, within `time_left`. A failure is
+/// logged; the next run, or the next report, rolls it up (summaries are kept only whole, at
+/// their span's generation).
+pub async fn roll_up(store: &dyn StatsStore, time_left: std::time::Duration) {
+    let deadline = tokio::time::Instant::now() + time_left.saturating_sub(ROLL_UP_STOP_MARGIN);
+    match crate::flow::report::roll_up_closed(store, crate::now_millis(), deadline).await {
         Ok(spans) => tracing::info!(spans, "statistics_rolled_up"),
         Err(err) => tracing::warn!(error = %err, "statistics_not_rolled_up"),
     }

@@ -18,7 +18,7 @@ pub async fn summaries_for_report(
 ) -> Result<Vec<Summary>, StoreError> {
     let plan = rollup::read_plan(from_hour, to_hour, now_ms);
     let count = plan.summaries.len() + 1;
-    let (mut summaries, _) = read_or_roll_up(store, &plan.summaries, now_ms, count).await?;
+    let (mut summaries, _) = read_or_roll_up(store, &plan.summaries, now_ms, count, None).await?;
     if let Some((first, last)) = plan.facts {
         let open = rollup::of_open_hours(&store.read_stats(first, last).await?);
         summaries.extend(open.map(|s| s.within_report(count)));
@@ -26,25 +26,39 @@ pub async fn summaries_for_report(
     Ok(summaries)
 }
 
-/// Rolls up the spans closed since yesterday (UTC) that have no summary yet: run by the
-/// analytics function's hourly schedule, so that a report finds them kept instead of reading
-/// a busy day's facts within its own time. Returns how many it rolled up.
-pub async fn roll_up_closed(store: &dyn StatsStore, now_ms: i64) -> Result<usize, StoreError> {
+/// Days back the hourly roll-up looks for closed spans without a summary: a 7-day report and
+/// its previous interval (after a deploy that changed the summaries' format, or a late fact,
+/// these are rolled up again ahead of the reports). Older ones are rolled up by the report that
+/// needs them.
+pub const ROLL_UP_DAYS: i64 = 15;
+
+/// Rolls up the spans closed in the last [`ROLL_UP_DAYS`] (UTC) that have no summary yet, the
+/// newest first, starting none after `deadline`: run by the analytics function's hourly
+/// schedule, so that a report finds them kept instead of reading a busy day's facts within its
+/// own time. Returns how many it rolled up.
+pub async fn roll_up_closed(
+    store: &dyn StatsStore,
+    now_ms: i64,
+    deadline: tokio::time::Instant,
+) -> Result<usize, StoreError> {
     let this_hour = now_ms.div_euclid(3_600_000);
-    let plan = rollup::read_plan((this_hour.div_euclid(24) - 1) * 24, this_hour, now_ms);
+    let mut spans =
+        rollup::read_plan((this_hour.div_euclid(24) - ROLL_UP_DAYS) * 24, this_hour, now_ms).summaries;
+    spans.reverse();
     // As one summary's report: none is cut (they are dropped as soon as kept).
-    let (_, rolled_up) = read_or_roll_up(store, &plan.summaries, now_ms, 1).await?;
+    let (_, rolled_up) = read_or_roll_up(store, &spans, now_ms, 1, Some(deadline)).await?;
     Ok(rolled_up)
 }
 
 /// The summaries of `spans`, read a few at a time; those not kept yet are rolled up from the
-/// facts and kept. Each is cut to its share of a report of `report_size` summaries. Returns
-/// them and how many were rolled up.
+/// facts and kept (none started after `deadline`, when given). Each is cut to its share of a
+/// report of `report_size` summaries. Returns them and how many were rolled up.
 async fn read_or_roll_up(
     store: &dyn StatsStore,
     spans: &[Span],
     now_ms: i64,
     report_size: usize,
+    deadline: Option<tokio::time::Instant>,
 ) -> Result<(Vec<Summary>, usize), StoreError> {
     let mut summaries = Vec::with_capacity(spans.len() + 1);
     let mut rolled_up = 0;
@@ -52,6 +66,9 @@ async fn read_or_roll_up(
         let read = store.read_summaries(spans).await?;
         summaries.extend(read.found.into_iter().map(|s| s.within_report(report_size)));
         for (span, generation) in read.missing {
+            if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
+                return Ok((summaries, rolled_up));
+            }
             let summary = if span.hours == 1 {
                 hour_from_facts(store, span).await?
             } else {
@@ -300,24 +317,74 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_schedule_rolls_up_what_closed_since_yesterday_once() {
+    async fn the_schedule_rolls_up_what_closed_in_the_last_fifteen_days_once() {
         let store = MemoryStore::new();
         let day = crate::time::days_from_civil(2020, 4, 10);
-        // 02:20 UTC: yesterday and today's first two hours are closed.
+        // 02:20 UTC: the last 15 days and today's first two hours are closed.
         let now = (day * 86_400 + 2 * 3_600 + 20 * 60) * 1000;
-        for at in [(day - 1) * 86_400 + 600, day * 86_400 + 600, day * 86_400 + 3_700, day * 86_400 + 7_300] {
-            let at = at * 1000;
-            store.record_stats(&session(at, &format!("t{at}"), "u"), at).await.unwrap();
+        let hours_ago = [20 * 24, 10 * 24, 3, 2, 1, 0];
+        for back in hours_ago {
+            let at = (day * 86_400 + 2 * 3_600 - back * 3_600 + 600) * 1000;
+            store.record_stats(&session(at, &format!("t{back}"), "u"), at).await.unwrap();
         }
-        assert_eq!(roll_up_closed(&store, now).await.unwrap(), 3, "yesterday, 00:00 and 01:00");
+        let far = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+        // Out of time before it starts: nothing.
+        assert_eq!(roll_up_closed(&store, now, tokio::time::Instant::now()).await.unwrap(), 0);
+        // 15 days and today's 00:00 and 01:00.
+        assert_eq!(roll_up_closed(&store, now, far).await.unwrap(), 17);
         let kept = store
-            .read_summaries(&[Span::day(day - 1), Span::hour(day * 24), Span::hour(day * 24 + 1)])
+            .read_summaries(&[
+                Span::day(day - 10),
+                Span::day(day - 1),
+                Span::hour(day * 24),
+                Span::hour(day * 24 + 1),
+            ])
             .await
             .unwrap();
-        assert_eq!((kept.found.len(), kept.missing.len()), (3, 0));
-        assert_eq!(sessions(&kept.found), 3);
-        // The open hour is left to the reports; the next run has nothing to do.
+        assert_eq!((kept.found.len(), kept.missing.len()), (4, 0));
+        assert_eq!(sessions(&kept.found), 4);
+        // Older days are left to the reports, the open hour too; the next run has nothing to do.
+        assert!(store.read_summaries(&[Span::day(day - 20)]).await.unwrap().found.is_empty());
         assert!(store.read_summaries(&[Span::hour(day * 24 + 2)]).await.unwrap().found.is_empty());
-        assert_eq!(roll_up_closed(&store, now + 60_000).await.unwrap(), 0);
+        assert_eq!(roll_up_closed(&store, now + 60_000, far).await.unwrap(), 0);
+    }
+
+    /// A store whose fact reads take 10 s (of a paused clock).
+    struct SlowFacts(MemoryStore);
+
+    #[async_trait::async_trait]
+    impl StatsStore for SlowFacts {
+        async fn record_stats(&self, entries: &[StatsEntry], now_ms: i64) -> Result<(), StoreError> {
+            self.0.record_stats(entries, now_ms).await
+        }
+        async fn read_stats(&self, from: i64, to: i64) -> Result<Vec<HourStats>, StoreError> {
+            tokio::time::advance(std::time::Duration::from_secs(10)).await;
+            self.0.read_stats(from, to).await
+        }
+        async fn read_summaries(&self, spans: &[Span]) -> Result<SummariesRead, StoreError> {
+            self.0.read_summaries(spans).await
+        }
+        async fn write_summary(&self, summary: &Summary, read: Generation) -> Result<(), StoreError> {
+            self.0.write_summary(summary, read).await
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_schedule_short_of_time_rolls_up_the_newest_spans_first_and_starts_none_late() {
+        let store = SlowFacts(MemoryStore::new());
+        let day = crate::time::days_from_civil(2020, 4, 10);
+        let now = (day * 86_400 + 2 * 3_600 + 20 * 60) * 1000;
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+        // 01:00 starts at once, 00:00 at 10 s; yesterday would start at 20 s, past the deadline.
+        assert_eq!(roll_up_closed(&store, now, deadline).await.unwrap(), 2);
+        let read = store
+            .read_summaries(&[Span::hour(day * 24 + 1), Span::hour(day * 24), Span::day(day - 1)])
+            .await
+            .unwrap();
+        assert_eq!(
+            read.found.iter().map(|s| s.span).collect::<Vec<_>>(),
+            vec![Span::hour(day * 24 + 1), Span::hour(day * 24)]
+        );
+        assert_eq!(read.missing.iter().map(|(span, _)| *span).collect::<Vec<_>>(), vec![Span::day(day - 1)]);
     }
 }
