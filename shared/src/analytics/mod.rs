@@ -7,9 +7,10 @@
 //! entry twice (a retry) counts once. A report reads its window and the previous one: closed
 //! days and hours as [`rollup::Summary`]s, the open hours' entries summarized the same way, so
 //! its cost does not grow with traffic. Sessions and interventions are exact at one-minute
-//! resolution; `users_count` (distinct customers) is exact while a day holds up to 32,768
-//! customer-minutes in every hour it touches, and estimated from a sample of customers beyond
-//! (within 2%: issue 7 allows a sketch within 2%, said in docs/behaviour.md).
+//! resolution; `users_count` (distinct customers) is exact for an interval whose hours kept all
+//! their customers (a summary keeps 32,768 customer-minutes, sampling its busiest hours first),
+//! and estimated from the sampled customers otherwise (within 2%: issue 7 allows a sketch
+//! within 2%, said in the README and docs/behaviour.md).
 
 pub mod rollup;
 

@@ -412,7 +412,7 @@ impl Summary {
         &self.reasons
     }
 
-    /// Whether any customer count of the span is estimated (a sample was cut).
+    /// Whether the span's distinct customers or containment are estimated (a sample was cut).
     pub fn sampled(&self) -> bool {
         self.customers.below.iter().chain(&self.conversations.below).any(Option::is_some)
     }
