@@ -128,28 +128,74 @@ mod tests {
     use crate::store::memory::MemoryStore;
     use crate::store::{HourStats, StatsEntry, SummariesRead};
 
-    /// A store whose summaries cannot be written (throttled, refused): everything else works.
-    struct SummariesRefused(MemoryStore);
+    /// What a test store does on each statistics call; each defaults to the memory store's own.
+    #[async_trait::async_trait]
+    trait Hooks: Send + Sync {
+        async fn read_stats(
+            &self,
+            store: &MemoryStore,
+            from: i64,
+            to: i64,
+        ) -> Result<Vec<HourStats>, StoreError> {
+            store.read_stats(from, to).await
+        }
+        async fn read_summaries(
+            &self,
+            store: &MemoryStore,
+            spans: &[Span],
+        ) -> Result<SummariesRead, StoreError> {
+            store.read_summaries(spans).await
+        }
+        async fn write_summary(
+            &self,
+            store: &MemoryStore,
+            summary: &Summary,
+            read: Generation,
+        ) -> Result<(), StoreError> {
+            store.write_summary(summary, read).await
+        }
+    }
+
+    /// A memory store whose reads and writes of statistics go through `hooks` (the faults and
+    /// the counting these tests need); facts are recorded as the store records them.
+    struct Hooked<H> {
+        store: MemoryStore,
+        hooks: H,
+    }
+
+    fn hooked<H: Hooks>(hooks: H) -> Hooked<H> {
+        Hooked { store: MemoryStore::new(), hooks }
+    }
 
     #[async_trait::async_trait]
-    impl StatsStore for SummariesRefused {
+    impl<H: Hooks> StatsStore for Hooked<H> {
         async fn record_stats(&self, entries: &[StatsEntry], now_ms: i64) -> Result<(), StoreError> {
-            self.0.record_stats(entries, now_ms).await
+            self.store.record_stats(entries, now_ms).await
         }
         async fn read_stats(&self, from: i64, to: i64) -> Result<Vec<HourStats>, StoreError> {
-            self.0.read_stats(from, to).await
+            self.hooks.read_stats(&self.store, from, to).await
         }
         async fn read_summaries(&self, spans: &[Span]) -> Result<SummariesRead, StoreError> {
-            self.0.read_summaries(spans).await
+            self.hooks.read_summaries(&self.store, spans).await
         }
-        async fn write_summary(&self, _: &Summary, _: Generation) -> Result<(), StoreError> {
+        async fn write_summary(&self, summary: &Summary, read: Generation) -> Result<(), StoreError> {
+            self.hooks.write_summary(&self.store, summary, read).await
+        }
+    }
+
+    /// Summaries cannot be written (throttled, refused): everything else works.
+    struct SummariesRefused;
+
+    #[async_trait::async_trait]
+    impl Hooks for SummariesRefused {
+        async fn write_summary(&self, _: &MemoryStore, _: &Summary, _: Generation) -> Result<(), StoreError> {
             Err(StoreError::Unavailable("statistics writes were throttled".into()))
         }
     }
 
     #[tokio::test]
     async fn a_summary_that_cannot_be_stored_still_gives_the_same_report() {
-        let (healthy, refusing) = (MemoryStore::new(), SummariesRefused(MemoryStore::new()));
+        let (healthy, refusing) = (MemoryStore::new(), hooked(SummariesRefused));
         let day = crate::time::days_from_civil(2020, 4, 10);
         for i in 0..300_i64 {
             let at = (day * 86_400 + i * 288) * 1000;
@@ -169,31 +215,24 @@ mod tests {
         assert!(refusing.read_summaries(&[Span::day(day)]).await.unwrap().found.is_empty(), "nothing kept");
     }
 
-    /// A store into which a late fact lands while a roll-up reads the facts (right after its
-    /// first read): the roll-up's summary, made without it, must not be kept.
-    struct LateFactDuringRollUp {
-        inner: MemoryStore,
-        late: std::sync::Mutex<Option<(Vec<StatsEntry>, i64)>>,
-    }
+    /// A late fact lands while a roll-up reads the facts (right after its first read): the
+    /// roll-up's summary, made without it, must not be kept.
+    struct LateFactDuringRollUp(std::sync::Mutex<Option<(Vec<StatsEntry>, i64)>>);
 
     #[async_trait::async_trait]
-    impl StatsStore for LateFactDuringRollUp {
-        async fn record_stats(&self, entries: &[StatsEntry], now_ms: i64) -> Result<(), StoreError> {
-            self.inner.record_stats(entries, now_ms).await
-        }
-        async fn read_stats(&self, from: i64, to: i64) -> Result<Vec<HourStats>, StoreError> {
-            let hours = self.inner.read_stats(from, to).await?;
-            let late = self.late.lock().unwrap().take();
+    impl Hooks for LateFactDuringRollUp {
+        async fn read_stats(
+            &self,
+            store: &MemoryStore,
+            from: i64,
+            to: i64,
+        ) -> Result<Vec<HourStats>, StoreError> {
+            let hours = store.read_stats(from, to).await?;
+            let late = self.0.lock().unwrap().take();
             if let Some((fact, at)) = late {
-                self.inner.record_stats(&fact, at).await?;
+                store.record_stats(&fact, at).await?;
             }
             Ok(hours)
-        }
-        async fn read_summaries(&self, spans: &[Span]) -> Result<SummariesRead, StoreError> {
-            self.inner.read_summaries(spans).await
-        }
-        async fn write_summary(&self, summary: &Summary, read: Generation) -> Result<(), StoreError> {
-            self.inner.write_summary(summary, read).await
         }
     }
 
@@ -207,7 +246,7 @@ mod tests {
         let (from, to, now) = (day * 24, day * 24 + 23, (day + 3) * 86_400 * 1000);
         // Late into the day's first hour, the first the roll-up reads.
         let late = session((day * 86_400 + 600) * 1000, "late", "u-late");
-        let store = LateFactDuringRollUp { inner: MemoryStore::new(), late: Some((late, now)).into() };
+        let store = hooked(LateFactDuringRollUp(Some((late, now)).into()));
         for i in 0..100_i64 {
             let at = (day * 86_400 + i * 864) * 1000;
             store.record_stats(&session(at, &format!("t{i}"), &format!("u{i}")), at).await.unwrap();
@@ -230,29 +269,25 @@ mod tests {
         assert_eq!(summaries_for_report(&store, from, to, settled).await.unwrap(), rolled_up);
     }
 
-    /// A store whose summary writes do their work and then fail (the answer lost, a 5xx).
-    struct SummaryAnswerLost(MemoryStore);
+    /// Summary writes do their work and then fail (the answer lost, a 5xx).
+    struct SummaryAnswerLost;
 
     #[async_trait::async_trait]
-    impl StatsStore for SummaryAnswerLost {
-        async fn record_stats(&self, entries: &[StatsEntry], now_ms: i64) -> Result<(), StoreError> {
-            self.0.record_stats(entries, now_ms).await
-        }
-        async fn read_stats(&self, from: i64, to: i64) -> Result<Vec<HourStats>, StoreError> {
-            self.0.read_stats(from, to).await
-        }
-        async fn read_summaries(&self, spans: &[Span]) -> Result<SummariesRead, StoreError> {
-            self.0.read_summaries(spans).await
-        }
-        async fn write_summary(&self, summary: &Summary, read: Generation) -> Result<(), StoreError> {
-            self.0.write_summary(summary, read).await?;
+    impl Hooks for SummaryAnswerLost {
+        async fn write_summary(
+            &self,
+            store: &MemoryStore,
+            summary: &Summary,
+            read: Generation,
+        ) -> Result<(), StoreError> {
+            store.write_summary(summary, read).await?;
             Err(StoreError::Unavailable("the answer was lost".into()))
         }
     }
 
     #[tokio::test]
     async fn a_summary_kept_whose_answer_was_lost_is_read_back_as_written() {
-        let store = SummaryAnswerLost(MemoryStore::new());
+        let store = hooked(SummaryAnswerLost);
         let day = crate::time::days_from_civil(2020, 4, 10);
         for i in 0..200_i64 {
             let at = (day * 86_400 + i * 432) * 1000;
@@ -266,32 +301,24 @@ mod tests {
         assert_eq!(summaries_for_report(&store, from, to, now).await.unwrap(), first);
     }
 
-    /// A store that notes how many summaries each read asks for.
-    struct ReadsCounted {
-        inner: MemoryStore,
-        largest_read: std::sync::atomic::AtomicUsize,
-    }
+    /// Notes the most summaries one read asks for.
+    struct ReadsCounted(std::sync::atomic::AtomicUsize);
 
     #[async_trait::async_trait]
-    impl StatsStore for ReadsCounted {
-        async fn record_stats(&self, entries: &[StatsEntry], now_ms: i64) -> Result<(), StoreError> {
-            self.inner.record_stats(entries, now_ms).await
-        }
-        async fn read_stats(&self, from: i64, to: i64) -> Result<Vec<HourStats>, StoreError> {
-            self.inner.read_stats(from, to).await
-        }
-        async fn read_summaries(&self, spans: &[Span]) -> Result<SummariesRead, StoreError> {
-            self.largest_read.fetch_max(spans.len(), std::sync::atomic::Ordering::Relaxed);
-            self.inner.read_summaries(spans).await
-        }
-        async fn write_summary(&self, summary: &Summary, read: Generation) -> Result<(), StoreError> {
-            self.inner.write_summary(summary, read).await
+    impl Hooks for ReadsCounted {
+        async fn read_summaries(
+            &self,
+            store: &MemoryStore,
+            spans: &[Span],
+        ) -> Result<SummariesRead, StoreError> {
+            self.0.fetch_max(spans.len(), std::sync::atomic::Ordering::Relaxed);
+            store.read_summaries(spans).await
         }
     }
 
     #[tokio::test]
     async fn a_long_window_is_read_a_few_summaries_at_a_time_with_every_day_counted() {
-        let store = ReadsCounted { inner: MemoryStore::new(), largest_read: 0.into() };
+        let store = hooked(ReadsCounted(0.into()));
         let first_day = crate::time::days_from_civil(2020, 1, 1);
         for i in 0..184_i64 {
             let at = ((first_day + i) * 86_400 + 3_600) * 1000;
@@ -303,11 +330,11 @@ mod tests {
         let summaries = summaries_for_report(&store, from, to, now).await.unwrap();
         assert_eq!(summaries.len(), 184, "a summary per day of the window and its previous interval");
         // 20 spans at a time; a day rolled up reads its 24 hours' summaries at once.
-        assert_eq!(store.largest_read.load(std::sync::atomic::Ordering::Relaxed), 24);
+        assert_eq!(store.hooks.0.load(std::sync::atomic::Ordering::Relaxed), 24);
         // Once kept, the days are read 20 at a time.
-        store.largest_read.store(0, std::sync::atomic::Ordering::Relaxed);
+        store.hooks.0.store(0, std::sync::atomic::Ordering::Relaxed);
         assert_eq!(summaries_for_report(&store, from, to, now).await.unwrap(), summaries);
-        assert_eq!(store.largest_read.load(std::sync::atomic::Ordering::Relaxed), SPANS_PER_READ);
+        assert_eq!(store.hooks.0.load(std::sync::atomic::Ordering::Relaxed), SPANS_PER_READ);
         let report = crate::analytics::report(w, &summaries);
         assert_eq!(
             (report.aggregate_stats.session_count, report.previous_interval_stats.session_count),
@@ -349,29 +376,25 @@ mod tests {
         assert_eq!(roll_up_closed(&store, now + 60_000, far).await.unwrap(), 0);
     }
 
-    /// A store whose fact reads take 10 s (of a paused clock).
-    struct SlowFacts(MemoryStore);
+    /// Fact reads take 10 s (of a paused clock).
+    struct SlowFacts;
 
     #[async_trait::async_trait]
-    impl StatsStore for SlowFacts {
-        async fn record_stats(&self, entries: &[StatsEntry], now_ms: i64) -> Result<(), StoreError> {
-            self.0.record_stats(entries, now_ms).await
-        }
-        async fn read_stats(&self, from: i64, to: i64) -> Result<Vec<HourStats>, StoreError> {
+    impl Hooks for SlowFacts {
+        async fn read_stats(
+            &self,
+            store: &MemoryStore,
+            from: i64,
+            to: i64,
+        ) -> Result<Vec<HourStats>, StoreError> {
             tokio::time::advance(std::time::Duration::from_secs(10)).await;
-            self.0.read_stats(from, to).await
-        }
-        async fn read_summaries(&self, spans: &[Span]) -> Result<SummariesRead, StoreError> {
-            self.0.read_summaries(spans).await
-        }
-        async fn write_summary(&self, summary: &Summary, read: Generation) -> Result<(), StoreError> {
-            self.0.write_summary(summary, read).await
+            store.read_stats(from, to).await
         }
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_schedule_short_of_time_rolls_up_the_newest_spans_first_and_starts_none_late() {
-        let store = SlowFacts(MemoryStore::new());
+        let store = hooked(SlowFacts);
         let day = crate::time::days_from_civil(2020, 4, 10);
         let now = (day * 86_400 + 2 * 3_600 + 20 * 60) * 1000;
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);

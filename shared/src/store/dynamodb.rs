@@ -144,14 +144,15 @@ fn unavailable<E: std::error::Error + 'static>(err: E) -> StoreError {
     StoreError::Unavailable(DisplayErrorContext(err).to_string())
 }
 
-/// A conditional `UpdateItem`'s error: `failed` when its condition did not hold.
-fn update_error(
-    err: aws_sdk_dynamodb::error::SdkError<aws_sdk_dynamodb::operation::update_item::UpdateItemError>,
-    failed: impl FnOnce() -> StoreError,
-) -> StoreError {
-    match err.into_service_error() {
-        e if e.is_conditional_check_failed_exception() => failed(),
-        other => unavailable(other),
+/// A conditional write's error (`PutItem`, `UpdateItem`, as the service answered it): `failed`
+/// when its condition did not hold.
+fn conditional_error<E>(err: E, failed: impl FnOnce() -> StoreError) -> StoreError
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match err.code() {
+        Some("ConditionalCheckFailedException") => failed(),
+        _ => unavailable(err),
     }
 }
 
@@ -452,11 +453,12 @@ impl DynamoStore {
                 .condition_expression("version = :read")
                 .expression_attribute_values(":read", n(thread.version as i64))
         };
+        let conflict = || StoreError::ThreadConflict(thread.thread_id.clone());
         update
             .update_expression(format!("SET {}{remove}{add}", set.join(", ")))
             .send()
             .await
-            .map_err(|e| update_error(e, || StoreError::ThreadConflict(thread.thread_id.clone())))?;
+            .map_err(|e| conditional_error(e.into_service_error(), conflict))?;
         Ok(())
     }
 }
@@ -526,7 +528,7 @@ impl EventStore for DynamoStore {
                 .expression_attribute_values(":until", n(now + lease.lease_ms))
                 .send()
                 .await
-                .map_err(|e| update_error(e, lost))?;
+                .map_err(|e| conditional_error(e.into_service_error(), lost))?;
             return Ok(());
         }
         // The claim: the record must not exist yet, or still be the one this claim takes over.
@@ -546,10 +548,7 @@ impl EventStore for DynamoStore {
                 put.condition_expression("lease_until = :old").expression_attribute_values(":old", n(old))
             }
         };
-        put.send().await.map_err(|e| match e.into_service_error() {
-            e if e.is_conditional_check_failed_exception() => lost(),
-            other => unavailable(other),
-        })?;
+        put.send().await.map_err(|e| conditional_error(e.into_service_error(), lost))?;
         lease.written = true;
         Ok(())
     }
@@ -566,7 +565,9 @@ impl EventStore for DynamoStore {
             .expression_attribute_values(":zero", n(0))
             .send()
             .await
-            .map_err(|e| update_error(e, || StoreError::LeaseLost(lease.event_id.clone())))?;
+            .map_err(|e| {
+                conditional_error(e.into_service_error(), || StoreError::LeaseLost(lease.event_id.clone()))
+            })?;
         Ok(())
     }
     async fn finish_event(&self, lease: &Lease, thread: Option<&ThreadState>) -> Result<(), StoreError> {
@@ -680,16 +681,14 @@ impl StatsStore for DynamoStore {
             0 => header.condition_expression("attribute_not_exists(generation) OR generation = :read"),
             _ => header.condition_expression("generation = :read"),
         };
-        match header.send().await {
-            Ok(_) => Ok(()),
-            Err(err) => match err.into_service_error() {
-                e if e.is_conditional_check_failed_exception() => Err(StoreError::SpanChanged {
-                    first_hour: summary.span.first_hour,
-                    hours: summary.span.hours,
-                }),
-                other => Err(unavailable(other)),
-            },
-        }
+        let span = summary.span;
+        header.send().await.map_err(|e| {
+            conditional_error(e.into_service_error(), || StoreError::SpanChanged {
+                first_hour: span.first_hour,
+                hours: span.hours,
+            })
+        })?;
+        Ok(())
     }
     async fn read_stats(&self, from_hour: i64, to_hour: i64) -> Result<Vec<HourStats>, StoreError> {
         // One query per day of the window, at once: the requests grow with the window's days,
@@ -756,13 +755,11 @@ impl SwitchStore for DynamoStore {
                 .condition_expression("version = :read")
                 .expression_attribute_values(":read", n(state.version as i64))
         };
-        match request.send().await {
-            Ok(_) => Ok(stored.version),
-            Err(err) => match err.into_service_error() {
-                e if e.is_conditional_check_failed_exception() => Err(StoreError::EmergencyConflict),
-                other => Err(unavailable(other)),
-            },
-        }
+        request
+            .send()
+            .await
+            .map_err(|e| conditional_error(e.into_service_error(), || StoreError::EmergencyConflict))?;
+        Ok(stored.version)
     }
 }
 
@@ -795,13 +792,14 @@ impl SweepStore for DynamoStore {
         Ok((ids, next))
     }
     async fn leave_bot_index(&self, thread: &ThreadState) -> Result<(), StoreError> {
+        let conflict = || StoreError::ThreadConflict(thread.thread_id.clone());
         self.table_update(thread_key(&thread.thread_id))
             .update_expression("REMOVE bot_owned")
             .condition_expression("version = :read")
             .expression_attribute_values(":read", n(thread.version as i64))
             .send()
             .await
-            .map_err(|e| update_error(e, || StoreError::ThreadConflict(thread.thread_id.clone())))?;
+            .map_err(|e| conditional_error(e.into_service_error(), conflict))?;
         Ok(())
     }
     async fn count_bot_owned(&self) -> Result<u64, StoreError> {
