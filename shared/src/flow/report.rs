@@ -410,4 +410,24 @@ mod tests {
         );
         assert_eq!(read.missing.iter().map(|(span, _)| *span).collect::<Vec<_>>(), vec![Span::day(day - 1)]);
     }
+
+    #[tokio::test]
+    async fn a_scheduled_roll_up_whose_answer_was_lost_is_not_redone_by_the_next_run() {
+        let store = hooked(SummaryAnswerLost);
+        let day = crate::time::days_from_civil(2020, 4, 10);
+        let now = (day * 86_400 + 2 * 3_600 + 20 * 60) * 1000;
+        for back in [30, 3, 2, 1] {
+            let at = (day * 86_400 + 2 * 3_600 - back * 3_600 + 600) * 1000;
+            store.record_stats(&session(at, &format!("t{back}"), "u"), at).await.unwrap();
+        }
+        let far = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+        // Every write did its work, every answer was lost: the run goes on and ends well.
+        assert_eq!(roll_up_closed(&store, now, far).await.unwrap(), 17);
+        // The schedule's next run, an hour later: only the hour closed since.
+        let hour_later = now + 3_600_000;
+        assert_eq!(roll_up_closed(&store, hour_later, far).await.unwrap(), 1);
+        let (from, to) = (day * 24 - 48, day * 24 + 3);
+        let read = summaries_for_report(&store, from, to, hour_later).await.unwrap();
+        assert_eq!(sessions(&read), 4);
+    }
 }
