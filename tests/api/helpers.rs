@@ -480,7 +480,8 @@ pub async fn platform(app: &TestApp, agents: Value) {
     app.engage_accepts_everything().await;
 }
 
-/// Store faults as production delivers them, each armed for a number of occurrences.
+/// Store faults as production delivers them, each armed for a number of occurrences; and
+/// every journal the store was asked to save, to check what is kept of a finished event.
 #[derive(Default)]
 pub struct StoreFaults {
     /// The next claims (first writes of an event's record) fail: DynamoDB unavailable.
@@ -490,6 +491,7 @@ pub struct StoreFaults {
     pub commits_meeting_their_own_write: AtomicUsize,
     /// The next commits are carried out, then reported unavailable (the answer lost).
     pub commits_answer_lost: AtomicUsize,
+    pub journals_saved: std::sync::Mutex<Vec<Journal>>,
 }
 
 fn take(counter: &AtomicUsize) -> bool {
@@ -525,6 +527,7 @@ impl EventStore for FaultyStore {
         if !lease.written && take(&self.faults.failed_claims) {
             return Err(StoreError::Unavailable("injected: the claim's write failed".into()));
         }
+        self.faults.journals_saved.lock().unwrap().push(journal.clone());
         self.inner.save_journal(lease, journal).await
     }
     async fn release_event(&self, lease: &Lease, journal: &Journal) -> Result<(), StoreError> {

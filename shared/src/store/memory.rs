@@ -12,10 +12,10 @@ use super::{
 
 #[derive(Default)]
 struct Tables {
-    /// By thread id, then event id: a thread's records sit in a small map of their own, so a
-    /// busy dev server never rehashes one huge table of every event it has seen (7% of its
-    /// CPU under load) and the lookups need no key built from both ids.
-    events: HashMap<String, HashMap<String, EventRecord>>,
+    /// By thread id: a thread's records sit in small maps of their own, so a busy dev server
+    /// never rehashes one huge table of every event it has seen (7% of its CPU under load) and
+    /// the lookups need no key built from both ids.
+    events: HashMap<String, ThreadEvents>,
     threads: HashMap<String, ThreadState>,
     /// Events committed per thread (kept even before the thread has a state, as in DynamoDB).
     committed: HashMap<String, u64>,
@@ -24,6 +24,32 @@ struct Tables {
     emergency: EmergencyState,
     stats: BTreeMap<i64, BTreeMap<StatsSet, BTreeSet<String>>>,
     summaries: HashMap<Span, StoredSpan>,
+}
+
+/// One thread's event records.
+#[derive(Default)]
+struct ThreadEvents {
+    /// Events being processed, released after a failure, or marked: their whole record.
+    open: HashMap<String, EventRecord>,
+    /// Events finished by their commit: only the thread's position when they were claimed,
+    /// which is all a redelivery reads ([`super::claim_of`]: done). Their journal is never
+    /// read again; keeping it made the dev server keep every reply it ever posted (under load,
+    /// most of its memory, and a fifth of its CPU in page faults and rehashing as it grew).
+    finished: HashMap<Box<str>, u64>,
+}
+
+impl ThreadEvents {
+    fn record(&self, event_id: &str) -> Option<EventRecord> {
+        if let Some(record) = self.open.get(event_id) {
+            return Some(record.clone());
+        }
+        self.finished.get(event_id).map(|&claimed_at| EventRecord {
+            lease_until: 0,
+            token: String::new(),
+            claimed_at,
+            journal: Journal::default(),
+        })
+    }
 }
 
 /// A closed span's summary, when rolled up, and its generation.
@@ -58,7 +84,8 @@ impl Tables {
     }
 
     fn held(&mut self, lease: &Lease) -> Result<&mut EventRecord, StoreError> {
-        match self.events.get_mut(&lease.thread_id).and_then(|records| records.get_mut(&lease.event_id)) {
+        match self.events.get_mut(&lease.thread_id).and_then(|records| records.open.get_mut(&lease.event_id))
+        {
             Some(record) if record.token == lease.token => Ok(record),
             _ => Err(StoreError::LeaseLost(lease.event_id.clone())),
         }
@@ -98,7 +125,7 @@ impl EventStore for MemoryStore {
         event_id: &str,
     ) -> Result<(ThreadState, Option<EventRecord>), StoreError> {
         let tables = self.tables();
-        let record = tables.events.get(thread_id).and_then(|records| records.get(event_id)).cloned();
+        let record = tables.events.get(thread_id).and_then(|records| records.record(event_id));
         Ok((tables.thread(thread_id), record))
     }
     async fn save_journal(&self, lease: &mut Lease, journal: &Journal) -> Result<(), StoreError> {
@@ -111,11 +138,11 @@ impl EventStore for MemoryStore {
             return Ok(());
         }
         let records = tables.events.entry(lease.thread_id.clone()).or_default();
-        let current = records.get(&lease.event_id).map(|r| r.lease_until);
-        if current != lease.replaces {
+        let current = records.open.get(&lease.event_id).map(|r| r.lease_until);
+        if current != lease.replaces || records.finished.contains_key(lease.event_id.as_str()) {
             return Err(StoreError::LeaseLost(lease.event_id.clone()));
         }
-        records.insert(
+        records.open.insert(
             lease.event_id.clone(),
             EventRecord {
                 lease_until: now + lease.lease_ms,
@@ -144,6 +171,13 @@ impl EventStore for MemoryStore {
         }
         if lease.written {
             *tables.committed.entry(lease.thread_id.clone()).or_default() += 1;
+            // Only the holder's own record: one taken over since is the new holder's.
+            if let Some(records) = tables.events.get_mut(&lease.thread_id)
+                && records.open.get(&lease.event_id).is_some_and(|record| record.token == lease.token)
+                && let Some(record) = records.open.remove(&lease.event_id)
+            {
+                records.finished.insert(lease.event_id.as_str().into(), record.claimed_at);
+            }
         }
         Ok(())
     }
@@ -256,5 +290,46 @@ impl SweepStore for MemoryStore {
     async fn count_bot_owned(&self) -> Result<u64, StoreError> {
         let tables = self.tables();
         Ok(tables.threads.values().filter(|t| tables.in_bot_index(t)).count() as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Effect, JournalEntry};
+    use crate::store::{Claim, claim_of};
+
+    const LEASE_MS: i64 = 60_000;
+
+    async fn claim(store: &MemoryStore, event: &str) -> Claim {
+        let (thread, record) = store.load_event("t", event).await.unwrap();
+        claim_of(thread, record, event, crate::now_millis(), LEASE_MS)
+    }
+
+    #[tokio::test]
+    async fn a_finished_event_keeps_only_that_it_is_done() {
+        let store = MemoryStore::new();
+        let Claim::Granted { mut lease, thread, .. } = claim(&store, "e1").await else { panic!("granted") };
+        // A second delivery that loaded the event before the first one's claim was written.
+        let Claim::Granted { lease: mut late, .. } = claim(&store, "e1").await else { panic!("granted") };
+        let journal = Journal {
+            effects: vec![JournalEntry::planned(Effect::Reply { text: "hi".repeat(500) })],
+            ..Journal::default()
+        };
+        store.save_journal(&mut lease, &journal).await.unwrap();
+        store.finish_event(&lease, Some(&thread)).await.unwrap();
+
+        let (thread, record) = store.load_event("t", "e1").await.unwrap();
+        assert_eq!(thread.events_committed, 1);
+        let record = record.expect("the event is remembered");
+        assert_eq!(record.journal, Journal::default(), "its journal is not kept");
+        assert_eq!(claim_of(thread, Some(record), "e1", crate::now_millis(), LEASE_MS), Claim::Done);
+        assert!(
+            matches!(store.save_journal(&mut late, &journal).await, Err(StoreError::LeaseLost(_))),
+            "the late delivery cannot claim it again"
+        );
+        assert_eq!(claim(&store, "e1").await, Claim::Done);
+        // The thread's next event is new.
+        assert!(matches!(claim(&store, "e2").await, Claim::Granted { .. }));
     }
 }
