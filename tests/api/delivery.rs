@@ -95,7 +95,7 @@ impl Worker {
         let job = handover_core::queue::Job::engage(event);
         let queue =
             handover_core::queue::SqsQueue::new(self.delivery.client.clone(), &self.delivery.queue_url);
-        handover_core::queue::JobQueue::enqueue(&queue, &[job]).await.unwrap();
+        handover_core::queue::JobQueue::enqueue(&queue, vec![job]).await.unwrap();
     }
 
     /// Runs the worker as the event source would until `done` holds or `limit` passes.

@@ -113,7 +113,7 @@ async fn queueing_is_refused_when_the_queue_is_unavailable_and_nothing_is_half_d
     struct Unavailable;
     #[async_trait::async_trait]
     impl JobQueue for Unavailable {
-        async fn enqueue(&self, _: &[Job]) -> Result<(), QueueError> {
+        async fn enqueue(&self, _: Vec<Job>) -> Result<(), QueueError> {
             Err(QueueError::Unavailable("connection refused to sqs.internal:443 (request id 42)".into()))
         }
     }

@@ -42,7 +42,7 @@ pub async fn handle(receiver: &ZenviaReceiver, request: ApiRequest) -> ApiRespon
         tracing::info!(%event_type, "event type not handled; acknowledged");
         return json_response(StatusCode::OK, serde_json::json!({ "queued": 0 }));
     }
-    match receiver.queue.enqueue(&[Job::zenvia(event)]).await {
+    match receiver.queue.enqueue(vec![Job::zenvia(event)]).await {
         Ok(()) => {
             crate::metrics::event_received("zenvia");
             json_response(StatusCode::OK, serde_json::json!({ "queued": 1 }))

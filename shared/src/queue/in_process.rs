@@ -59,9 +59,10 @@ struct State {
     /// Jobs of each group with a worker, the one being processed first.
     groups: HashMap<String, VecDeque<Arc<Job>>>,
     /// Deduplication ids of the window, and the same ids oldest first: expiring them is
-    /// popping the front, never a scan of the window (thousands of events a second).
-    seen: HashSet<String>,
-    seen_order: VecDeque<(Instant, String)>,
+    /// popping the front, never a scan of the window (thousands of events a second). Each id
+    /// is one allocation shared by both.
+    seen: HashSet<Arc<str>>,
+    seen_order: VecDeque<(Instant, Arc<str>)>,
     retrying: HashMap<String, Retrying>,
     dead_letters: Vec<DeadLetter>,
 }
@@ -168,7 +169,7 @@ impl InProcessQueue {
 
 #[async_trait::async_trait]
 impl JobQueue for InProcessQueue {
-    async fn enqueue(&self, jobs: &[Job]) -> Result<(), QueueError> {
+    async fn enqueue(&self, jobs: Vec<Job>) -> Result<(), QueueError> {
         let mut start = Vec::new();
         {
             let mut state = self.state();
@@ -181,14 +182,15 @@ impl JobQueue for InProcessQueue {
             }
             for job in jobs {
                 let id = job.dedup_id();
-                if state.seen.contains(&id) {
+                if state.seen.contains(id.as_str()) {
                     continue;
                 }
+                let id: Arc<str> = id.into();
                 state.seen.insert(id.clone());
                 state.seen_order.push_back((now, id));
                 let group = job.group();
                 let jobs = state.groups.entry(group.clone()).or_default();
-                jobs.push_back(Arc::new(job.clone()));
+                jobs.push_back(Arc::new(job));
                 if jobs.len() == 1 {
                     start.push(group);
                 }

@@ -115,8 +115,9 @@ pub enum QueueError {
 /// Where receivers put jobs.
 #[async_trait::async_trait]
 pub trait JobQueue: Send + Sync {
-    /// Queues the jobs durably, in order; `Ok` only when every one is queued.
-    async fn enqueue(&self, jobs: &[Job]) -> Result<(), QueueError>;
+    /// Queues the jobs durably, in order; `Ok` only when every one is queued. Taken by value:
+    /// the in-process queue keeps them as they are, without a copy of each event.
+    async fn enqueue(&self, jobs: Vec<Job>) -> Result<(), QueueError>;
 }
 
 /// Why a job is not done; the queue delivers it again.

@@ -42,7 +42,7 @@ fn sqs_id(id: &str) -> String {
 
 #[async_trait::async_trait]
 impl JobQueue for SqsQueue {
-    async fn enqueue(&self, jobs: &[Job]) -> Result<(), QueueError> {
+    async fn enqueue(&self, jobs: Vec<Job>) -> Result<(), QueueError> {
         let mut batch: Vec<SendMessageBatchRequestEntry> = Vec::new();
         let mut bytes = 0;
         let mut batches = Vec::new();
