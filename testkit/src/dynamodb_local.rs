@@ -35,6 +35,12 @@ pub fn metered_client(meter: &crate::meter::DynamoMeter) -> Client {
     Client::from_conf(config().interceptor(meter.clone()).build())
 }
 
+/// A client for DynamoDB Local whose requests pass through `interceptor` (to refuse some, as
+/// AWS does when it throttles or a role lacks a grant).
+pub fn intercepted_client(interceptor: impl aws_sdk_dynamodb::config::Intercept + 'static) -> Client {
+    Client::from_conf(config().interceptor(interceptor).build())
+}
+
 fn config() -> aws_sdk_dynamodb::config::Builder {
     aws_sdk_dynamodb::Config::builder()
         .behavior_version(BehaviorVersion::latest())

@@ -189,3 +189,49 @@ async fn a_window_past_92_days_is_refused_clearly() {
         json!({"error": "the window is longer than 92 days (from_date to to_date, both included)"})
     );
 }
+
+/// Refuses every `UpdateItem` as AWS would when throttling it past the SDK's retries.
+#[derive(Debug)]
+struct RefusingUpdates;
+
+impl aws_sdk_dynamodb::config::Intercept for RefusingUpdates {
+    fn name(&self) -> &'static str {
+        "RefusingUpdates"
+    }
+    fn modify_before_signing(
+        &self,
+        context: &mut aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextMut<'_>,
+        _: &aws_sdk_dynamodb::config::RuntimeComponents,
+        _: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        match context.request().headers().get("x-amz-target") {
+            Some(target) if target.ends_with(".UpdateItem") => Err("injected: UpdateItem throttled".into()),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A late fact whose closed hour cannot be marked stale (the mark refused) is still recorded,
+/// and says so: the worker logs `late_facts_not_marked`, not `stats_not_recorded`.
+#[tokio::test]
+async fn a_late_fact_whose_mark_is_refused_is_still_recorded_and_says_so() {
+    use handover_core::store::{DynamoStore, StatsStore, StoreError};
+    use handover_testkit::dynamodb_local;
+    let (client, table) =
+        dynamodb_local::fresh_table_with(dynamodb_local::intercepted_client(RefusingUpdates)).await;
+    let store = DynamoStore::new(client, table);
+    let now = handover_core::now_millis();
+    let two_days_ago = now - 2 * 86_400_000;
+    let late = session(two_days_ago, "late-thread", "late-user");
+    let err = store.record_stats(&late, now).await.expect_err("the mark was refused");
+    let StoreError::LateFactsNotMarked { spans, cause } = &err else { panic!("{err:?}") };
+    assert_eq!(*spans, 2, "its closed hour and its day");
+    assert!(cause.contains("UpdateItem throttled"), "{cause}");
+    let hour = two_days_ago.div_euclid(3_600_000);
+    let recorded = store.read_stats(hour, hour).await.unwrap();
+    assert_eq!(recorded.len(), 1, "the fact is written: {recorded:?}");
+    assert_eq!(recorded[0].sessions.len(), 1);
+
+    // A fact of the open hour needs no mark: nothing is refused.
+    store.record_stats(&session(now, "now-thread", "now-user"), now).await.unwrap();
+}

@@ -60,7 +60,12 @@ pub async fn record_stats(store: &dyn StatsStore, stats: &[StatsEntry]) {
             }
         }
     }
-    if let Err(err) = store.record_stats(stats, crate::now_millis()).await {
-        tracing::warn!(error = %err, facts = stats.len(), "stats_not_recorded");
+    match store.record_stats(stats, crate::now_millis()).await {
+        Ok(()) => {}
+        // Recorded: only a summary of their closed hour or day kept before them misses them.
+        Err(err @ StoreError::LateFactsNotMarked { .. }) => {
+            tracing::warn!(error = %err, facts = stats.len(), "late_facts_not_marked")
+        }
+        Err(err) => tracing::warn!(error = %err, facts = stats.len(), "stats_not_recorded"),
     }
 }

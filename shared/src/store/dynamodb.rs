@@ -606,12 +606,15 @@ impl StatsStore for DynamoStore {
             .collect();
         // A late fact (its hour already closed) moves its spans on before it is written: a
         // roll-up that read the facts without it cannot keep its summary. The facts are written
-        // even when that fails (throttled): a summary already kept misses them, as before.
+        // even when that fails (throttled): a summary already kept misses them, and the caller
+        // is told so apart from facts not written.
         let stale = crate::analytics::rollup::spans_made_stale(entries, now);
         let marked =
             futures_util::future::try_join_all(stale.iter().map(|span| self.mark_late(*span, now))).await;
-        let written = self.batch_write(requests).await;
-        marked.and(written)
+        self.batch_write(requests).await?;
+        marked
+            .map(drop)
+            .map_err(|err| StoreError::LateFactsNotMarked { spans: stale.len(), cause: err.to_string() })
     }
     async fn read_summaries(&self, spans: &[Span]) -> Result<SummariesRead, StoreError> {
         let headers = self.batch_get(spans.iter().map(|span| summary_key(*span)).collect()).await?;

@@ -140,6 +140,10 @@ pub enum StoreError {
     /// A late fact came into the span while it was rolled up: the summary is not kept.
     #[error("a late fact came into the hours {first_hour}+{hours} while they were rolled up")]
     SpanChanged { first_hour: i64, hours: i64 },
+    /// The facts were written, but the closed spans they fall in could not be moved on to their
+    /// next generation: a summary already kept for them misses these facts.
+    #[error("facts recorded, but {spans} closed span(s) they fall in were not marked stale: {cause}")]
+    LateFactsNotMarked { spans: usize, cause: String },
 }
 
 /// Summaries read for a report: the stored ones, and each span that has none (never rolled up,
@@ -189,7 +193,8 @@ pub trait EventStore: ThreadStore {
 pub trait StatsStore: Send + Sync {
     /// Records statistics facts at `now_ms`, each an item of its own (a repeated fact counts
     /// once). A fact of a span closed by then (late) moves that span to its next
-    /// [`Generation`] first, dropping its summary.
+    /// [`Generation`] first, dropping its summary; when that fails and the facts are still
+    /// written: [`StoreError::LateFactsNotMarked`].
     async fn record_stats(&self, entries: &[StatsEntry], now_ms: i64) -> Result<(), StoreError>;
 
     /// The statistics of hours `from..=to` (hours since the epoch) that have any.
