@@ -332,4 +332,29 @@ mod tests {
         // The thread's next event is new.
         assert!(matches!(claim(&store, "e2").await, Claim::Granted { .. }));
     }
+
+    /// A thread's thousands of events: each done once, none kept whole once finished.
+    #[tokio::test]
+    async fn thousands_of_events_on_one_thread_are_each_done_and_none_kept_whole() {
+        let store = MemoryStore::new();
+        let journal = Journal {
+            effects: vec![JournalEntry::planned(Effect::Reply { text: "a reply".into() })],
+            ..Journal::default()
+        };
+        for i in 0..3_000 {
+            let event = format!("e{i}");
+            let Claim::Granted { mut lease, thread, .. } = claim(&store, &event).await else {
+                panic!("{event}")
+            };
+            store.save_journal(&mut lease, &journal).await.unwrap();
+            store.finish_event(&lease, Some(&thread)).await.unwrap();
+        }
+        for i in [0, 1_500, 2_999] {
+            assert_eq!(claim(&store, &format!("e{i}")).await, Claim::Done, "e{i} redelivered");
+        }
+        let tables = store.tables();
+        assert_eq!(tables.committed["t"], 3_000);
+        let records = &tables.events["t"];
+        assert_eq!((records.open.len(), records.finished.len()), (0, 3_000));
+    }
 }
