@@ -32,7 +32,7 @@ pub fn client() -> Client {
 
 /// A client for DynamoDB Local whose requests `meter` counts.
 pub fn metered_client(meter: &crate::meter::DynamoMeter) -> Client {
-    Client::from_conf(config().interceptor(meter.clone()).build())
+    intercepted_client(meter.clone())
 }
 
 /// A client for DynamoDB Local whose requests pass through `interceptor` (to refuse some, as

@@ -91,6 +91,15 @@ impl Tables {
         }
     }
 
+    /// Keeps only the claim's position of the holder's finished event ([`ThreadEvents`]); a
+    /// record taken over since is the new holder's, kept whole.
+    fn keep_finished(&mut self, lease: &Lease) {
+        let Ok(claimed_at) = self.held(lease).map(|record| record.claimed_at) else { return };
+        let records = self.events.get_mut(&lease.thread_id).expect("held just above");
+        records.open.remove(&lease.event_id);
+        records.finished.insert(lease.event_id.as_str().into(), claimed_at);
+    }
+
     fn save_thread(&mut self, thread: &ThreadState) -> Result<(), StoreError> {
         let stored = self.threads.get(&thread.thread_id).map(|t| t.version).unwrap_or(0);
         if stored != thread.version {
@@ -171,13 +180,7 @@ impl EventStore for MemoryStore {
         }
         if lease.written {
             *tables.committed.entry(lease.thread_id.clone()).or_default() += 1;
-            // Only the holder's own record: one taken over since is the new holder's.
-            if let Some(records) = tables.events.get_mut(&lease.thread_id)
-                && records.open.get(&lease.event_id).is_some_and(|record| record.token == lease.token)
-                && let Some(record) = records.open.remove(&lease.event_id)
-            {
-                records.finished.insert(lease.event_id.as_str().into(), record.claimed_at);
-            }
+            tables.keep_finished(lease);
         }
         Ok(())
     }
